@@ -1,0 +1,23 @@
+package storage
+
+import "errors"
+
+var (
+	// ErrNotFound is returned when a key does not exist.
+	ErrNotFound = errors.New("key not found")
+	// ErrExists is returned by Create when the key already exists.
+	ErrExists = errors.New("key already exists")
+	// ErrConflict is returned when an expected revision does not match the
+	// key's current revision.
+	ErrConflict = errors.New("revision conflict")
+	// ErrCompacted is returned when a watch or a continued list asks for a
+	// revision older than the history the store keeps.
+	ErrCompacted = errors.New("revision compacted")
+	// ErrInvalidContinue is returned for a malformed continue token.
+	ErrInvalidContinue = errors.New("invalid continue token")
+	// ErrUnavailable wraps errors where the store cannot be reached or has
+	// no quorum; the API server answers 503.
+	ErrUnavailable = errors.New("store unavailable")
+	// ErrTooLarge is returned when a value exceeds the store's size limit.
+	ErrTooLarge = errors.New("value too large")
+)
