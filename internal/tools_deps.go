@@ -14,6 +14,6 @@ import (
 	_ "k8s.io/apimachinery/pkg/apis/meta/v1"
 	_ "k8s.io/client-go/kubernetes"
 	_ "k8s.io/client-go/tools/clientcmd"
-	_ "sigs.k8s.io/yaml"
 	_ "sigs.k8s.io/json"
+	_ "sigs.k8s.io/yaml"
 )

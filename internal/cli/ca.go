@@ -3,4 +3,6 @@ package cli
 import "github.com/spf13/cobra"
 
 // newCACommand is a placeholder until its command group lands.
-func newCACommand(_ IOStreams) *cobra.Command { return &cobra.Command{Use: "newCACommand", Hidden: true} }
+func newCACommand(_ IOStreams) *cobra.Command {
+	return &cobra.Command{Use: "newCACommand", Hidden: true}
+}
