@@ -1,8 +1,826 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
 
-// newConfigCommand is a placeholder until its command group lands.
-func newConfigCommand(_ IOStreams) *cobra.Command {
-	return &cobra.Command{Use: "newConfigCommand", Hidden: true}
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/client-go/tools/clientcmd/api/latest"
+	"k8s.io/client-go/util/jsonpath"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubepki/kubepki/internal/kubeconfig"
+)
+
+// configFlags are the flags shared by every "config" subcommand.
+type configFlags struct {
+	kubeconfig string
+}
+
+// access returns kubectl's config access for the flags and the current
+// environment ($KUBECONFIG, $HOME).
+func (f *configFlags) access() *clientcmd.PathOptions {
+	return kubeconfig.PathOptions(f.kubeconfig)
+}
+
+// configFile is the file kubectl names in its messages: --kubeconfig if
+// given, else the default destination file.
+func configFile(access clientcmd.ConfigAccess) string {
+	if access.IsExplicitFile() {
+		return access.GetExplicitFile()
+	}
+	return access.GetDefaultFilename()
+}
+
+// newConfigCommand builds the "config" group: kubectl's kubeconfig commands
+// on clientcmd's own loading, merging and writing rules, plus check and
+// merge.
+func newConfigCommand(streams IOStreams) *cobra.Command {
+	flags := &configFlags{}
+	cmd := &cobra.Command{
+		Use:   "config SUBCOMMAND",
+		Short: "Modify and check kubeconfig files as kubectl config does",
+		Long: `Modify kubeconfig files with kubectl's own rules: files are loaded from
+--kubeconfig if given (that file only), else from every file in $KUBECONFIG
+(merged, the first file defining a name wins), else from ~/.kube/config. A
+change to an existing entry is written to the file it came from; a new entry or
+a new current-context goes to --kubeconfig, the first existing $KUBECONFIG file
+(or the last one if none exists), or ~/.kube/config. Files are written 0600.
+
+"config check" verifies every context's credentials and server; "config merge"
+writes one file from several and reports conflicts.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return &UsageError{Err: errors.New(`"config" needs a subcommand; see "kubepki config --help"`)}
+		},
+	}
+	cmd.PersistentFlags().StringVar(&flags.kubeconfig, clientcmd.RecommendedConfigPathFlag, "", "use only this kubeconfig file")
+	cmd.AddCommand(
+		newConfigViewCommand(streams, flags),
+		newConfigCurrentContextCommand(streams, flags),
+		newConfigUseContextCommand(streams, flags),
+		newConfigGetContextsCommand(streams, flags),
+		newConfigGetClustersCommand(streams, flags),
+		newConfigGetUsersCommand(streams, flags),
+		newConfigSetClusterCommand(streams, flags),
+		newConfigSetCredentialsCommand(streams, flags),
+		newConfigSetContextCommand(streams, flags),
+		newConfigDeleteContextCommand(streams, flags),
+		newConfigDeleteClusterCommand(streams, flags),
+		newConfigDeleteUserCommand(streams, flags),
+		newConfigRenameContextCommand(streams, flags),
+	)
+	return cmd
+}
+
+// configViewOptions are the options of "config view".
+type configViewOptions struct {
+	flags   *configFlags
+	output  string
+	context string
+	minify  bool
+	flatten bool
+	raw     bool
+	merge   string
+
+	doMerge bool
+}
+
+func newConfigViewCommand(streams IOStreams, flags *configFlags) *cobra.Command {
+	o := &configViewOptions{flags: flags, output: "yaml", merge: "true"}
+	cmd := &cobra.Command{
+		Use:   "view",
+		Short: "Display the merged kubeconfig settings or one kubeconfig file",
+		Long: `Display the merged kubeconfig settings, or the file given with --kubeconfig,
+exactly as "kubectl config view" does. Certificate and key data are shown as
+DATA+OMITTED and tokens and passwords as REDACTED unless --raw or --flatten is
+given. --flatten embeds every referenced file; --minify keeps only the current
+context (or --context) and its cluster and user.`,
+		Example: `  kubepki config view
+  kubepki config view --minify --raw
+  kubepki config view --kubeconfig admin.conf -o jsonpath='{.clusters[0].cluster.server}'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Complete(cmd); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(streams.Out)
+		},
+	}
+	cmd.Flags().StringVarP(&o.output, "output", "o", o.output, "output format: yaml, json or jsonpath=TEMPLATE")
+	cmd.Flags().StringVar(&o.context, "context", "", "with --minify, the context to keep instead of the current one")
+	cmd.Flags().BoolVar(&o.minify, "minify", false, "remove all information not used by the current context")
+	cmd.Flags().BoolVar(&o.flatten, "flatten", false, "embed every referenced file, for a self-contained output")
+	cmd.Flags().BoolVar(&o.raw, "raw", false, "display certificate, key and token data unredacted")
+	cmd.Flags().StringVar(&o.merge, "merge", o.merge, "merge the full hierarchy of kubeconfig files (default true, false with --kubeconfig)")
+	cmd.Flags().Lookup("merge").NoOptDefVal = "true"
+	return cmd
+}
+
+// Complete settles --merge: true unless --kubeconfig is given, as kubectl.
+func (o *configViewOptions) Complete(cmd *cobra.Command) error {
+	m, err := strconv.ParseBool(o.merge)
+	if err != nil {
+		return &UsageError{Err: fmt.Errorf("invalid --merge value %q: want true or false", o.merge)}
+	}
+	o.doMerge = m
+	if o.flags.kubeconfig != "" && !cmd.Flags().Changed("merge") {
+		o.doMerge = false
+	}
+	return nil
+}
+
+// Validate checks the output format and the merge setting.
+func (o *configViewOptions) Validate() error {
+	if !o.doMerge && o.flags.kubeconfig == "" {
+		return &UsageError{Err: errors.New("if merge==false a precise file must to specified")}
+	}
+	return checkOutputFormat(o.output, "yaml", "json")
+}
+
+// Run prints the configuration.
+func (o *configViewOptions) Run(out io.Writer) error {
+	access := o.flags.access()
+	var cfg *clientcmdapi.Config
+	var err error
+	if o.doMerge {
+		cfg, err = access.GetStartingConfig()
+	} else {
+		cfg, err = clientcmd.LoadFromFile(access.GetExplicitFile())
+	}
+	if err != nil {
+		return err
+	}
+	if o.minify {
+		if o.context != "" {
+			cfg.CurrentContext = o.context
+		}
+		if err := clientcmdapi.MinifyConfig(cfg); err != nil {
+			return err
+		}
+	}
+	if o.flatten {
+		if err := clientcmdapi.FlattenConfig(cfg); err != nil {
+			return err
+		}
+	} else if !o.raw {
+		clientcmdapi.ShortenConfig(cfg)
+	}
+	v1, err := latest.Scheme.ConvertToVersion(cfg, latest.ExternalVersion)
+	if err != nil {
+		return fmt.Errorf("convert kubeconfig to v1: %w", err)
+	}
+	return printFormatted(out, o.output, v1)
+}
+
+// checkOutputFormat reports a usage error unless format is one of allowed
+// or a jsonpath template.
+func checkOutputFormat(format string, allowed ...string) error {
+	if strings.HasPrefix(format, "jsonpath=") {
+		_, err := parseJSONPath(strings.TrimPrefix(format, "jsonpath="))
+		return err
+	}
+	for _, a := range allowed {
+		if format == a {
+			return nil
+		}
+	}
+	return &UsageError{Err: fmt.Errorf("unknown output format %q: want one of %s or jsonpath=TEMPLATE", format, strings.Join(allowed, ", "))}
+}
+
+// parseJSONPath parses a kubectl -o jsonpath template; missing keys print
+// nothing, as with kubectl's default --allow-missing-template-keys.
+func parseJSONPath(tmpl string) (*jsonpath.JSONPath, error) {
+	jp := jsonpath.New("output").AllowMissingKeys(true)
+	if err := jp.Parse(tmpl); err != nil {
+		return nil, &UsageError{Err: fmt.Errorf("parse jsonpath template %q: %w", tmpl, err)}
+	}
+	return jp, nil
+}
+
+// printFormatted writes obj as kubectl's printers do: "json" indented by
+// four spaces, "yaml" through the JSON field names, or "jsonpath=TEMPLATE"
+// evaluated on the JSON form.
+func printFormatted(out io.Writer, format string, obj any) error {
+	data, err := json.Marshal(obj)
+	if err != nil {
+		return fmt.Errorf("encode output: %w", err)
+	}
+	switch {
+	case format == "json":
+		var buf bytes.Buffer
+		if err := json.Indent(&buf, data, "", "    "); err != nil {
+			return fmt.Errorf("encode output: %w", err)
+		}
+		buf.WriteByte('\n')
+		_, err = out.Write(buf.Bytes())
+		return err
+	case format == "yaml" || format == "":
+		y, err := yaml.JSONToYAML(data)
+		if err != nil {
+			return fmt.Errorf("encode output: %w", err)
+		}
+		_, err = out.Write(y)
+		return err
+	case strings.HasPrefix(format, "jsonpath="):
+		jp, err := parseJSONPath(strings.TrimPrefix(format, "jsonpath="))
+		if err != nil {
+			return err
+		}
+		var v any
+		if err := json.Unmarshal(data, &v); err != nil {
+			return fmt.Errorf("encode output: %w", err)
+		}
+		if err := jp.Execute(out, v); err != nil {
+			return fmt.Errorf("evaluate jsonpath %q: %w", strings.TrimPrefix(format, "jsonpath="), err)
+		}
+		return nil
+	}
+	return &UsageError{Err: fmt.Errorf("unknown output format %q", format)}
+}
+
+// newTable returns a tab writer laid out like kubectl's tables.
+func newTable(out io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(out, 6, 4, 3, ' ', 0)
+}
+
+func newConfigCurrentContextCommand(streams IOStreams, flags *configFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:     "current-context",
+		Short:   "Display the current context",
+		Long:    `Display the current-context of the loaded kubeconfig files; fails if none is set.`,
+		Example: `  kubepki config current-context`,
+		Args:    cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			cfg, err := flags.access().GetStartingConfig()
+			if err != nil {
+				return err
+			}
+			if cfg.CurrentContext == "" {
+				return errors.New("current-context is not set")
+			}
+			_, err = fmt.Fprintf(streams.Out, "%s\n", cfg.CurrentContext)
+			return err
+		},
+	}
+}
+
+func newConfigUseContextCommand(streams IOStreams, flags *configFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:     "use-context CONTEXT_NAME",
+		Aliases: []string{"use"},
+		Short:   "Set the current-context in a kubeconfig file",
+		Long: `Set current-context. The change goes to --kubeconfig, else to the first
+existing file of $KUBECONFIG (the last one if none exists), else to
+~/.kube/config.`,
+		Example: `  kubepki config use-context kubernetes-admin@kubernetes`,
+		Args:    exactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			name := args[0]
+			access := flags.access()
+			cfg, err := access.GetStartingConfig()
+			if err != nil {
+				return err
+			}
+			if name == "" {
+				return errors.New("empty context names are not allowed")
+			}
+			if _, ok := cfg.Contexts[name]; !ok {
+				return fmt.Errorf("no context exists with the name: %q", name)
+			}
+			cfg.CurrentContext = name
+			if err := clientcmd.ModifyConfig(access, *cfg, true); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(streams.Out, "Switched to context %q.\n", name)
+			return err
+		},
+	}
+}
+
+// exactArgs is cobra.ExactArgs returning a usage error.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
+			return &UsageError{Err: err}
+		}
+		return nil
+	}
+}
+
+// maxArgs is cobra.MaximumNArgs returning a usage error.
+func maxArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.MaximumNArgs(n)(cmd, args); err != nil {
+			return &UsageError{Err: err}
+		}
+		return nil
+	}
+}
+
+func newConfigGetContextsCommand(streams IOStreams, flags *configFlags) *cobra.Command {
+	var output string
+	var noHeaders bool
+	cmd := &cobra.Command{
+		Use:   "get-contexts [(-o|--output=)name]",
+		Short: "Describe one or many contexts",
+		Long:  `List the contexts of the loaded kubeconfig files, sorted by name, "*" marking the current one.`,
+		Example: `  kubepki config get-contexts
+  kubepki config get-contexts -o name`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(_ *cobra.Command, args []string) error {
+			if output != "" && output != "name" {
+				return &UsageError{Err: fmt.Errorf("output must be one of '' or 'name': %v", output)}
+			}
+			cfg, err := flags.access().GetStartingConfig()
+			if err != nil {
+				return err
+			}
+			nameOnly := output == "name"
+			var errs []error
+			var names []string
+			if len(args) == 0 {
+				for name := range cfg.Contexts {
+					names = append(names, name)
+				}
+			} else {
+				for _, name := range args {
+					if _, ok := cfg.Contexts[name]; ok {
+						names = append(names, name)
+					} else {
+						errs = append(errs, fmt.Errorf("context %v not found", name))
+					}
+				}
+			}
+			sort.Strings(names)
+			w := newTable(streams.Out)
+			if !noHeaders && !nameOnly {
+				fmt.Fprintln(w, "CURRENT\tNAME\tCLUSTER\tAUTHINFO\tNAMESPACE")
+			}
+			for _, name := range names {
+				if nameOnly {
+					fmt.Fprintf(w, "%s\n", name)
+					continue
+				}
+				mark := " "
+				if name == cfg.CurrentContext {
+					mark = "*"
+				}
+				c := cfg.Contexts[name]
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", mark, name, c.Cluster, c.AuthInfo, c.Namespace)
+			}
+			if err := w.Flush(); err != nil {
+				errs = append(errs, err)
+			}
+			return errors.Join(errs...)
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: name")
+	cmd.Flags().BoolVar(&noHeaders, "no-headers", false, "do not print headers")
+	return cmd
+}
+
+func newConfigGetClustersCommand(streams IOStreams, flags *configFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:     "get-clusters",
+		Short:   "Display clusters defined in the kubeconfig",
+		Long:    `List the cluster names of the loaded kubeconfig files, sorted.`,
+		Example: `  kubepki config get-clusters`,
+		Args:    cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			cfg, err := flags.access().GetStartingConfig()
+			if err != nil {
+				return err
+			}
+			return printNames(streams.Out, cfg.Clusters)
+		},
+	}
+}
+
+func newConfigGetUsersCommand(streams IOStreams, flags *configFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:     "get-users",
+		Short:   "Display users defined in the kubeconfig",
+		Long:    `List the user names of the loaded kubeconfig files, sorted.`,
+		Example: `  kubepki config get-users`,
+		Args:    cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			cfg, err := flags.access().GetStartingConfig()
+			if err != nil {
+				return err
+			}
+			return printNames(streams.Out, cfg.AuthInfos)
+		},
+	}
+}
+
+// printNames prints a NAME header and the sorted keys of m.
+func printNames[V any](out io.Writer, m map[string]V) error {
+	names := make([]string, 0, len(m))
+	for name := range m {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	_, err := fmt.Fprintf(out, "NAME\n%s", joinLines(names))
+	return err
+}
+
+func joinLines(lines []string) string {
+	if len(lines) == 0 {
+		return ""
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+func newConfigSetClusterCommand(streams IOStreams, flags *configFlags) *cobra.Command {
+	var server, tlsServerName, ca, proxyURL string
+	var insecure, embed bool
+	cmd := &cobra.Command{
+		Use:   "set-cluster NAME [--server=server] [--certificate-authority=path/to/ca.crt] [--insecure-skip-tls-verify=true] [--tls-server-name=example.com]",
+		Short: "Set a cluster entry in kubeconfig",
+		Long: `Set a cluster entry in kubeconfig. Specifying a name that already exists merges
+the given fields on top of the existing values. --certificate-authority is
+stored as an absolute path, or embedded with --embed-certs.`,
+		Example: `  kubepki config set-cluster e2e --server=https://1.2.3.4:6443
+  kubepki config set-cluster e2e --embed-certs --certificate-authority=pki/ca.crt`,
+		DisableFlagsInUseLine: true,
+		Args:                  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			f := cmd.Flags()
+			if name == "" {
+				return errors.New("you must specify a non-empty cluster name")
+			}
+			if insecure && ca != "" {
+				return errors.New("you cannot specify a certificate authority and insecure mode at the same time")
+			}
+			if embed {
+				if ca == "" {
+					return fmt.Errorf("you must specify a --%s to embed", clientcmd.FlagCAFile)
+				}
+				if _, err := os.Stat(ca); err != nil {
+					return fmt.Errorf("could not stat %s file %s: %v", clientcmd.FlagCAFile, ca, err)
+				}
+			}
+			access := flags.access()
+			cfg, err := access.GetStartingConfig()
+			if err != nil {
+				return err
+			}
+			c, ok := cfg.Clusters[name]
+			if !ok {
+				c = clientcmdapi.NewCluster()
+			}
+			m := *c
+			if f.Changed(clientcmd.FlagAPIServer) {
+				m.Server = server
+				m.TLSServerName = ""
+			}
+			if f.Changed(clientcmd.FlagTLSServerName) {
+				m.TLSServerName = tlsServerName
+			}
+			if f.Changed(clientcmd.FlagInsecure) {
+				m.InsecureSkipTLSVerify = insecure
+				if insecure {
+					m.CertificateAuthority = ""
+					m.CertificateAuthorityData = nil
+				}
+			}
+			if f.Changed(clientcmd.FlagCAFile) {
+				if embed {
+					data, err := os.ReadFile(ca)
+					if err != nil {
+						return fmt.Errorf("read %s file %s: %w", clientcmd.FlagCAFile, ca, err)
+					}
+					m.CertificateAuthorityData = data
+					m.InsecureSkipTLSVerify = false
+					m.CertificateAuthority = ""
+				} else {
+					abs, err := filepath.Abs(ca)
+					if err != nil {
+						return fmt.Errorf("resolve %s %s: %w", clientcmd.FlagCAFile, ca, err)
+					}
+					m.CertificateAuthority = abs
+					if abs != "" {
+						m.InsecureSkipTLSVerify = false
+						m.CertificateAuthorityData = nil
+					}
+				}
+			}
+			if f.Changed(clientcmd.FlagProxyURL) {
+				m.ProxyURL = proxyURL
+			}
+			cfg.Clusters[name] = &m
+			if err := clientcmd.ModifyConfig(access, *cfg, true); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(streams.Out, "Cluster %q set.\n", name)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&server, clientcmd.FlagAPIServer, "", "server for the cluster entry in kubeconfig")
+	f.StringVar(&tlsServerName, clientcmd.FlagTLSServerName, "", "tls-server-name for the cluster entry in kubeconfig")
+	f.BoolVar(&insecure, clientcmd.FlagInsecure, false, "insecure-skip-tls-verify for the cluster entry in kubeconfig")
+	f.StringVar(&ca, clientcmd.FlagCAFile, "", "path to the certificate-authority file for the cluster entry in kubeconfig")
+	f.BoolVar(&embed, clientcmd.FlagEmbedCerts, false, "embed the certificate authority file's content instead of its path")
+	f.StringVar(&proxyURL, clientcmd.FlagProxyURL, "", "proxy-url for the cluster entry in kubeconfig")
+	return cmd
+}
+
+func newConfigSetCredentialsCommand(streams IOStreams, flags *configFlags) *cobra.Command {
+	var certFile, keyFile string
+	var embed bool
+	cmd := &cobra.Command{
+		Use:   "set-credentials NAME [--client-certificate=path/to/cert] [--client-key=path/to/key] [--embed-certs=true]",
+		Short: "Set a user entry in kubeconfig",
+		Long: `Set a user entry in kubeconfig with a client certificate and key. Specifying a
+name that already exists merges the given fields on top of the existing values.
+Paths are stored absolute, or the files' content is embedded with --embed-certs.
+Tokens and passwords are not taken on the command line (they would show in the
+process list); set them with kubectl or an editor.`,
+		Example: `  kubepki config set-credentials jane --client-certificate=jane.crt --client-key=jane.key
+  kubepki config set-credentials jane --client-certificate=jane.crt --client-key=jane.key --embed-certs`,
+		DisableFlagsInUseLine: true,
+		Args:                  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			f := cmd.Flags()
+			if name == "" {
+				return errors.New("you must specify a non-empty user name")
+			}
+			if embed {
+				if certFile == "" && keyFile == "" {
+					return fmt.Errorf("you must specify a --%s or --%s to embed", clientcmd.FlagCertFile, clientcmd.FlagKeyFile)
+				}
+				for flag, path := range map[string]string{clientcmd.FlagCertFile: certFile, clientcmd.FlagKeyFile: keyFile} {
+					if path == "" {
+						continue
+					}
+					if _, err := os.Stat(path); err != nil {
+						return fmt.Errorf("could not stat %s file %s: %v", flag, path, err)
+					}
+				}
+			}
+			access := flags.access()
+			cfg, err := access.GetStartingConfig()
+			if err != nil {
+				return err
+			}
+			u, ok := cfg.AuthInfos[name]
+			if !ok {
+				u = clientcmdapi.NewAuthInfo()
+			}
+			m := *u
+			set := func(flag, path string, file *string, data *[]byte) error {
+				if !f.Changed(flag) {
+					return nil
+				}
+				if embed {
+					b, err := os.ReadFile(path)
+					if err != nil {
+						return fmt.Errorf("read %s file %s: %w", flag, path, err)
+					}
+					*data, *file = b, ""
+					return nil
+				}
+				abs, err := filepath.Abs(path)
+				if err != nil {
+					return fmt.Errorf("resolve %s %s: %w", flag, path, err)
+				}
+				*file = abs
+				if abs != "" {
+					*data = nil
+				}
+				return nil
+			}
+			if err := set(clientcmd.FlagCertFile, certFile, &m.ClientCertificate, &m.ClientCertificateData); err != nil {
+				return err
+			}
+			if err := set(clientcmd.FlagKeyFile, keyFile, &m.ClientKey, &m.ClientKeyData); err != nil {
+				return err
+			}
+			cfg.AuthInfos[name] = &m
+			if err := clientcmd.ModifyConfig(access, *cfg, true); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(streams.Out, "User %q set.\n", name)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&certFile, clientcmd.FlagCertFile, "", "path to the client-certificate file for the user entry in kubeconfig")
+	f.StringVar(&keyFile, clientcmd.FlagKeyFile, "", "path to the client-key file for the user entry in kubeconfig")
+	f.BoolVar(&embed, clientcmd.FlagEmbedCerts, false, "embed the client certificate and key instead of their paths")
+	return cmd
+}
+
+func newConfigSetContextCommand(streams IOStreams, flags *configFlags) *cobra.Command {
+	var cluster, user, namespace string
+	var current bool
+	cmd := &cobra.Command{
+		Use:   "set-context [NAME | --current] [--cluster=cluster_nickname] [--user=user_nickname] [--namespace=namespace]",
+		Short: "Set a context entry in kubeconfig",
+		Long: `Set a context entry in kubeconfig. Specifying a name that already exists merges
+the given fields on top of the existing values.`,
+		Example: `  kubepki config set-context jane@kubernetes --cluster=kubernetes --user=jane
+  kubepki config set-context --current --namespace=dev`,
+		DisableFlagsInUseLine: true,
+		Args:                  maxArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := ""
+			if len(args) == 1 {
+				name = args[0]
+			}
+			if name == "" && !current {
+				return errors.New("you must specify a non-empty context name or --current")
+			}
+			if name != "" && current {
+				return errors.New("you cannot specify both a context name and --current")
+			}
+			access := flags.access()
+			cfg, err := access.GetStartingConfig()
+			if err != nil {
+				return err
+			}
+			if current {
+				if cfg.CurrentContext == "" {
+					return errors.New("no current context is set")
+				}
+				name = cfg.CurrentContext
+			}
+			c, exists := cfg.Contexts[name]
+			if !exists {
+				c = clientcmdapi.NewContext()
+			}
+			m := *c
+			f := cmd.Flags()
+			if f.Changed(clientcmd.FlagClusterName) {
+				m.Cluster = cluster
+			}
+			if f.Changed(clientcmd.FlagAuthInfoName) {
+				m.AuthInfo = user
+			}
+			if f.Changed(clientcmd.FlagNamespace) {
+				m.Namespace = namespace
+			}
+			cfg.Contexts[name] = &m
+			if err := clientcmd.ModifyConfig(access, *cfg, true); err != nil {
+				return err
+			}
+			verb := "created"
+			if exists {
+				verb = "modified"
+			}
+			_, err = fmt.Fprintf(streams.Out, "Context %q %s.\n", name, verb)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&current, "current", false, "modify the current context")
+	f.StringVar(&cluster, clientcmd.FlagClusterName, "", "cluster for the context entry in kubeconfig")
+	f.StringVar(&user, clientcmd.FlagAuthInfoName, "", "user for the context entry in kubeconfig")
+	f.StringVarP(&namespace, clientcmd.FlagNamespace, "n", "", "namespace for the context entry in kubeconfig")
+	return cmd
+}
+
+func newConfigDeleteContextCommand(streams IOStreams, flags *configFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete-context NAME",
+		Short: "Delete the specified context from the kubeconfig",
+		Long: `Delete a context from the file it came from. Deleting the current context
+leaves current-context pointing at nothing and warns.`,
+		Example: `  kubepki config delete-context jane@kubernetes`,
+		Args:    exactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			name := args[0]
+			access := flags.access()
+			cfg, err := access.GetStartingConfig()
+			if err != nil {
+				return err
+			}
+			file := configFile(access)
+			if _, ok := cfg.Contexts[name]; !ok {
+				return fmt.Errorf("cannot delete context %s, not in %s", name, file)
+			}
+			if cfg.CurrentContext == name {
+				fmt.Fprint(streams.ErrOut, "warning: this removed your active context, use \"kubepki config use-context\" to select a different one\n")
+			}
+			delete(cfg.Contexts, name)
+			if err := clientcmd.ModifyConfig(access, *cfg, true); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(streams.Out, "deleted context %s from %s\n", name, file)
+			return err
+		},
+	}
+}
+
+func newConfigDeleteClusterCommand(streams IOStreams, flags *configFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:     "delete-cluster NAME",
+		Short:   "Delete the specified cluster from the kubeconfig",
+		Long:    `Delete a cluster entry from the file it came from. Contexts naming it are kept.`,
+		Example: `  kubepki config delete-cluster e2e`,
+		Args:    exactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			name := args[0]
+			access := flags.access()
+			cfg, err := access.GetStartingConfig()
+			if err != nil {
+				return err
+			}
+			file := configFile(access)
+			if _, ok := cfg.Clusters[name]; !ok {
+				return fmt.Errorf("cannot delete cluster %s, not in %s", name, file)
+			}
+			delete(cfg.Clusters, name)
+			if err := clientcmd.ModifyConfig(access, *cfg, true); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(streams.Out, "deleted cluster %s from %s\n", name, file)
+			return err
+		},
+	}
+}
+
+func newConfigDeleteUserCommand(streams IOStreams, flags *configFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:     "delete-user NAME",
+		Short:   "Delete the specified user from the kubeconfig",
+		Long:    `Delete a user entry from the file it came from. Contexts naming it are kept.`,
+		Example: `  kubepki config delete-user jane`,
+		Args:    exactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			name := args[0]
+			access := flags.access()
+			cfg, err := access.GetStartingConfig()
+			if err != nil {
+				return err
+			}
+			file := configFile(access)
+			if _, ok := cfg.AuthInfos[name]; !ok {
+				return fmt.Errorf("cannot delete user %s, not in %s", name, file)
+			}
+			delete(cfg.AuthInfos, name)
+			if err := clientcmd.ModifyConfig(access, *cfg, true); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(streams.Out, "deleted user %s from %s\n", name, file)
+			return err
+		},
+	}
+}
+
+func newConfigRenameContextCommand(streams IOStreams, flags *configFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:     "rename-context CONTEXT_NAME NEW_NAME",
+		Short:   "Rename a context from the kubeconfig file",
+		Long:    `Rename a context; current-context follows if it named the old one.`,
+		Example: `  kubepki config rename-context old-name new-name`,
+		Args:    exactArgs(2),
+		RunE: func(_ *cobra.Command, args []string) error {
+			oldName, newName := args[0], args[1]
+			if newName == "" {
+				return errors.New("You must specify a new non-empty context name")
+			}
+			access := flags.access()
+			cfg, err := access.GetStartingConfig()
+			if err != nil {
+				return err
+			}
+			file := configFile(access)
+			c, ok := cfg.Contexts[oldName]
+			if !ok {
+				return fmt.Errorf("cannot rename the context %q, it's not in %s", oldName, file)
+			}
+			if _, ok := cfg.Contexts[newName]; ok {
+				return fmt.Errorf("cannot rename the context %q, the context %q already exists in %s", oldName, newName, file)
+			}
+			cfg.Contexts[newName] = c
+			delete(cfg.Contexts, oldName)
+			if cfg.CurrentContext == oldName {
+				cfg.CurrentContext = newName
+			}
+			if err := clientcmd.ModifyConfig(access, *cfg, true); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(streams.Out, "Context %q renamed to %q.\n", oldName, newName)
+			return err
+		},
+	}
 }
