@@ -10,6 +10,8 @@ import (
 	"os"
 
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kubepki/kubepki/internal/pki"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
@@ -66,16 +68,17 @@ func Parse(data []byte) (*clientcmdapi.Config, error) {
 	return cfg, nil
 }
 
-// Write encodes cfg and writes it to path atomically with mode 0600
-// (kubeconfigs carry credentials), replacing an existing regular file. It
-// refuses to write through a symlink or over a non-regular file.
+// Write encodes cfg and writes it to path with [pki.WriteFile] and mode
+// [pki.ModeKubeconfig] (0600: kubeconfigs carry credentials), atomically,
+// replacing an existing regular file. It refuses to write through a symlink
+// or over a non-regular file ([pki.ErrUnsafePath]).
 func Write(path string, cfg *clientcmdapi.Config) error {
 	b, err := Marshal(cfg)
 	if err != nil {
 		return fmt.Errorf("write kubeconfig %s: %w", path, err)
 	}
 	defer clear(b)
-	if err := writeFile(path, b, ModeKubeconfig); err != nil {
+	if err := pki.WriteFile(path, b, pki.ModeKubeconfig); err != nil {
 		return fmt.Errorf("write kubeconfig %s: %w", path, err)
 	}
 	return nil
@@ -98,7 +101,3 @@ func Read(path string) (*clientcmdapi.Config, error) {
 	}
 	return cfg, nil
 }
-
-// ModeKubeconfig is the mode of every kubeconfig file written: owner read
-// and write only, since kubeconfigs carry credentials.
-const ModeKubeconfig fs.FileMode = 0o600
