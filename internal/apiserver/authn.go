@@ -1,0 +1,233 @@
+package apiserver
+
+import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/asn1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// Well-known user and group names of Kubernetes authentication
+// (k8s.io/apiserver/pkg/authentication/user).
+const (
+	// GroupAuthenticated is added to every authenticated identity.
+	GroupAuthenticated = "system:authenticated"
+	// GroupUnauthenticated is the group of the anonymous identity.
+	GroupUnauthenticated = "system:unauthenticated"
+	// UserAnonymous is the name of a request that carries no credentials.
+	UserAnonymous = "system:anonymous"
+	// GroupMasters is the superuser group: every request of a member is
+	// allowed, whatever the RBAC policy says.
+	GroupMasters = "system:masters"
+	// GroupNodes is the group of kubelet identities (user "system:node:NAME").
+	GroupNodes = "system:nodes"
+	// NodeUserPrefix starts the user name of a kubelet identity.
+	NodeUserPrefix = "system:node:"
+	// GroupBootstrappers is the group of every bootstrap-token identity.
+	GroupBootstrappers = "system:bootstrappers"
+	// GroupKubeadmClusterAdmins is the group of kubeadm's admin.conf,
+	// bound to cluster-admin.
+	GroupKubeadmClusterAdmins = "kubeadm:cluster-admins"
+	// GroupKubeadmNodeToken is the group of kubeadm's default bootstrap
+	// token.
+	GroupKubeadmNodeToken = "system:bootstrappers:kubeadm:default-node-token"
+	// UserKubeControllerManager is the user of kube-controller-manager's
+	// kubeconfig (controller-manager.conf).
+	UserKubeControllerManager = "system:kube-controller-manager"
+
+	// ExtraCredentialID is the key of the user's extra attribute naming the
+	// credential that authenticated the request; for certificates its value
+	// is "X509SHA256=" followed by the hex SHA-256 of the leaf's DER.
+	ExtraCredentialID = "authentication.kubernetes.io/credential-id"
+)
+
+// oidUID is the subject attribute that carries a user's UID in a client
+// certificate (Kubernetes 1.33+, AllowParsingUserUIDFromCertAuth).
+var oidUID = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57683, 2}
+
+// UserInfo is an authenticated identity.
+type UserInfo struct {
+	Name   string
+	UID    string
+	Groups []string
+	Extra  map[string][]string
+}
+
+// IsMember reports whether u belongs to group.
+func (u *UserInfo) IsMember(group string) bool {
+	return u != nil && slices.Contains(u.Groups, group)
+}
+
+// Authenticator finds the identity behind a request.
+//
+// AuthenticateRequest returns (user, true, nil) for a request whose
+// credentials are valid, (nil, false, nil) for a request that carries none
+// of the credentials it understands, and (nil, false, err) for a request
+// whose credentials are invalid; the server answers the last with 401.
+// Implementations are safe for concurrent use.
+type Authenticator interface {
+	AuthenticateRequest(r *http.Request) (*UserInfo, bool, error)
+}
+
+// x509Authenticator authenticates TLS client certificates.
+type x509Authenticator struct {
+	roots *x509.CertPool
+	now   func() time.Time
+}
+
+// NewX509Authenticator returns an Authenticator for TLS client certificates,
+// as kube-apiserver's --client-ca-file does.
+//
+// The leaf, r.TLS.PeerCertificates[0], must chain to one of roots through
+// the other certificates the client sent, for the clientAuth extended key
+// usage (a leaf without any EKU extension is accepted, as crypto/x509 and
+// Kubernetes do), and must be valid at now() (nil now means time.Now). The
+// TLS listener therefore only requests a certificate; this authenticator
+// verifies it, so that tests can inject the clock.
+//
+// The identity is the subject's common name as the user (case-sensitive,
+// verbatim; an empty CN is an error, not an anonymous request), every
+// Organization value as a group in order, and [GroupAuthenticated].
+// OrganizationalUnit, Locality and the rest never become groups. The
+// subject attribute 1.3.6.1.4.1.57683.2, if present, is the UID; the extra
+// attribute [ExtraCredentialID] names the certificate by its SHA-256.
+//
+// A request without TLS or without a client certificate gets
+// (nil, false, nil).
+func NewX509Authenticator(roots *x509.CertPool, now func() time.Time) Authenticator {
+	if now == nil {
+		now = time.Now
+	}
+	return &x509Authenticator{roots: roots, now: now}
+}
+
+// AuthenticateRequest implements [Authenticator].
+func (a *x509Authenticator) AuthenticateRequest(r *http.Request) (*UserInfo, bool, error) {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return nil, false, nil
+	}
+	leaf := r.TLS.PeerCertificates[0]
+	opts := x509.VerifyOptions{
+		Roots:       a.roots,
+		CurrentTime: a.now(),
+		KeyUsages:   []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	if a.roots == nil {
+		// A nil pool would make Verify fall back to the system roots, which
+		// must never authenticate clients.
+		opts.Roots = x509.NewCertPool()
+	}
+	if len(r.TLS.PeerCertificates) > 1 {
+		opts.Intermediates = x509.NewCertPool()
+		for _, c := range r.TLS.PeerCertificates[1:] {
+			opts.Intermediates.AddCert(c)
+		}
+	}
+	if _, err := leaf.Verify(opts); err != nil {
+		return nil, false, fmt.Errorf("verifying certificate %s failed: %w", describeCert(leaf), err)
+	}
+	u, err := userFromCertificate(leaf)
+	if err != nil {
+		return nil, false, fmt.Errorf("certificate %s: %w", describeCert(leaf), err)
+	}
+	return u, true, nil
+}
+
+// errEmptyCommonName is returned for a verified client certificate whose
+// subject has no common name: it names no user.
+var errEmptyCommonName = errors.New("subject has no common name; issue the client certificate with CN set to the user name")
+
+// userFromCertificate maps a verified client certificate to its identity
+// (Kubernetes' CommonNameUserConversion).
+func userFromCertificate(c *x509.Certificate) (*UserInfo, error) {
+	if c.Subject.CommonName == "" {
+		return nil, errEmptyCommonName
+	}
+	u := &UserInfo{Name: c.Subject.CommonName}
+	var uids []string
+	for _, atv := range c.Subject.Names {
+		if !atv.Type.Equal(oidUID) {
+			continue
+		}
+		s, ok := atv.Value.(string)
+		if !ok || s == "" {
+			return nil, errors.New("subject UID attribute 1.3.6.1.4.1.57683.2 is not a non-empty string")
+		}
+		uids = append(uids, s)
+	}
+	switch len(uids) {
+	case 0:
+	case 1:
+		u.UID = uids[0]
+	default:
+		return nil, errors.New("subject has more than one UID attribute 1.3.6.1.4.1.57683.2")
+	}
+	u.Groups = make([]string, 0, len(c.Subject.Organization)+1)
+	u.Groups = append(u.Groups, c.Subject.Organization...)
+	if !slices.Contains(u.Groups, GroupAuthenticated) {
+		u.Groups = append(u.Groups, GroupAuthenticated)
+	}
+	sum := sha256.Sum256(c.Raw)
+	u.Extra = map[string][]string{ExtraCredentialID: {"X509SHA256=" + hex.EncodeToString(sum[:])}}
+	return u, nil
+}
+
+// describeCert names a certificate the way Kubernetes' authentication
+// errors do: decimal serial, subject and authority key identifiers.
+func describeCert(c *x509.Certificate) string {
+	return fmt.Sprintf("SN=%s, SKID=%s, AKID=%s", c.SerialNumber, colonHex(c.SubjectKeyId), colonHex(c.AuthorityKeyId))
+}
+
+// colonHex formats b as upper-case hex bytes joined by colons.
+func colonHex(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	const digits = "0123456789ABCDEF"
+	out := make([]byte, 0, len(b)*3-1)
+	for i, x := range b {
+		if i > 0 {
+			out = append(out, ':')
+		}
+		out = append(out, digits[x>>4], digits[x&0xf])
+	}
+	return string(out)
+}
+
+// unionAuthenticator tries authenticators in order.
+type unionAuthenticator []Authenticator
+
+// NewUnionAuthenticator returns an Authenticator that asks each of a in
+// order and returns the first identity found. If none finds one, it returns
+// the errors of those that rejected the request joined together, or
+// (nil, false, nil) if none saw credentials. Nil entries are skipped.
+func NewUnionAuthenticator(a ...Authenticator) Authenticator {
+	u := make(unionAuthenticator, 0, len(a))
+	for _, x := range a {
+		if x != nil {
+			u = append(u, x)
+		}
+	}
+	return u
+}
+
+// AuthenticateRequest implements [Authenticator].
+func (u unionAuthenticator) AuthenticateRequest(r *http.Request) (*UserInfo, bool, error) {
+	var errs []error
+	for _, a := range u {
+		info, ok, err := a.AuthenticateRequest(r)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if ok {
+			return info, true, nil
+		}
+	}
+	return nil, false, errors.Join(errs...)
+}
