@@ -1,0 +1,21 @@
+// Package cluster is the cluster plan of kubepki: kubeadm's table of
+// certificate authorities, leaf certificates and kubeconfig files, held as
+// data (as kubeadm's certlist.go does), and the operations that derive from
+// that one table: [Init] creates or verifies every file, [Renew] re-issues
+// certificates in place, [CheckExpiration] reports what expires when,
+// [IssueNode] and [IssueUser] add credentials for nodes and users, and
+// [ComponentFlags] prints the flags that make each component use the files.
+//
+// File names, subjects, usages, SANs, validity and modes are kubeadm's
+// (Kubernetes v1.31+, kubeadm.k8s.io/v1beta4), so that a kubeadm cluster's
+// /etc/kubernetes can be checked and renewed by kubepki and the other way
+// round. The one deliberate difference is the default key algorithm,
+// ECDSA P-256 instead of kubeadm's RSA-2048; set [Options.KeyAlgorithm] to
+// [pki.RSA2048] for kubeadm's.
+//
+// Every multi-file change is staged: all inputs are checked and all
+// material is made in memory first, then files are written one by one with
+// [pki.WriteFile], and a failure part-way restores every file and folder
+// touched, so the folders are left as they were found. The package does not
+// log; it returns results and errors.
+package cluster

@@ -1,0 +1,92 @@
+package cluster
+
+import (
+	"crypto/x509"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/kubepki/kubepki/internal/pki"
+)
+
+// testStart is the fixed clock of the tests.
+var testStart = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// testOptions are options for a fresh folder with a fixed clock.
+func testOptions(t testing.TB) Options {
+	t.Helper()
+	dir := t.TempDir()
+	o := DefaultOptions()
+	o.CertDir = filepath.Join(dir, "pki")
+	o.KubeconfigDir = dir
+	o.NodeName = "cp1"
+	o.AdvertiseAddress = "10.0.0.10"
+	o.Now = func() time.Time { return testStart }
+	return o
+}
+
+func mustInit(t testing.TB, o Options) *Result {
+	t.Helper()
+	res, err := Init(t.Context(), o)
+	if err != nil {
+		t.Fatalf("Init: %v", err)
+	}
+	return res
+}
+
+// snapshot maps every path under dir to its mode and content, to show
+// that a failed run changed nothing.
+type fileState struct {
+	Mode    fs.FileMode
+	Content string
+}
+
+func snapshot(t testing.TB, dir string) map[string]fileState {
+	t.Helper()
+	out := map[string]fileState{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		st := fileState{Mode: fi.Mode()}
+		if fi.Mode().IsRegular() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			st.Content = string(b)
+		}
+		rel, _ := filepath.Rel(dir, p)
+		out[rel] = st
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func keys[M ~map[string]V, V any](m M) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func readCert(t testing.TB, path string) *x509.Certificate {
+	t.Helper()
+	c, err := pki.ReadCertificateFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
