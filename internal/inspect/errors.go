@@ -1,0 +1,17 @@
+package inspect
+
+import "errors"
+
+var (
+	// ErrUnrecognized is returned by [Parse] when the input is neither PEM,
+	// DER (certificate, certificate request, key) nor a kubeconfig file.
+	ErrUnrecognized = errors.New("not a certificate, certificate request, key or kubeconfig")
+
+	// ErrTooLarge is returned by [Parse] for input over [MaxInputSize]
+	// bytes; PEM and YAML decoders are not fed unbounded input.
+	ErrTooLarge = errors.New("input too large")
+
+	// ErrEmpty is returned by [Parse] for input that holds nothing but
+	// white space.
+	ErrEmpty = errors.New("empty input")
+)

@@ -1,0 +1,300 @@
+package inspect
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// entry is one object with where it came from.
+type entry struct {
+	// source is the display name: the path, "path#N" for the Nth object of
+	// a file, "path#users/NAME" for a kubeconfig user's certificate.
+	source string
+	// path is the file on disk, or "" for standard input; for objects
+	// embedded in a kubeconfig it is the kubeconfig's path.
+	path string
+	// mode is the file's permission bits; hasMode is false for stdin.
+	mode    fs.FileMode
+	hasMode bool
+	ref     string
+	obj     Object
+	err     error
+	// embedded marks objects taken out of a kubeconfig; kubeconfigCluster
+	// names the cluster whose CA a certificate is.
+	embedded          bool
+	kubeconfigCluster string
+	// userKey is the public key of the client key of a kubeconfig user.
+	userKey    *Object
+	userKeyErr error
+}
+
+// set is every object read for one inspection or lint run.
+type set struct {
+	entries []*entry
+}
+
+// readOptions says how to read inputs.
+type readOptions struct {
+	stdin io.Reader
+}
+
+// readPaths reads every path: "-" is standard input, a directory is walked
+// recursively (files that are not certificates, requests, keys or
+// kubeconfigs are skipped silently there), and a file that cannot be read
+// or parsed is an entry with an error. Symbolic links inside directories
+// are not followed. A path that does not exist is an error.
+func readPaths(paths []string, opts readOptions) (*set, error) {
+	s := &set{}
+	for _, p := range paths {
+		if p == "-" {
+			if opts.stdin == nil {
+				return nil, errors.New("standard input is not available")
+			}
+			data, err := io.ReadAll(io.LimitReader(opts.stdin, MaxInputSize+1))
+			if err != nil {
+				return nil, fmt.Errorf("read standard input: %w", err)
+			}
+			s.addData("-", "", 0, false, "", data, false)
+			continue
+		}
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("inspect %s: %w", p, err)
+		}
+		if !st.IsDir() {
+			s.addFile(p, "", false)
+			continue
+		}
+		var files []string
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.Type().IsRegular() {
+				files = append(files, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("walk %s: %w", p, err)
+		}
+		sort.Strings(files)
+		for _, f := range files {
+			s.addFile(f, "", true)
+		}
+	}
+	return s, nil
+}
+
+// addFile reads and parses one file. In a directory walk (quiet), files
+// that are not PEM, DER or kubeconfig are skipped.
+func (s *set) addFile(path, ref string, quiet bool) {
+	st, err := os.Lstat(path)
+	if err == nil && st.Size() > MaxInputSize {
+		if !quiet {
+			s.entries = append(s.entries, &entry{source: path, path: path, ref: ref, err: fmt.Errorf("%w: %d bytes", ErrTooLarge, st.Size())})
+		}
+		return
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		s.entries = append(s.entries, &entry{source: path, path: path, ref: ref, err: err})
+		return
+	}
+	mode := fs.FileMode(0)
+	if st != nil {
+		mode = st.Mode().Perm()
+	}
+	s.addData(path, path, mode, st != nil, ref, data, quiet)
+}
+
+func (s *set) addData(source, path string, mode fs.FileMode, hasMode bool, ref string, data []byte, quiet bool) {
+	objs, err := Parse(data)
+	clear(data)
+	if err != nil {
+		if quiet && (errors.Is(err, ErrUnrecognized) || errors.Is(err, ErrEmpty)) {
+			return
+		}
+		s.entries = append(s.entries, &entry{source: source, path: path, mode: mode, hasMode: hasMode, ref: ref, err: err})
+		return
+	}
+	for i, o := range objs {
+		e := &entry{source: source, path: path, mode: mode, hasMode: hasMode, ref: ref, obj: o}
+		if len(objs) > 1 {
+			e.source = fmt.Sprintf("%s#%d", source, i+1)
+		}
+		s.entries = append(s.entries, e)
+		if o.Kind == KindKubeconfig {
+			s.expandKubeconfig(e)
+		}
+	}
+}
+
+// expandKubeconfig adds the certificates a kubeconfig carries or names:
+// each cluster's CA certificates and each user's client certificate, with
+// the user's client key's public half.
+func (s *set) expandKubeconfig(kc *entry) {
+	cfg := kc.obj.Kubeconfig
+	base := filepath.Dir(kc.path)
+	for _, name := range sortedKeys(cfg.Clusters) {
+		c := cfg.Clusters[name]
+		data, file, err := dataOrFile(c.CertificateAuthorityData, c.CertificateAuthority, base)
+		if data == nil && err == nil {
+			continue
+		}
+		src := kc.source + "#clusters/" + name
+		if err != nil {
+			s.entries = append(s.entries, &entry{source: src, path: kc.path, embedded: true, kubeconfigCluster: name, err: fmt.Errorf("read certificate-authority %s: %w", file, err)})
+			continue
+		}
+		objs, err := Parse(data)
+		if err != nil {
+			s.entries = append(s.entries, &entry{source: src, path: kc.path, embedded: true, kubeconfigCluster: name, err: err})
+			continue
+		}
+		for _, o := range objs {
+			if o.Kind == KindCertificate {
+				s.entries = append(s.entries, &entry{source: src, path: kc.path, embedded: true, kubeconfigCluster: name, obj: o})
+			}
+		}
+	}
+	for _, name := range sortedKeys(cfg.AuthInfos) {
+		u := cfg.AuthInfos[name]
+		data, file, err := dataOrFile(u.ClientCertificateData, u.ClientCertificate, base)
+		if data == nil && err == nil {
+			continue
+		}
+		e := &entry{source: kc.source + "#users/" + name, path: kc.path, embedded: true, mode: kc.mode, hasMode: kc.hasMode}
+		if err != nil {
+			e.err = fmt.Errorf("read client-certificate %s: %w", file, err)
+			s.entries = append(s.entries, e)
+			continue
+		}
+		objs, err := Parse(data)
+		if err == nil && (len(objs) == 0 || objs[0].Kind != KindCertificate) {
+			err = fmt.Errorf("client certificate of user %s is not a certificate", name)
+		}
+		if err != nil {
+			e.err = err
+			s.entries = append(s.entries, e)
+			continue
+		}
+		e.obj = objs[0]
+		keyData, keyFile, err := dataOrFile(u.ClientKeyData, u.ClientKey, base)
+		switch {
+		case err != nil:
+			e.userKeyErr = fmt.Errorf("read client-key %s: %w", keyFile, err)
+		case keyData != nil:
+			kobjs, err := Parse(keyData)
+			clear(keyData)
+			if err == nil && (len(kobjs) == 0 || kobjs[0].Kind != KindPrivateKey) {
+				err = errors.New("client key is not a private key")
+			}
+			if err != nil {
+				e.userKeyErr = err
+			} else {
+				e.userKey = &kobjs[0]
+			}
+		}
+		s.entries = append(s.entries, e)
+	}
+}
+
+// dataOrFile returns inline data if present, else the content of file
+// resolved against base (kubeconfig paths are relative to the kubeconfig's
+// directory, kubernetes-pki.md §7.2). Both empty returns nil, "", nil.
+func dataOrFile(data []byte, file, base string) ([]byte, string, error) {
+	if len(data) > 0 {
+		return append([]byte(nil), data...), "", nil
+	}
+	if file == "" {
+		return nil, "", nil
+	}
+	if !filepath.IsAbs(file) && base != "" {
+		file = filepath.Join(base, file)
+	}
+	b, err := os.ReadFile(file)
+	return b, file, err
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// certs returns the certificate entries.
+func (s *set) certs() []*entry {
+	var out []*entry
+	for _, e := range s.entries {
+		if e.err == nil && e.obj.Kind == KindCertificate {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// issuerOf returns the entry whose certificate signed e's, preferring files
+// over kubeconfig data and CAs over other certificates; nil if none did.
+func (s *set) issuerOf(e *entry) *entry {
+	cert := e.obj.Certificate
+	var best *entry
+	for _, c := range s.certs() {
+		if c == e || c.obj.Certificate.Equal(cert) {
+			continue
+		}
+		if string(c.obj.Certificate.RawSubject) != string(cert.RawIssuer) {
+			continue
+		}
+		if checkSignature(cert, c.obj.Certificate) != nil {
+			continue
+		}
+		if best == nil || (best.embedded && !c.embedded) {
+			best = c
+		}
+	}
+	return best
+}
+
+// keyFor returns the private key entry in the same directory as a
+// certificate file whose name pairs with it (apiserver.crt ↔ apiserver.key,
+// x.pem ↔ x-key.pem), or nil.
+func (s *set) keyFor(e *entry) *entry {
+	if e.embedded || e.path == "" {
+		return nil
+	}
+	dir, base := filepath.Split(e.path)
+	stem := strings.TrimSuffix(strings.TrimSuffix(base, filepath.Ext(base)), "-cert")
+	names := map[string]bool{
+		filepath.Join(dir, stem+".key"):     true,
+		filepath.Join(dir, stem+"-key.pem"): true,
+		filepath.Join(dir, stem+".key.pem"): true,
+	}
+	for _, k := range s.entries {
+		if k.err == nil && k.obj.Kind == KindPrivateKey && names[k.path] {
+			return k
+		}
+	}
+	return nil
+}
+
+// kubeconfigOf returns the kubeconfig configuration of an embedded entry.
+func (s *set) kubeconfigOf(e *entry) *clientcmdapi.Config {
+	for _, k := range s.entries {
+		if k.path == e.path && k.obj.Kind == KindKubeconfig {
+			return k.obj.Kubeconfig
+		}
+	}
+	return nil
+}

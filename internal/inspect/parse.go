@@ -1,0 +1,241 @@
+package inspect
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// MaxInputSize is the largest input, in bytes, that [Parse] accepts. Real
+// certificate bundles and kubeconfig files are far smaller; the cap keeps
+// the PEM and YAML decoders away from pathological input (security.md §4).
+const MaxInputSize = 4 << 20
+
+// Kind names the type of an [Object] found in an input.
+type Kind string
+
+// The kinds of object [Parse] recognises.
+const (
+	KindCertificate Kind = "certificate"
+	KindCSR         Kind = "certificateRequest"
+	KindPrivateKey  Kind = "privateKey"
+	KindPublicKey   Kind = "publicKey"
+	KindKubeconfig  Kind = "kubeconfig"
+)
+
+// Object is one certificate, certificate request, key or kubeconfig found
+// in an input. Exactly one of Certificate, CSR, PublicKey (for keys of
+// both kinds) and Kubeconfig is set, according to Kind, except for an
+// encrypted private key, whose public key cannot be known.
+//
+// A private key is parsed only to learn its public half: Object never holds
+// the private key itself.
+type Object struct {
+	Kind Kind
+	// PEMType is the PEM block type ("CERTIFICATE", "EC PRIVATE KEY", …),
+	// or "" when the object was DER or a kubeconfig.
+	PEMType string
+	// Format names the encoding: "PEM" or "DER" for certificates and
+	// requests, "PKCS#1", "SEC1", "PKCS#8" or "PKIX" for keys, "YAML" for
+	// kubeconfig files.
+	Format      string
+	Certificate *x509.Certificate
+	CSR         *x509.CertificateRequest
+	PublicKey   crypto.PublicKey
+	// Encrypted reports whether a private key is password-protected; its
+	// PublicKey is then nil.
+	Encrypted  bool
+	Kubeconfig *clientcmdapi.Config
+}
+
+// Parse finds every object in data: a PEM stream of any number of
+// certificates, certificate requests and keys (unknown block types such as
+// "EC PARAMETERS" are skipped), a DER certificate (or several concatenated),
+// request, PKCS#8, PKCS#1 or SEC1 private key or PKIX public key, or a
+// kubeconfig file in YAML or JSON. It returns [ErrTooLarge] for input over
+// [MaxInputSize], [ErrEmpty] for blank input and [ErrUnrecognized] when
+// nothing is found; a PEM block that is present but does not parse is an
+// error naming the block.
+func Parse(data []byte) ([]Object, error) {
+	if len(data) > MaxInputSize {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(data), MaxInputSize)
+	}
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 {
+		return nil, ErrEmpty
+	}
+	if bytes.Contains(data, []byte("-----BEGIN ")) {
+		return parsePEM(data)
+	}
+	if trimmed[0] == 0x30 { // ASN.1 SEQUENCE: DER
+		if objs, ok := parseDER(trimmed); ok {
+			return objs, nil
+		}
+		return nil, fmt.Errorf("%w: binary data is not a DER certificate, request or key", ErrUnrecognized)
+	}
+	return parseKubeconfig(data)
+}
+
+func parsePEM(data []byte) ([]Object, error) {
+	var objs []Object
+	rest := data
+	for n := 1; ; n++ {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		obj, ok, err := parsePEMBlock(block)
+		if err != nil {
+			return nil, fmt.Errorf("PEM block %d (%s): %w", n, block.Type, err)
+		}
+		if ok {
+			objs = append(objs, obj)
+		}
+	}
+	if len(objs) == 0 {
+		return nil, fmt.Errorf("%w: no certificate, request or key PEM block", ErrUnrecognized)
+	}
+	return objs, nil
+}
+
+// parsePEMBlock returns the object in block, or ok false for block types
+// that carry none (EC PARAMETERS, unknown types).
+func parsePEMBlock(block *pem.Block) (obj Object, ok bool, err error) {
+	obj = Object{PEMType: block.Type, Format: "PEM"}
+	switch block.Type {
+	case "CERTIFICATE", "X509 CERTIFICATE":
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return obj, false, err
+		}
+		obj.Kind, obj.Certificate = KindCertificate, cert
+	case "CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST":
+		csr, err := x509.ParseCertificateRequest(block.Bytes)
+		if err != nil {
+			return obj, false, err
+		}
+		obj.Kind, obj.CSR = KindCSR, csr
+	case "ENCRYPTED PRIVATE KEY":
+		obj.Kind, obj.Format, obj.Encrypted = KindPrivateKey, "PKCS#8", true
+	case "RSA PRIVATE KEY", "EC PRIVATE KEY", "PRIVATE KEY":
+		obj.Kind = KindPrivateKey
+		if _, encrypted := block.Headers["DEK-Info"]; encrypted {
+			obj.Encrypted = true
+			obj.Format = map[string]string{"RSA PRIVATE KEY": "PKCS#1", "EC PRIVATE KEY": "SEC1", "PRIVATE KEY": "PKCS#8"}[block.Type]
+			return obj, true, nil
+		}
+		pub, format, err := parsePrivateKeyDER(block.Type, block.Bytes)
+		if err != nil {
+			return obj, false, err
+		}
+		obj.PublicKey, obj.Format = pub, format
+	case "PUBLIC KEY":
+		pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+		if err != nil {
+			return obj, false, err
+		}
+		obj.Kind, obj.PublicKey, obj.Format = KindPublicKey, pub, "PKIX"
+	case "RSA PUBLIC KEY":
+		pub, err := x509.ParsePKCS1PublicKey(block.Bytes)
+		if err != nil {
+			return obj, false, err
+		}
+		obj.Kind, obj.PublicKey, obj.Format = KindPublicKey, pub, "PKCS#1"
+	default:
+		return obj, false, nil
+	}
+	return obj, true, nil
+}
+
+// parsePrivateKeyDER parses a private key and returns its public half. The
+// private key itself goes out of scope here.
+func parsePrivateKeyDER(pemType string, der []byte) (crypto.PublicKey, string, error) {
+	switch pemType {
+	case "RSA PRIVATE KEY":
+		key, err := x509.ParsePKCS1PrivateKey(der)
+		if err != nil {
+			return nil, "", err
+		}
+		return key.Public(), "PKCS#1", nil
+	case "EC PRIVATE KEY":
+		key, err := x509.ParseECPrivateKey(der)
+		if err != nil {
+			return nil, "", err
+		}
+		return key.Public(), "SEC1", nil
+	default:
+		key, err := x509.ParsePKCS8PrivateKey(der)
+		if err != nil {
+			return nil, "", err
+		}
+		signer, ok := key.(crypto.Signer)
+		if !ok {
+			return nil, "", fmt.Errorf("unsupported PKCS#8 key type %T", key)
+		}
+		return signer.Public(), "PKCS#8", nil
+	}
+}
+
+// parseDER tries each DER form in turn.
+func parseDER(der []byte) ([]Object, bool) {
+	if certs, err := x509.ParseCertificates(der); err == nil && len(certs) > 0 {
+		objs := make([]Object, len(certs))
+		for i, c := range certs {
+			objs[i] = Object{Kind: KindCertificate, Format: "DER", Certificate: c}
+		}
+		return objs, true
+	}
+	if csr, err := x509.ParseCertificateRequest(der); err == nil {
+		return []Object{{Kind: KindCSR, Format: "DER", CSR: csr}}, true
+	}
+	for _, t := range []string{"PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"} {
+		if pub, format, err := parsePrivateKeyDER(t, der); err == nil {
+			return []Object{{Kind: KindPrivateKey, Format: format, PublicKey: pub}}, true
+		}
+	}
+	if pub, err := x509.ParsePKIXPublicKey(der); err == nil {
+		return []Object{{Kind: KindPublicKey, Format: "PKIX", PublicKey: pub}}, true
+	}
+	return nil, false
+}
+
+func parseKubeconfig(data []byte) ([]Object, error) {
+	cfg, err := clientcmd.Load(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: not PEM, DER or a kubeconfig file (%v)", ErrUnrecognized, err)
+	}
+	if len(cfg.Clusters) == 0 && len(cfg.AuthInfos) == 0 && len(cfg.Contexts) == 0 {
+		return nil, fmt.Errorf("%w: YAML without clusters, users or contexts", ErrUnrecognized)
+	}
+	return []Object{{Kind: KindKubeconfig, Format: "YAML", Kubeconfig: cfg}}, nil
+}
+
+// publicKeyOf returns the public key of a certificate or request object.
+func (o *Object) publicKeyOf() crypto.PublicKey {
+	switch {
+	case o.Certificate != nil:
+		return o.Certificate.PublicKey
+	case o.CSR != nil:
+		return o.CSR.PublicKey
+	}
+	return o.PublicKey
+}
+
+// publicKeysEqual reports whether a and b are the same public key.
+func publicKeysEqual(a, b crypto.PublicKey) bool {
+	type equaler interface{ Equal(crypto.PublicKey) bool }
+	switch k := a.(type) {
+	case *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey:
+		return k.(equaler).Equal(b)
+	}
+	return false
+}

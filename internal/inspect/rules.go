@@ -1,0 +1,111 @@
+package inspect
+
+import "slices"
+
+// Severity is how bad a finding is: an error breaks something (a component
+// fails to authenticate, verify or start), a warning is a security or
+// robustness issue (kubernetes-pki.md §8).
+type Severity string
+
+// The severities, from worst.
+const (
+	SeverityError   Severity = "error"
+	SeverityWarning Severity = "warning"
+)
+
+// Rule is one entry of the lint catalogue.
+type Rule struct {
+	// ID is stable; L01–L35 are the rows of kubernetes-pki.md §8 with the
+	// same number, L36 and up refine them.
+	ID       string   `json:"id"`
+	Severity Severity `json:"severity"`
+	// Summary is a one-line explanation of what is wrong.
+	Summary string `json:"summary"`
+	// Fix says what to do about it.
+	Fix string `json:"fix"`
+}
+
+// Rule IDs.
+const (
+	RuleUnreadable            = "L00"
+	RuleNodeName              = "L01"
+	RuleNodeGroup             = "L02"
+	RuleNodeMismatch          = "L03"
+	RuleUsageRole             = "L04"
+	RuleCSRPEMType            = "L10"
+	RuleMasters               = "L13"
+	RuleAPIServerDefaultNames = "L14"
+	RuleAPIServerAddress      = "L15"
+	RuleNoSANs                = "L16"
+	RuleIPInDNS               = "L17"
+	RuleEtcdLocal             = "L18"
+	RuleEtcdUsages            = "L19"
+	RuleSelfSignedLeaf        = "L20"
+	RuleWrongCA               = "L21"
+	RuleKeyMismatch           = "L22"
+	RuleCANotCA               = "L23"
+	RuleLeafNoConstraints     = "L24"
+	RuleLeafIsCA              = "L25"
+	RuleValidity              = "L27"
+	RuleFrontProxyCA          = "L28"
+	RuleWeakCrypto            = "L29"
+	RuleSerial                = "L30"
+	RuleKubeconfigBoth        = "L31"
+	RuleKubeconfigMissingFile = "L32"
+	RuleKubeletClientGroup    = "L33"
+	RuleExpiringSoon          = "L36"
+	RuleOutlivesCA            = "L37"
+	RuleDuplicateSerial       = "L38"
+	RuleKeyMode               = "L39"
+	RuleCANoKeyUsage          = "L40"
+)
+
+var rules = []Rule{
+	{RuleUnreadable, SeverityError, "a file cannot be read or a PEM block in it does not parse", "replace the file with a valid PEM certificate, key or request, or remove it"},
+	{RuleNodeName, SeverityError, "a node identity is not in the exact lower-case form system:node:<name>; the Node authorizer ignores it and the kubelet gets 403", "reissue the kubelet certificate with CN=system:node:<node name>, all lower case, the node name a DNS-1123 subdomain"},
+	{RuleNodeGroup, SeverityError, "a node certificate's organizations are not exactly [system:nodes]", "reissue the kubelet certificate with O=system:nodes and no other O"},
+	{RuleNodeMismatch, SeverityError, "the node name in a kubelet certificate is not the expected node name", "reissue the certificate for the node's registered name (lower-cased hostname or --hostname-override)"},
+	{RuleUsageRole, SeverityError, "extended key usages do not fit the role: server auth on a client certificate, no client auth on a client certificate, or no server auth on a serving certificate", "reissue with extendedKeyUsage=clientAuth for client certificates and serverAuth for serving certificates"},
+	{RuleCSRPEMType, SeverityError, `a certificate request's PEM block is not of type "CERTIFICATE REQUEST" (openssl -newhdr writes "NEW CERTIFICATE REQUEST"), which the Certificates API refuses`, `recreate the request without -newhdr, or change the PEM header to "CERTIFICATE REQUEST"`},
+	{RuleMasters, SeverityWarning, "a certificate other than super-admin's carries group system:masters, a superuser that RBAC cannot restrict and a certificate cannot be revoked from", "use a group bound by RBAC such as kubeadm:cluster-admins; keep system:masters to super-admin.conf"},
+	{RuleAPIServerDefaultNames, SeverityError, "the kube-apiserver certificate lacks a name in-cluster clients dial: kubernetes, kubernetes.default, kubernetes.default.svc, kubernetes.default.svc.<dns domain> or the first service IP", "reissue apiserver.crt with every default name (kubepki certs renew apiserver)"},
+	{RuleAPIServerAddress, SeverityError, "the kube-apiserver certificate lacks an address clients dial: the advertise address, the control-plane endpoint or a kubeconfig's server", "reissue apiserver.crt with the address in its SANs (--apiserver-cert-extra-sans)"},
+	{RuleNoSANs, SeverityError, "a serving certificate has no DNS or IP subject alternative name; Go ignores the common name for host names", "reissue with subjectAltName=DNS:<name>,IP:<address>"},
+	{RuleIPInDNS, SeverityError, "an IP address is in a DNS SAN, where it never matches an IP host", "put addresses in IP SANs (IP:10.0.0.1), not DNS SANs"},
+	{RuleEtcdLocal, SeverityError, "the etcd server certificate lacks localhost or 127.0.0.1, which kube-apiserver and etcd itself dial", "reissue etcd/server.crt with DNS:localhost and IP:127.0.0.1"},
+	{RuleEtcdUsages, SeverityError, "an etcd server or peer certificate lacks server auth or client auth; etcd uses both", "reissue with extendedKeyUsage=serverAuth,clientAuth"},
+	{RuleSelfSignedLeaf, SeverityError, "a leaf certificate is self-signed (openssl x509 -req -signkey instead of -CA/-CAkey) and chains to no cluster CA", "sign the request with the CA: openssl x509 -req -CA ca.crt -CAkey ca.key"},
+	{RuleWrongCA, SeverityError, "a certificate does not chain to the CA in its folder that its role requires", "reissue the certificate from the right CA (the cluster CA, front-proxy-ca or etcd/ca)"},
+	{RuleKeyMismatch, SeverityError, "a private key does not match its certificate; the TLS handshake fails", "restore the key that belongs to the certificate, or reissue the certificate for this key"},
+	{RuleCANotCA, SeverityError, "a CA certificate lacks basic constraints CA:TRUE or key usage Certificate Sign; Go refuses it as an issuer", "recreate the CA with basicConstraints=critical,CA:TRUE and keyUsage=critical,keyCertSign"},
+	{RuleLeafNoConstraints, SeverityWarning, "a leaf certificate has no basic constraints CA:FALSE (a v1 certificate when openssl x509 -req ran without -extfile)", "reissue with an extension file holding basicConstraints=critical,CA:FALSE"},
+	{RuleLeafIsCA, SeverityError, "a leaf certificate signed by a CA has CA:TRUE and can mint certificates for any identity", "reissue with basicConstraints=critical,CA:FALSE"},
+	{RuleValidity, SeverityError, "a certificate is expired or not yet valid", "renew the certificate (kubepki certs renew), or check the clock"},
+	{RuleFrontProxyCA, SeverityWarning, "the front-proxy client certificate is signed by the cluster CA, collapsing request-header trust into client-certificate trust", "issue front-proxy-client.crt from a separate front-proxy-ca"},
+	{RuleWeakCrypto, SeverityError, "a certificate, request or key uses a SHA-1 or MD5 signature or an RSA key under 2048 bits", "reissue with an ECDSA P-256 or RSA 2048+ key and SHA-256"},
+	{RuleSerial, SeverityWarning, "a serial number is not positive, longer than 20 octets, or has little entropy (under 40 bits, e.g. openssl -set_serial 01)", "reissue with a random serial (openssl -CAcreateserial or kubepki)"},
+	{RuleKubeconfigBoth, SeverityWarning, "a kubeconfig has both a file path and inline data for one credential; the data silently wins", "keep either client-certificate or client-certificate-data (likewise key and CA)"},
+	{RuleKubeconfigMissingFile, SeverityError, "a kubeconfig names a certificate, key or CA file that cannot be read (relative paths resolve from the kubeconfig's directory)", "fix the path, or embed the data with kubepki config set-credentials --embed-certs"},
+	{RuleKubeletClientGroup, SeverityError, "the apiserver-kubelet-client certificate carries no group authorised for the kubelet API, so kubectl logs and exec fail with 403", "reissue apiserver-kubelet-client.crt with O=kubeadm:cluster-admins"},
+	{RuleExpiringSoon, SeverityWarning, "a certificate expires within --warn-within", "renew the certificate (kubepki certs renew)"},
+	{RuleOutlivesCA, SeverityWarning, "a certificate is valid past the expiry of the CA that signed it", "renew the CA before it expires, or reissue the certificate capped at the CA's expiry"},
+	{RuleDuplicateSerial, SeverityError, "two different certificates from one CA share a serial number", "reissue one of them with a random serial"},
+	{RuleKeyMode, SeverityWarning, "a private key (or a kubeconfig holding one) is readable by group or others", "chmod 600 the file"},
+	{RuleCANoKeyUsage, SeverityWarning, "a CA certificate has no key usage extension (RFC 5280 §4.2.1.3 requires Certificate Sign)", "recreate the CA with keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign"},
+}
+
+// Rules returns the lint catalogue, ordered by ID.
+func Rules() []Rule {
+	return slices.Clone(rules)
+}
+
+// ruleByID returns the rule with id; it panics on an unknown ID, which is a
+// programming error.
+func ruleByID(id string) Rule {
+	for _, r := range rules {
+		if r.ID == id {
+			return r
+		}
+	}
+	panic("inspect: unknown lint rule " + id)
+}
