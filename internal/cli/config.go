@@ -184,7 +184,20 @@ func (o *configViewOptions) Run(out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("convert kubeconfig to v1: %w", err)
 	}
-	return printFormatted(out, o.output, v1)
+	data, err := json.Marshal(v1)
+	if err != nil {
+		return fmt.Errorf("encode kubeconfig: %w", err)
+	}
+	// kubectl prints "preferences: {}" even when empty; client-go's v1
+	// types omit an empty one (omitzero). Put it back so the output is
+	// kubectl's byte for byte.
+	if !bytes.Contains(data, []byte(`"preferences":`)) {
+		const head = `{"kind":"Config","apiVersion":"v1",`
+		if rest, ok := bytes.CutPrefix(data, []byte(head)); ok {
+			data = append([]byte(head+`"preferences":{},`), rest...)
+		}
+	}
+	return printFormatted(out, o.output, json.RawMessage(data))
 }
 
 // checkOutputFormat reports a usage error unless format is one of allowed

@@ -1,0 +1,291 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kubepki/kubepki/internal/pki/pkitest"
+)
+
+// Fixture kubeconfig files for the kubectl comparison tests. {dir} is
+// replaced by the test's directory. beta.conf redefines cluster "alpha" to
+// exercise "first file wins", and carries a token to exercise redaction.
+var configFixture = map[string]string{
+	"alpha.conf": `apiVersion: v1
+kind: Config
+clusters:
+- name: alpha
+  cluster:
+    server: https://alpha.example:6443
+    certificate-authority: pki/ca.crt
+users:
+- name: alice
+  user:
+    client-certificate-data: Q0VSVA==
+    client-key-data: S0VZ
+contexts:
+- name: alice@alpha
+  context:
+    cluster: alpha
+    user: alice
+current-context: alice@alpha
+`,
+	"beta.conf": `apiVersion: v1
+kind: Config
+clusters:
+- name: alpha
+  cluster:
+    server: https://shadowed.example:6443
+- name: beta
+  cluster:
+    server: https://10.0.0.2:6443
+    certificate-authority-data: Q0E=
+    tls-server-name: beta.internal
+users:
+- name: bob
+  user:
+    token: secret-token
+contexts:
+- name: bob@beta
+  context:
+    cluster: beta
+    user: bob
+    namespace: dev
+`,
+	"home/.kube/config": `apiVersion: v1
+kind: Config
+clusters:
+- name: home
+  cluster:
+    server: https://home.example:6443
+users:
+- name: carol
+  user:
+    client-certificate: /etc/carol.crt
+    client-key: /etc/carol.key
+contexts:
+- name: carol@home
+  context:
+    cluster: home
+    user: carol
+current-context: carol@home
+`,
+	"pki/ca.crt":  "CA-PEM\n",
+	"pki/jane.crt": "JANE-CERT\n",
+	"pki/jane.key": "JANE-KEY\n",
+}
+
+// writeConfigFixture writes configFixture into a fresh directory.
+func writeConfigFixture(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range configFixture {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(strings.ReplaceAll(content, "{dir}", dir)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// snapshot returns every regular file under dir, keyed by relative path,
+// with dir replaced by {dir}; lock files are ignored.
+func snapshot(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if strings.HasSuffix(p, ".lock") || strings.Contains(p, "/cache/") {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		// kubectl 1.32 writes "preferences: {}", client-go 0.37 (which
+		// kubepki writes with) omits the empty value; both read the same.
+		s := strings.ReplaceAll(string(b), "preferences: {}\n", "")
+		files[rel] = strings.ReplaceAll(s, dir, "{dir}")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+// toolRun is the outcome of one command.
+type toolRun struct {
+	stdout, stderr string
+	failed         bool
+}
+
+// runKubectl runs the real kubectl in dir with HOME=dir/home and the given
+// KUBECONFIG ("" unsets it).
+func runKubectl(t *testing.T, kubectl, dir, kubeconfigEnv string, args ...string) toolRun {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), kubectl, args...)
+	cmd.Dir = dir
+	cmd.Env = []string{
+		"HOME=" + filepath.Join(dir, "home"),
+		"KUBECACHEDIR=" + filepath.Join(t.TempDir(), "cache"),
+		"PATH=" + os.Getenv("PATH"),
+	}
+	if kubeconfigEnv != "" {
+		cmd.Env = append(cmd.Env, "KUBECONFIG="+kubeconfigEnv)
+	}
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("run kubectl %v: %v", args, err)
+	}
+	return toolRun{stdout: out.String(), stderr: errOut.String(), failed: err != nil}
+}
+
+// runKubepki runs our root command in-process with the same environment.
+// It changes the working directory, so its callers are not parallel.
+func runKubepki(t *testing.T, dir, kubeconfigEnv string, args ...string) toolRun {
+	t.Helper()
+	t.Setenv("HOME", filepath.Join(dir, "home"))
+	if kubeconfigEnv != "" {
+		t.Setenv("KUBECONFIG", kubeconfigEnv)
+	} else {
+		t.Setenv("KUBECONFIG", "")
+	}
+	t.Chdir(dir)
+	var out, errOut bytes.Buffer
+	c := NewRootCommand(IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	c.SetArgs(args)
+	err := c.ExecuteContext(t.Context())
+	r := toolRun{stdout: out.String(), stderr: errOut.String(), failed: err != nil}
+	if err != nil {
+		r.stderr += "error: " + err.Error() + "\n"
+	}
+	return r
+}
+
+// TestConfigMatchesKubectl runs each "config" command with kubepki and with
+// the real kubectl on two copies of the same files and requires the same
+// stdout, the same success or failure, the same error text, the same files
+// afterwards and the same "kubectl config view --raw".
+func TestConfigMatchesKubectl(t *testing.T) {
+	kubectl := pkitest.RequireTool(t, "kubectl")
+	const explicit = "--kubeconfig={dir}/alpha.conf"
+	both := "{dir}/alpha.conf:{dir}/beta.conf"
+	missingFirst := "{dir}/missing.conf:{dir}/beta.conf"
+	allMissing := "{dir}/new1.conf:{dir}/new2.conf"
+	tests := []struct {
+		name string
+		env  string // KUBECONFIG, "" for ~/.kube/config
+		args []string
+		// compareErr compares the error text too (kubectl's usage errors
+		// print help instead, so those are compared by outcome only).
+		compareErr bool
+	}{
+		{name: "view merged", env: both, args: []string{"config", "view"}},
+		{name: "view raw", env: both, args: []string{"config", "view", "--raw"}},
+		{name: "view minify", env: both, args: []string{"config", "view", "--minify", "--raw"}},
+		{name: "view minify context", env: both, args: []string{"config", "view", "--minify", "--context=bob@beta"}},
+		{name: "view flatten", env: both, args: []string{"config", "view", "--flatten"}},
+		{name: "view explicit", env: both, args: []string{"config", "view", explicit}},
+		{name: "view json", env: both, args: []string{"config", "view", "-o", "json"}},
+		{name: "view jsonpath", env: both, args: []string{"config", "view", "-o", "jsonpath={.clusters[*].cluster.server}"}},
+		{name: "view home", args: []string{"config", "view"}},
+		{name: "view minify no current", env: "{dir}/beta.conf", args: []string{"config", "view", "--minify"}, compareErr: true},
+		{name: "current-context", env: both, args: []string{"config", "current-context"}},
+		{name: "current-context unset", env: "{dir}/beta.conf", args: []string{"config", "current-context"}, compareErr: true},
+		{name: "use-context env list", env: both, args: []string{"config", "use-context", "bob@beta"}},
+		{name: "use-context first missing", env: missingFirst, args: []string{"config", "use-context", "bob@beta"}},
+		{name: "use-context explicit", env: both, args: []string{"config", "use-context", explicit, "alice@alpha"}},
+		{name: "use-context home", args: []string{"config", "use-context", "carol@home"}},
+		{name: "use-context unknown", env: both, args: []string{"config", "use-context", "nope"}, compareErr: true},
+		{name: "get-contexts", env: both, args: []string{"config", "get-contexts"}},
+		{name: "get-contexts name", env: both, args: []string{"config", "get-contexts", "-o", "name"}},
+		{name: "get-contexts no headers", env: both, args: []string{"config", "get-contexts", "--no-headers"}},
+		{name: "get-contexts some", env: both, args: []string{"config", "get-contexts", "bob@beta", "nope"}, compareErr: true},
+		{name: "get-clusters", env: both, args: []string{"config", "get-clusters"}},
+		{name: "get-users", env: both, args: []string{"config", "get-users"}},
+		{name: "set-cluster new", env: both, args: []string{"config", "set-cluster", "gamma", "--server=https://g:6443", "--certificate-authority={dir}/pki/ca.crt"}},
+		{name: "set-cluster new all missing", env: allMissing, args: []string{"config", "set-cluster", "gamma", "--server=https://g:6443"}},
+		{name: "set-cluster existing in second file", env: both, args: []string{"config", "set-cluster", "beta", "--server=https://10.0.0.3:6443"}},
+		{name: "set-cluster embed", env: both, args: []string{"config", "set-cluster", "beta", "--embed-certs", "--certificate-authority={dir}/pki/ca.crt"}},
+		{name: "set-cluster insecure", env: both, args: []string{"config", "set-cluster", "alpha", "--insecure-skip-tls-verify"}},
+		{name: "set-cluster insecure and ca", env: both, args: []string{"config", "set-cluster", "alpha", "--insecure-skip-tls-verify", "--certificate-authority=x"}, compareErr: true},
+		{name: "set-cluster embed without ca", env: both, args: []string{"config", "set-cluster", "alpha", "--embed-certs"}, compareErr: true},
+		{name: "set-cluster explicit new file", args: []string{"config", "set-cluster", "--kubeconfig={dir}/fresh.conf", "x", "--server=https://x"}},
+		{name: "set-credentials paths", env: both, args: []string{"config", "set-credentials", "jane", "--client-certificate={dir}/pki/jane.crt", "--client-key={dir}/pki/jane.key"}},
+		{name: "set-credentials embed", env: both, args: []string{"config", "set-credentials", "alice", "--embed-certs", "--client-certificate={dir}/pki/jane.crt", "--client-key={dir}/pki/jane.key"}},
+		{name: "set-credentials embed missing", env: both, args: []string{"config", "set-credentials", "alice", "--embed-certs", "--client-key={dir}/pki/none.key"}, compareErr: true},
+		{name: "set-context new", env: both, args: []string{"config", "set-context", "jane@beta", "--cluster=beta", "--user=jane", "--namespace=ops"}},
+		{name: "set-context modify", env: both, args: []string{"config", "set-context", "bob@beta", "--namespace=prod"}},
+		{name: "set-context current", env: both, args: []string{"config", "set-context", "--current", "--namespace=kube-system"}},
+		{name: "set-context current unset", env: "{dir}/beta.conf", args: []string{"config", "set-context", "--current", "--namespace=x"}, compareErr: true},
+		{name: "set-context name and current", env: both, args: []string{"config", "set-context", "x", "--current"}, compareErr: true},
+		{name: "delete-context current", env: both, args: []string{"config", "delete-context", "alice@alpha"}},
+		{name: "delete-context second file", env: both, args: []string{"config", "delete-context", "bob@beta"}},
+		{name: "delete-context missing", env: both, args: []string{"config", "delete-context", "nope"}, compareErr: true},
+		{name: "delete-cluster", env: both, args: []string{"config", "delete-cluster", "beta"}},
+		{name: "delete-cluster explicit missing", env: both, args: []string{"config", "delete-cluster", explicit, "beta"}, compareErr: true},
+		{name: "delete-user", env: both, args: []string{"config", "delete-user", "bob"}},
+		{name: "delete-user missing", env: both, args: []string{"config", "delete-user", "nope"}, compareErr: true},
+		{name: "rename-context current", env: both, args: []string{"config", "rename-context", "alice@alpha", "a"}},
+		{name: "rename-context second file", env: both, args: []string{"config", "rename-context", "bob@beta", "b"}},
+		{name: "rename-context exists", env: both, args: []string{"config", "rename-context", "bob@beta", "alice@alpha"}, compareErr: true},
+		{name: "rename-context missing", env: both, args: []string{"config", "rename-context", "nope", "x"}, compareErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ourDir, theirDir := writeConfigFixture(t), writeConfigFixture(t)
+			sub := func(dir string, args []string) []string {
+				out := make([]string, len(args))
+				for i, a := range args {
+					out[i] = strings.ReplaceAll(a, "{dir}", dir)
+				}
+				return out
+			}
+			env := func(dir string) string { return strings.ReplaceAll(tc.env, "{dir}", dir) }
+
+			ours := runKubepki(t, ourDir, env(ourDir), sub(ourDir, tc.args)...)
+			theirs := runKubectl(t, kubectl, theirDir, env(theirDir), sub(theirDir, tc.args)...)
+
+			norm := func(s, dir string) string {
+				return strings.ReplaceAll(strings.ReplaceAll(s, dir, "{dir}"), "kubectl config", "kubepki config")
+			}
+			if ours.failed != theirs.failed {
+				t.Fatalf("kubepki failed = %v (stderr %q), kubectl failed = %v (stderr %q)", ours.failed, ours.stderr, theirs.failed, theirs.stderr)
+			}
+			if d := cmp.Diff(norm(theirs.stdout, theirDir), norm(ours.stdout, ourDir)); d != "" {
+				t.Errorf("stdout differs (-kubectl +kubepki):\n%s", d)
+			}
+			if tc.compareErr || !theirs.failed {
+				if d := cmp.Diff(norm(theirs.stderr, theirDir), norm(ours.stderr, ourDir)); d != "" {
+					t.Errorf("stderr differs (-kubectl +kubepki):\n%s", d)
+				}
+			}
+			if d := cmp.Diff(snapshot(t, theirDir), snapshot(t, ourDir)); d != "" {
+				t.Errorf("files differ (-kubectl +kubepki):\n%s", d)
+			}
+			viewOurs := runKubectl(t, kubectl, ourDir, env(ourDir), "config", "view", "--raw")
+			viewTheirs := runKubectl(t, kubectl, theirDir, env(theirDir), "config", "view", "--raw")
+			if d := cmp.Diff(norm(viewTheirs.stdout, theirDir), norm(viewOurs.stdout, ourDir)); d != "" {
+				t.Errorf("kubectl config view --raw differs (-kubectl +kubepki):\n%s", d)
+			}
+		})
+	}
+}
