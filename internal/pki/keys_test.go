@@ -1,0 +1,173 @@
+package pki
+
+import (
+	"encoding/pem"
+	"errors"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+func TestGenerateAndRoundTripKeys(t *testing.T) {
+	t.Parallel()
+	wantType := map[KeyAlgorithm]string{
+		ECDSAP256: "EC PRIVATE KEY", ECDSAP384: "EC PRIVATE KEY",
+		RSA2048: "RSA PRIVATE KEY", RSA3072: "RSA PRIVATE KEY", RSA4096: "RSA PRIVATE KEY",
+		Ed25519: "PRIVATE KEY",
+	}
+	for _, alg := range KeyAlgorithms() {
+		t.Run(string(alg), func(t *testing.T) {
+			t.Parallel()
+			key, err := GenerateKey(alg)
+			if err != nil {
+				t.Fatalf("GenerateKey(%s): %v", alg, err)
+			}
+			if got := AlgorithmOf(key.Public()); got != alg {
+				t.Errorf("AlgorithmOf = %q, want %q", got, alg)
+			}
+			if err := CheckKeyStrength(key.Public()); err != nil {
+				t.Errorf("CheckKeyStrength: %v", err)
+			}
+			pemBytes, err := MarshalPrivateKeyPEM(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			block, _ := pem.Decode(pemBytes)
+			if block == nil || block.Type != wantType[alg] {
+				t.Fatalf("PEM type = %v, want %s", block, wantType[alg])
+			}
+			back, err := ParsePrivateKeyPEM(pemBytes)
+			if err != nil {
+				t.Fatalf("ParsePrivateKeyPEM: %v", err)
+			}
+			if !PublicKeysEqual(back.Public(), key.Public()) {
+				t.Error("parsed key differs from generated key")
+			}
+			// DER (the block's bytes) parses too.
+			if _, err := ParsePrivateKeyPEM(block.Bytes); err != nil {
+				t.Errorf("ParsePrivateKeyPEM(DER): %v", err)
+			}
+			pub, err := MarshalPublicKeyPEM(key.Public())
+			if err != nil {
+				t.Fatal(err)
+			}
+			gotPub, err := ParsePublicKeyPEM(pub)
+			if err != nil || !PublicKeysEqual(gotPub, key.Public()) {
+				t.Errorf("ParsePublicKeyPEM round trip failed: %v", err)
+			}
+		})
+	}
+}
+
+func TestParseKeyAlgorithm(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in      string
+		want    KeyAlgorithm
+		wantErr bool
+	}{
+		{"", ECDSAP256, false},
+		{"ECDSA-P256", ECDSAP256, false},
+		{"RSA-2048", RSA2048, false},
+		{"ecdsa-p384", ECDSAP384, false},
+		{"Ed25519", Ed25519, false},
+		{"rsa-1024", "", true},
+		{"dsa", "", true},
+	}
+	for _, tc := range tests {
+		got, err := ParseKeyAlgorithm(tc.in)
+		if (err != nil) != tc.wantErr || got != tc.want {
+			t.Errorf("ParseKeyAlgorithm(%q) = %q, %v; want %q, err %v", tc.in, got, err, tc.want, tc.wantErr)
+		}
+	}
+}
+
+func TestParsePrivateKeyPEMRejects(t *testing.T) {
+	t.Parallel()
+	ca, err := NewSelfSignedCA(CAOptions{CommonName: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	encrypted := pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: []byte{1, 2, 3}})
+	legacyEncrypted := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Headers: map[string]string{"Proc-Type": "4,ENCRYPTED", "DEK-Info": "AES-128-CBC,00"}, Bytes: []byte{1}})
+	pubPEM, _ := MarshalPublicKeyPEM(ca.Key.Public())
+	tests := []struct {
+		name    string
+		in      []byte
+		wantErr error
+	}{
+		{"empty", nil, ErrNoPEM},
+		{"garbage", []byte("hello world"), ErrNoPEM},
+		{"certificate", MarshalCertificatePEM(ca.Cert), ErrNotPrivateKey},
+		{"DER certificate", ca.Cert.Raw, ErrNotPrivateKey},
+		{"public key", pubPEM, ErrNotPrivateKey},
+		{"PKCS8 encrypted", encrypted, ErrEncryptedKey},
+		{"legacy encrypted", legacyEncrypted, ErrEncryptedKey},
+		{"garbled key", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: []byte{0x30, 0x01}}), ErrNotPrivateKey},
+		{"unknown block", pem.EncodeToMemory(&pem.Block{Type: "FOO", Bytes: []byte{1}}), ErrWrongPEMType},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := ParsePrivateKeyPEM(tc.in)
+			if !errors.Is(err, tc.wantErr) {
+				t.Errorf("ParsePrivateKeyPEM = %v, want %v", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestReadOpenSSLKeys reads keys in every form openssl writes.
+func TestReadOpenSSLKeys(t *testing.T) {
+	t.Parallel()
+	openssl := requireOpenSSL(t)
+	dir := t.TempDir()
+	cmds := map[string][]string{
+		"genrsa.key":     {"genrsa", "-out", "genrsa.key", "2048"},
+		"genrsa-trad":    {"genrsa", "-traditional", "-out", "genrsa-trad", "2048"},
+		"genpkey-ec.key": {"genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "genpkey-ec.key"},
+		"ecparam.key":    {"ecparam", "-name", "prime256v1", "-genkey", "-out", "ecparam.key"},
+		"ed25519.key":    {"genpkey", "-algorithm", "ed25519", "-out", "ed25519.key"},
+		"rsa.der":        {"genpkey", "-algorithm", "RSA", "-outform", "DER", "-out", "rsa.der"},
+	}
+	for name, args := range cmds {
+		cmd := exec.Command(openssl, args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("openssl %v: %v\n%s", args, err, out)
+		}
+		if _, err := ReadPrivateKeyFile(filepath.Join(dir, name)); err != nil {
+			t.Errorf("ReadPrivateKeyFile(%s): %v", name, err)
+		}
+	}
+	// An encrypted key gets an error that says so.
+	cmd := exec.Command(openssl, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-aes256", "-pass", "pass:secret", "-out", "enc.key")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("openssl encrypted: %v\n%s", err, out)
+	}
+	if _, err := ReadPrivateKeyFile(filepath.Join(dir, "enc.key")); !errors.Is(err, ErrEncryptedKey) {
+		t.Errorf("encrypted key: err = %v, want ErrEncryptedKey", err)
+	}
+}
+
+func TestCheckKeyStrength(t *testing.T) {
+	t.Parallel()
+	openssl := requireOpenSSL(t)
+	dir := t.TempDir()
+	cmd := exec.Command(openssl, "genrsa", "-out", "weak.key", "1024")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("openssl: %v\n%s", err, out)
+	}
+	key, err := ReadPrivateKeyFile(filepath.Join(dir, "weak.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckKeyStrength(key.Public()); !errors.Is(err, ErrWeakKey) {
+		t.Errorf("CheckKeyStrength(RSA-1024) = %v, want ErrWeakKey", err)
+	}
+	if _, err := CreateCSR(key, subjectCN("x"), SANs{}); !errors.Is(err, ErrWeakKey) {
+		t.Errorf("CreateCSR(RSA-1024) = %v, want ErrWeakKey", err)
+	}
+}
