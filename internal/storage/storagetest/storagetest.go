@@ -658,6 +658,15 @@ func compareEvents(t *testing.T, want, got []storage.Event) {
 	}
 }
 
+// startRevision writes a key outside the watched prefixes, so that the
+// store's revision is not 0 (which Watch reads as "from now"), and returns
+// the current revision.
+func startRevision(t *testing.T, ctx context.Context, s storage.Interface) int64 {
+	t.Helper()
+	mustCreate(t, ctx, s, fmt.Sprintf("/setup/%d", mustRevision(t, ctx, s)), "setup")
+	return mustRevision(t, ctx, s)
+}
+
 func testWatchFromNow(t *testing.T, ctx context.Context, s storage.Interface) {
 	mustCreate(t, ctx, s, "/w/before", "old")
 	w := mustWatch(t, ctx, s, "/w/", 0)
@@ -672,7 +681,7 @@ func testWatchFromNow(t *testing.T, ctx context.Context, s storage.Interface) {
 }
 
 func testWatchFromRevision(t *testing.T, ctx context.Context, s storage.Interface) {
-	start := mustRevision(t, ctx, s)
+	start := startRevision(t, ctx, s)
 	want := mutate(t, ctx, s, "/w/")
 	// From the start: all history, then live events.
 	w := mustWatch(t, ctx, s, "/w/", start)
@@ -697,7 +706,7 @@ func testWatchFromCurrentRevision(t *testing.T, ctx context.Context, s storage.I
 
 func testWatchConcurrentWriters(t *testing.T, ctx context.Context, s storage.Interface) {
 	const writers, perWriter = 8, 60
-	start := mustRevision(t, ctx, s)
+	start := startRevision(t, ctx, s)
 	w := mustWatch(t, ctx, s, "/cw/", start)
 	var wg sync.WaitGroup
 	for i := range writers {
@@ -738,7 +747,7 @@ func testWatchConcurrentWriters(t *testing.T, ctx context.Context, s storage.Int
 
 func testManyWatchers(t *testing.T, ctx context.Context, s storage.Interface) {
 	const watchers, writes = 100, 50
-	start := mustRevision(t, ctx, s)
+	start := startRevision(t, ctx, s)
 	ws := make([]storage.Watcher, watchers)
 	for i := range ws {
 		ws[i] = mustWatch(t, ctx, s, "/m/", start)
@@ -772,7 +781,7 @@ func testManyWatchers(t *testing.T, ctx context.Context, s storage.Interface) {
 
 func testWatchCompacted(t *testing.T, ctx context.Context, s storage.Interface) {
 	c := compactor(t, s)
-	start := mustRevision(t, ctx, s)
+	start := startRevision(t, ctx, s)
 	for i := range 5 {
 		mustCreate(t, ctx, s, fmt.Sprintf("/wc/%d", i), "v")
 	}

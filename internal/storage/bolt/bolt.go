@@ -1,0 +1,310 @@
+// Package bolt is the embedded [storage.Interface] implementation: one
+// bbolt file holding the keys, the store revision and a bounded event log
+// for watches and paginated lists.
+//
+// Writes go through one writer goroutine that commits every write queued
+// while the previous commit was syncing in a single bbolt transaction, so
+// concurrent writers share one fsync and a lone writer pays one fsync
+// without waiting for a batch timer. A call returns after its transaction
+// is durable on disk; NoSync is never set.
+//
+// The file has three buckets: "meta" (the revision counter, the compacted
+// revision and the format version), "kv" (each key with its create and mod
+// revisions), and "events" (the last [Options.HistorySize] mutations by
+// revision). The revision counter, the data and the event log change in
+// the same transaction, so they never disagree after a crash.
+package bolt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/kubepki/kubepki/internal/storage"
+)
+
+// Defaults for [Options] fields left zero.
+const (
+	// DefaultLockTimeout is how long Open waits for another process to
+	// release the file.
+	DefaultLockTimeout = time.Second
+	// DefaultHistorySize is how many mutations the event log keeps for
+	// watches and continued lists; older revisions give ErrCompacted.
+	DefaultHistorySize = 10000
+	// DefaultWatchBufferSize is how many events a watcher may fall behind
+	// before it is ended with ErrCompacted.
+	DefaultWatchBufferSize = 256
+	// DefaultMaxValueSize is the largest value accepted, etcd's default
+	// request limit (1.5 MiB), so both stores refuse the same values.
+	DefaultMaxValueSize = 3 << 19
+	// maxKeySize is bbolt's key limit.
+	maxKeySize = bbolt.MaxKeySize
+	// maxBatch bounds how many writes share one transaction.
+	maxBatch = 512
+	// replayPage is how many events a watch replays per read transaction.
+	replayPage = 512
+	// fileMode is the mode of a new store file: it holds every CSR.
+	fileMode = 0o600
+	// formatVersion is written to the meta bucket of a new file.
+	formatVersion = 1
+)
+
+var (
+	bucketMeta   = []byte("meta")
+	bucketKV     = []byte("kv")
+	bucketEvents = []byte("events")
+	keyRevision  = []byte("revision")
+	keyCompacted = []byte("compacted")
+	keyVersion   = []byte("version")
+)
+
+// ErrClosed is returned by calls on a closed store, and by Watcher.Err for
+// watches that the store's Close ended. It wraps storage.ErrUnavailable.
+var ErrClosed = fmt.Errorf("bolt store closed: %w", storage.ErrUnavailable)
+
+// Options tunes [Open]. The zero value is ready to use.
+type Options struct {
+	// LockTimeout bounds the wait for the file lock held by another
+	// process; zero means DefaultLockTimeout. Open never waits forever.
+	LockTimeout time.Duration
+	// HistorySize is how many mutations the event log keeps; zero means
+	// DefaultHistorySize.
+	HistorySize int
+	// WatchBufferSize is the per-watcher event buffer; zero means
+	// DefaultWatchBufferSize.
+	WatchBufferSize int
+	// MaxValueSize is the largest value accepted; zero means
+	// DefaultMaxValueSize. Larger values give storage.ErrTooLarge.
+	MaxValueSize int
+}
+
+// Store is a bbolt-backed [storage.Interface]. It is safe for concurrent use.
+type Store struct {
+	db   *bbolt.DB
+	path string
+	opts Options
+
+	ops     chan *op
+	closing chan struct{}
+	stopped chan struct{}  // closed when the writer goroutine exits
+	writer  sync.WaitGroup // the writer goroutine
+	replays sync.WaitGroup // watch replay goroutines
+	once    sync.Once
+
+	hub hub
+}
+
+var _ storage.Interface = (*Store)(nil)
+
+// Open opens or creates the store file at path with mode 0600. It fails,
+// without changing the file, when another process holds the file (after
+// opts.LockTimeout), when the file is not a bbolt database, or when it is
+// a bbolt database that kubepki did not create.
+func Open(path string, opts Options) (*Store, error) {
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = DefaultLockTimeout
+	}
+	if opts.HistorySize <= 0 {
+		opts.HistorySize = DefaultHistorySize
+	}
+	if opts.WatchBufferSize <= 0 {
+		opts.WatchBufferSize = DefaultWatchBufferSize
+	}
+	if opts.MaxValueSize <= 0 {
+		opts.MaxValueSize = DefaultMaxValueSize
+	}
+	db, err := bbolt.Open(path, fileMode, &bbolt.Options{Timeout: opts.LockTimeout, FreelistType: bbolt.FreelistMapType})
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("open store %s: the file is locked by another process (is another kubepki server running on this data directory?): %w", path, err)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
+		return nil, fmt.Errorf("open store %s: the file is not a valid bbolt database (%w); restore it from a backup or move it away to start empty", path, err)
+	case err != nil:
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	s := &Store{db: db, path: path, opts: opts, ops: make(chan *op, maxBatch), closing: make(chan struct{}), stopped: make(chan struct{})}
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	rev, err := s.CurrentRevision(context.Background())
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.hub.init(rev)
+	s.writer.Add(1)
+	go s.writeLoop()
+	return s, nil
+}
+
+// init creates the buckets of a new file and checks those of an existing one.
+func (s *Store) init() error {
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			if tx.Bucket(bucketKV) != nil || tx.Bucket(bucketEvents) != nil {
+				return errors.New("the file is a bbolt database without kubepki's meta bucket")
+			}
+			var err error
+			if meta, err = tx.CreateBucket(bucketMeta); err != nil {
+				return err
+			}
+			if _, err := tx.CreateBucket(bucketKV); err != nil {
+				return err
+			}
+			if _, err := tx.CreateBucket(bucketEvents); err != nil {
+				return err
+			}
+			return meta.Put(keyVersion, encodeRevision(formatVersion))
+		}
+		v, err := decodeRevision(meta.Get(keyVersion))
+		if err != nil || v != formatVersion {
+			return fmt.Errorf("unsupported store format %x", meta.Get(keyVersion))
+		}
+		if tx.Bucket(bucketKV) == nil || tx.Bucket(bucketEvents) == nil {
+			return errors.New("the file lacks the kv or events bucket")
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("open store %s: %w; restore it from a backup or move it away to start empty", s.path, err)
+	}
+	return nil
+}
+
+// Path returns the store file's path.
+func (s *Store) Path() string { return s.path }
+
+// metaRevision reads an int64 from the meta bucket; absent means 0.
+func metaRevision(tx *bbolt.Tx, key []byte) (int64, error) {
+	b := tx.Bucket(bucketMeta).Get(key)
+	if b == nil {
+		return 0, nil
+	}
+	return decodeRevision(b)
+}
+
+// view runs fn in a read transaction after checking ctx and that the
+// store is open.
+func (s *Store) view(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case <-s.closing:
+		return ErrClosed
+	default:
+	}
+	err := s.db.View(fn)
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
+}
+
+// CurrentRevision returns the revision of the last committed mutation.
+func (s *Store) CurrentRevision(ctx context.Context) (int64, error) {
+	var rev int64
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		rev, err = metaRevision(tx, keyRevision)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read revision of %s: %w", s.path, err)
+	}
+	return rev, nil
+}
+
+// Get returns the current value of key, or storage.ErrNotFound.
+func (s *Store) Get(ctx context.Context, key string) (storage.KV, error) {
+	var kv storage.KV
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketKV).Get([]byte(key))
+		if b == nil {
+			return storage.ErrNotFound
+		}
+		createRev, modRev, value, err := decodeValue(b)
+		if err != nil {
+			return err
+		}
+		kv = storage.KV{Key: key, Value: clone(value), Revision: modRev, CreateRevision: createRev}
+		return nil
+	})
+	if err != nil {
+		return storage.KV{}, fmt.Errorf("get %s: %w", key, err)
+	}
+	return kv, nil
+}
+
+// Create stores value under key if the key is absent.
+func (s *Store) Create(ctx context.Context, key string, value []byte) (int64, error) {
+	res := s.write(ctx, &op{kind: opCreate, key: key, value: value})
+	if res.err != nil {
+		return 0, fmt.Errorf("create %s: %w", key, res.err)
+	}
+	return res.kv.Revision, nil
+}
+
+// Update replaces the value of key if its revision is expectedRevision.
+func (s *Store) Update(ctx context.Context, key string, expectedRevision int64, value []byte) (int64, error) {
+	res := s.write(ctx, &op{kind: opUpdate, key: key, value: value, expected: expectedRevision})
+	if res.err != nil {
+		return 0, fmt.Errorf("update %s: %w", key, res.err)
+	}
+	return res.kv.Revision, nil
+}
+
+// Delete removes key, if expectedRevision is 0 or the key's revision.
+func (s *Store) Delete(ctx context.Context, key string, expectedRevision int64) (storage.KV, error) {
+	res := s.write(ctx, &op{kind: opDelete, key: key, expected: expectedRevision})
+	if res.err != nil {
+		return storage.KV{}, fmt.Errorf("delete %s: %w", key, res.err)
+	}
+	return res.kv, nil
+}
+
+// Compact drops the event log up to and including revision, so that
+// watches from and lists continued at older revisions get
+// storage.ErrCompacted. It never removes keys. Compacting beyond the
+// current revision compacts to it.
+func (s *Store) Compact(ctx context.Context, revision int64) error {
+	res := s.write(ctx, &op{kind: opCompact, expected: revision})
+	if res.err != nil {
+		return fmt.Errorf("compact %s to %d: %w", s.path, revision, res.err)
+	}
+	return nil
+}
+
+// Close stops the writer, ends every watch with ErrClosed and closes the
+// file. Calls in flight finish first. Close is idempotent.
+func (s *Store) Close() error {
+	var err error
+	s.once.Do(func() {
+		close(s.closing)
+		s.writer.Wait()
+		s.hub.close(ErrClosed)
+		s.replays.Wait()
+		if cerr := s.db.Close(); cerr != nil {
+			err = fmt.Errorf("close store %s: %w", s.path, cerr)
+		}
+	})
+	return err
+}
+
+// validKey reports why key cannot be stored, or nil.
+func validKey(key string) error {
+	if key == "" {
+		return errors.New("empty key")
+	}
+	if len(key) > maxKeySize {
+		return fmt.Errorf("key of %d bytes exceeds %d: %w", len(key), maxKeySize, storage.ErrTooLarge)
+	}
+	return nil
+}

@@ -1,0 +1,135 @@
+package bolt
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/kubepki/kubepki/internal/storage"
+)
+
+// errCorruptRecord is returned when a stored record cannot be decoded.
+var errCorruptRecord = errors.New("corrupt record")
+
+// encodeRevision returns rev as the 8-byte big-endian key of the events
+// bucket, so that bbolt's byte order is revision order.
+func encodeRevision(rev int64) []byte {
+	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), uint64(rev))
+}
+
+// decodeRevision is the inverse of encodeRevision.
+func decodeRevision(b []byte) (int64, error) {
+	if len(b) != 8 {
+		return 0, fmt.Errorf("revision of %d bytes: %w", len(b), errCorruptRecord)
+	}
+	rev := int64(binary.BigEndian.Uint64(b))
+	if rev < 0 {
+		return 0, fmt.Errorf("negative revision: %w", errCorruptRecord)
+	}
+	return rev, nil
+}
+
+// encodeValue returns the kv bucket record: create revision, mod revision,
+// then the value bytes.
+func encodeValue(createRev, modRev int64, value []byte) []byte {
+	b := make([]byte, 16, 16+len(value))
+	binary.BigEndian.PutUint64(b, uint64(createRev))
+	binary.BigEndian.PutUint64(b[8:], uint64(modRev))
+	return append(b, value...)
+}
+
+// decodeValue parses a kv bucket record. The returned value aliases b.
+func decodeValue(b []byte) (createRev, modRev int64, value []byte, err error) {
+	if len(b) < 16 {
+		return 0, 0, nil, fmt.Errorf("value record of %d bytes: %w", len(b), errCorruptRecord)
+	}
+	createRev = int64(binary.BigEndian.Uint64(b))
+	modRev = int64(binary.BigEndian.Uint64(b[8:]))
+	if createRev <= 0 || modRev < createRev {
+		return 0, 0, nil, fmt.Errorf("value record revisions %d/%d: %w", createRev, modRev, errCorruptRecord)
+	}
+	return createRev, modRev, b[16:], nil
+}
+
+// record is one entry of the event log: enough to replay a watch and to
+// reconstruct the state of a key just before the event, which is what a
+// continued list at an older revision needs.
+type record struct {
+	typ        storage.EventType
+	key        string
+	createRev  int64
+	prevModRev int64 // 0 for EventCreated
+	value      []byte
+	prev       []byte // nil for EventCreated
+}
+
+// encodeRecord serialises r: type, create revision, previous mod
+// revision, then key, value and previous value, each length-prefixed.
+func encodeRecord(r record) []byte {
+	b := make([]byte, 0, 1+16+3*binary.MaxVarintLen32+len(r.key)+len(r.value)+len(r.prev))
+	b = append(b, byte(r.typ))
+	b = binary.BigEndian.AppendUint64(b, uint64(r.createRev))
+	b = binary.BigEndian.AppendUint64(b, uint64(r.prevModRev))
+	for _, f := range [][]byte{[]byte(r.key), r.value, r.prev} {
+		b = binary.AppendUvarint(b, uint64(len(f)))
+		b = append(b, f...)
+	}
+	return b
+}
+
+// decodeRecord parses an event log entry. Byte slices in the result alias b.
+func decodeRecord(b []byte) (record, error) {
+	var r record
+	if len(b) < 17 {
+		return r, fmt.Errorf("event record of %d bytes: %w", len(b), errCorruptRecord)
+	}
+	r.typ = storage.EventType(b[0])
+	if r.typ < storage.EventCreated || r.typ > storage.EventDeleted {
+		return r, fmt.Errorf("event type %d: %w", b[0], errCorruptRecord)
+	}
+	r.createRev = int64(binary.BigEndian.Uint64(b[1:]))
+	r.prevModRev = int64(binary.BigEndian.Uint64(b[9:]))
+	if r.createRev <= 0 || r.prevModRev < 0 || (r.typ == storage.EventCreated) != (r.prevModRev == 0) {
+		return r, fmt.Errorf("event revisions %d/%d: %w", r.createRev, r.prevModRev, errCorruptRecord)
+	}
+	b = b[17:]
+	var fields [3][]byte
+	for i := range fields {
+		n, size := binary.Uvarint(b)
+		if size <= 0 || n > uint64(len(b)-size) {
+			return r, fmt.Errorf("event field %d length: %w", i, errCorruptRecord)
+		}
+		fields[i] = b[size : size+int(n)]
+		b = b[size+int(n):]
+	}
+	if len(b) != 0 {
+		return r, fmt.Errorf("%d bytes after event record: %w", len(b), errCorruptRecord)
+	}
+	r.key, r.value = string(fields[0]), fields[1]
+	if r.typ != storage.EventCreated {
+		r.prev = fields[2]
+	}
+	return r, nil
+}
+
+// event converts a decoded record at revision rev into a watch event,
+// copying every byte slice out of bbolt's memory.
+func (r record) event(rev int64) storage.Event {
+	ev := storage.Event{
+		Type: r.typ,
+		KV:   storage.KV{Key: r.key, Value: clone(r.value), Revision: rev, CreateRevision: r.createRev},
+	}
+	if r.typ != storage.EventCreated {
+		ev.PrevValue = clone(r.prev)
+	}
+	if r.typ == storage.EventDeleted {
+		ev.KV.Value = ev.PrevValue
+	}
+	return ev
+}
+
+// clone copies b, returning a non-nil slice so that empty values stay
+// distinguishable from absent ones.
+func clone(b []byte) []byte {
+	return append(make([]byte, 0, len(b)), b...)
+}

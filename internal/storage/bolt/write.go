@@ -1,0 +1,271 @@
+package bolt
+
+import (
+	"context"
+	"fmt"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/kubepki/kubepki/internal/storage"
+)
+
+// opKind is what a queued write does.
+type opKind int
+
+const (
+	opCreate opKind = iota + 1
+	opUpdate
+	opDelete
+	opCompact
+)
+
+// op is one write waiting for the writer goroutine.
+type op struct {
+	ctx      context.Context
+	kind     opKind
+	key      string
+	value    []byte
+	expected int64 // expected revision; for opCompact the target revision
+	done     chan result
+}
+
+// result is the outcome of an op. For writes kv.Revision is the new
+// revision; for deletes kv is the deleted value.
+type result struct {
+	kv  storage.KV
+	err error
+}
+
+// write validates o, queues it and waits for its outcome. When ctx ends
+// first the outcome is unknown to the caller, as with any remote store.
+func (s *Store) write(ctx context.Context, o *op) result {
+	if err := ctx.Err(); err != nil {
+		return result{err: err}
+	}
+	if o.kind != opCompact {
+		if err := validKey(o.key); err != nil {
+			return result{err: err}
+		}
+		if len(o.value) > s.opts.MaxValueSize {
+			return result{err: fmt.Errorf("value of %d bytes exceeds %d: %w", len(o.value), s.opts.MaxValueSize, storage.ErrTooLarge)}
+		}
+		// The caller may reuse its buffer once we return, and watchers
+		// keep the value, so the store owns a copy.
+		o.value = clone(o.value)
+	}
+	o.ctx = ctx
+	o.done = make(chan result, 1)
+	select {
+	case s.ops <- o:
+	case <-s.closing:
+		return result{err: ErrClosed}
+	case <-ctx.Done():
+		return result{err: ctx.Err()}
+	}
+	select {
+	case r := <-o.done:
+		return r
+	case <-ctx.Done():
+		return result{err: ctx.Err()}
+	case <-s.writerDone():
+		select {
+		case r := <-o.done:
+			return r
+		default:
+			return result{err: ErrClosed}
+		}
+	}
+}
+
+// writerDone returns a channel closed once the writer goroutine exited.
+func (s *Store) writerDone() <-chan struct{} {
+	return s.stopped
+}
+
+// writeLoop is the single writer: it takes every queued op (up to
+// maxBatch), commits them in one transaction and one fsync, publishes
+// their events in revision order, then answers the callers.
+func (s *Store) writeLoop() {
+	defer s.writer.Done()
+	defer close(s.stopped)
+	batch := make([]*op, 0, maxBatch)
+	for {
+		select {
+		case o := <-s.ops:
+			batch = append(batch[:0], o)
+		drain:
+			for len(batch) < maxBatch {
+				select {
+				case o := <-s.ops:
+					batch = append(batch, o)
+				default:
+					break drain
+				}
+			}
+			s.commit(batch)
+		case <-s.closing:
+			for {
+				select {
+				case o := <-s.ops:
+					o.done <- result{err: ErrClosed}
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// commit applies ops in one transaction. If the transaction itself fails
+// (a disk error), it retries each op alone so that one bad op cannot fail
+// the others, then reports each op's own outcome.
+func (s *Store) commit(ops []*op) {
+	live := ops[:0:0]
+	for _, o := range ops {
+		if err := o.ctx.Err(); err != nil {
+			o.done <- result{err: err}
+			continue
+		}
+		live = append(live, o)
+	}
+	if len(live) == 0 {
+		return
+	}
+	results := make([]result, len(live))
+	var events []storage.Event
+	var rev int64
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		events = events[:0]
+		var err error
+		rev, events, err = s.apply(tx, live, results, events)
+		return err
+	})
+	if err != nil {
+		if len(live) > 1 {
+			for _, o := range live {
+				s.commit([]*op{o})
+			}
+			return
+		}
+		live[0].done <- result{err: fmt.Errorf("commit to %s: %w", s.path, err)}
+		return
+	}
+	s.hub.publish(rev, events)
+	for i, o := range live {
+		o.done <- results[i]
+	}
+}
+
+// apply runs ops inside tx, storing each op's outcome in results and
+// appending the events of the successful ones. It returns the new store
+// revision. A returned error aborts the transaction; refused ops (exists,
+// conflict, not found) are outcomes, not errors, and write nothing.
+func (s *Store) apply(tx *bbolt.Tx, ops []*op, results []result, events []storage.Event) (int64, []storage.Event, error) {
+	kv := tx.Bucket(bucketKV)
+	log := tx.Bucket(bucketEvents)
+	// The log only ever appends at its end.
+	log.FillPercent = 1.0
+	rev, err := metaRevision(tx, keyRevision)
+	if err != nil {
+		return 0, nil, err
+	}
+	compacted, err := metaRevision(tx, keyCompacted)
+	if err != nil {
+		return 0, nil, err
+	}
+	startRev := rev
+	for i, o := range ops {
+		if o.kind == opCompact {
+			target := min(o.expected, rev)
+			if target > compacted {
+				if err := trimLog(log, target); err != nil {
+					return 0, nil, err
+				}
+				compacted = target
+			}
+			continue
+		}
+		key := []byte(o.key)
+		var (
+			rec record
+			res result
+		)
+		old := kv.Get(key)
+		switch {
+		case o.kind == opCreate && old != nil:
+			res.err = storage.ErrExists
+		case o.kind != opCreate && old == nil:
+			res.err = storage.ErrNotFound
+		case o.kind == opCreate:
+			rec = record{typ: storage.EventCreated, key: o.key, createRev: rev + 1, value: o.value}
+		default:
+			createRev, modRev, oldValue, err := decodeValue(old)
+			if err != nil {
+				return 0, nil, fmt.Errorf("key %q: %w", o.key, err)
+			}
+			if (o.kind == opUpdate || o.expected != 0) && modRev != o.expected {
+				res.err = fmt.Errorf("expected revision %d, key is at %d: %w", o.expected, modRev, storage.ErrConflict)
+				break
+			}
+			// The record copies oldValue before the key is overwritten.
+			rec = record{typ: storage.EventUpdated, key: o.key, createRev: createRev, prevModRev: modRev, value: o.value, prev: clone(oldValue)}
+			if o.kind == opDelete {
+				rec.typ, rec.value = storage.EventDeleted, nil
+			}
+		}
+		if res.err != nil {
+			results[i] = res
+			continue
+		}
+		rev++
+		if err := log.Put(encodeRevision(rev), encodeRecord(rec)); err != nil {
+			return 0, nil, err
+		}
+		if rec.typ == storage.EventDeleted {
+			err = kv.Delete(key)
+		} else {
+			err = kv.Put(key, encodeValue(rec.createRev, rev, o.value))
+		}
+		if err != nil {
+			return 0, nil, err
+		}
+		ev := rec.event(rev)
+		results[i] = result{kv: ev.KV}
+		events = append(events, ev)
+	}
+	if rev != startRev {
+		if err := tx.Bucket(bucketMeta).Put(keyRevision, encodeRevision(rev)); err != nil {
+			return 0, nil, err
+		}
+	}
+	if limit := rev - int64(s.opts.HistorySize); limit > compacted {
+		if err := trimLog(log, limit); err != nil {
+			return 0, nil, err
+		}
+		compacted = limit
+	}
+	if err := tx.Bucket(bucketMeta).Put(keyCompacted, encodeRevision(compacted)); err != nil {
+		return 0, nil, err
+	}
+	return rev, events, nil
+}
+
+// trimLog deletes the event log entries at and before revision.
+func trimLog(log *bbolt.Bucket, revision int64) error {
+	c := log.Cursor()
+	// Re-seek after each delete: a bbolt cursor may skip an entry when
+	// moved on after Delete.
+	for k, _ := c.First(); k != nil; k, _ = c.First() {
+		rev, err := decodeRevision(k)
+		if err != nil {
+			return err
+		}
+		if rev > revision {
+			return nil
+		}
+		if err := c.Delete(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
