@@ -78,7 +78,7 @@ contexts:
     user: carol
 current-context: carol@home
 `,
-	"pki/ca.crt":  "CA-PEM\n",
+	"pki/ca.crt":   "CA-PEM\n",
 	"pki/jane.crt": "JANE-CERT\n",
 	"pki/jane.key": "JANE-KEY\n",
 }
