@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -197,6 +198,9 @@ func TestConfigMatchesKubectl(t *testing.T) {
 		// compareErr compares the error text too (kubectl's usage errors
 		// print help instead, so those are compared by outcome only).
 		compareErr bool
+		// unordered compares stdout lines as a set: kubectl prints
+		// get-clusters and get-users in map order, kubepki sorts them.
+		unordered bool
 	}{
 		{name: "view merged", env: both, args: []string{"config", "view"}},
 		{name: "view raw", env: both, args: []string{"config", "view", "--raw"}},
@@ -219,8 +223,8 @@ func TestConfigMatchesKubectl(t *testing.T) {
 		{name: "get-contexts name", env: both, args: []string{"config", "get-contexts", "-o", "name"}},
 		{name: "get-contexts no headers", env: both, args: []string{"config", "get-contexts", "--no-headers"}},
 		{name: "get-contexts some", env: both, args: []string{"config", "get-contexts", "bob@beta", "nope"}, compareErr: true},
-		{name: "get-clusters", env: both, args: []string{"config", "get-clusters"}},
-		{name: "get-users", env: both, args: []string{"config", "get-users"}},
+		{name: "get-clusters", env: both, args: []string{"config", "get-clusters"}, unordered: true},
+		{name: "get-users", env: both, args: []string{"config", "get-users"}, unordered: true},
 		{name: "set-cluster new", env: both, args: []string{"config", "set-cluster", "gamma", "--server=https://g:6443", "--certificate-authority={dir}/pki/ca.crt"}},
 		{name: "set-cluster new all missing", env: allMissing, args: []string{"config", "set-cluster", "gamma", "--server=https://g:6443"}},
 		{name: "set-cluster existing in second file", env: both, args: []string{"config", "set-cluster", "beta", "--server=https://10.0.0.3:6443"}},
@@ -270,6 +274,9 @@ func TestConfigMatchesKubectl(t *testing.T) {
 			if ours.failed != theirs.failed {
 				t.Fatalf("kubepki failed = %v (stderr %q), kubectl failed = %v (stderr %q)", ours.failed, ours.stderr, theirs.failed, theirs.stderr)
 			}
+			if tc.unordered {
+				theirs.stdout, ours.stdout = sortLines(theirs.stdout), sortLines(ours.stdout)
+			}
 			if d := cmp.Diff(norm(theirs.stdout, theirDir), norm(ours.stdout, ourDir)); d != "" {
 				t.Errorf("stdout differs (-kubectl +kubepki):\n%s", d)
 			}
@@ -288,4 +295,10 @@ func TestConfigMatchesKubectl(t *testing.T) {
 			}
 		})
 	}
+}
+
+func sortLines(s string) string {
+	lines := strings.Split(s, "\n")
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
 }
