@@ -1,0 +1,94 @@
+package apiserver
+
+import (
+	"fmt"
+	"net/http"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// dispatch routes an authenticated, authorized request.
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, st *reqState) {
+	ri := st.info
+	if ri.badPath {
+		s.writeError(w, r, apierrors.NewNotFound(schema.GroupResource{}, ""))
+		return
+	}
+	if !ri.resource {
+		s.serveNonResource(w, r)
+		return
+	}
+	switch {
+	case ri.group == certGV.Group && ri.version == certGV.Version && ri.kind == csrResource.Resource:
+		s.serveCSR(w, r, st)
+	case ri.group == authnGV.Group && ri.version == authnGV.Version && ri.kind == "selfsubjectreviews" && ri.name == "":
+		s.onlyPost(w, r, s.serveSelfSubjectReview)
+	case ri.group == authzGV.Group && ri.version == authzGV.Version && ri.kind == "selfsubjectaccessreviews" && ri.name == "":
+		s.onlyPost(w, r, s.serveSelfSubjectAccessReview)
+	case ri.group == authzGV.Group && ri.version == authzGV.Version && ri.kind == "selfsubjectrulesreviews" && ri.name == "":
+		s.onlyPost(w, r, s.serveSelfSubjectRulesReview)
+	case ri.group == "" && ri.version == "v1" && ri.kind == "events" && ri.name == "" && ri.verb == "list":
+		s.serveEmptyEventList(w, r)
+	default:
+		s.writeError(w, r, apierrors.NewNotFound(schema.GroupResource{Group: ri.group, Resource: ri.kind}, ri.name))
+	}
+}
+
+func (s *Server) onlyPost(w http.ResponseWriter, r *http.Request, h http.HandlerFunc) {
+	if r.Method != http.MethodPost {
+		s.writeError(w, r, apierrors.NewMethodNotSupported(schema.GroupResource{Resource: stateFrom(r.Context()).info.kind}, r.Method))
+		return
+	}
+	h(w, r)
+}
+
+// serveCSR routes the certificatesigningrequests resource and its subresources.
+func (s *Server) serveCSR(w http.ResponseWriter, r *http.Request, st *reqState) {
+	ri := st.info
+	switch ri.subresource {
+	case "", "approval", "status":
+	default:
+		s.writeError(w, r, apierrors.NewNotFound(csrResource, ri.name))
+		return
+	}
+	if ri.name != "" {
+		if msg := validateNameSegment(ri.name); msg != "" {
+			s.writeError(w, r, apierrors.NewBadRequest(fmt.Sprintf("invalid name %q in the path: %s", ri.name, msg)))
+			return
+		}
+	}
+	switch ri.verb {
+	case "list":
+		if ri.subresource == "" {
+			s.listCSRs(w, r)
+			return
+		}
+	case "watch":
+		s.watchCSRs(w, r, st)
+		return
+	case "create":
+		if ri.name == "" {
+			s.createCSR(w, r, st)
+			return
+		}
+	case "deletecollection":
+		s.deleteCollection(w, r, st)
+		return
+	case "get":
+		s.getCSR(w, r, ri.name)
+		return
+	case "update":
+		s.updateCSR(w, r, st, ri.name, ri.subresource)
+		return
+	case "patch":
+		s.patchCSR(w, r, st, ri.name, ri.subresource)
+		return
+	case "delete":
+		if ri.subresource == "" {
+			s.deleteCSR(w, r, st, ri.name)
+			return
+		}
+	}
+	s.writeError(w, r, apierrors.NewMethodNotSupported(csrResource, r.Method))
+}

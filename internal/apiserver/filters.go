@@ -1,0 +1,250 @@
+package apiserver
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// reqState is the per-request record the filters and handlers share.
+type reqState struct {
+	info requestInfo
+	user *UserInfo
+	// auditName is the object name for the audit line when the path has
+	// none (create with generateName).
+	auditName string
+}
+
+type stateKey struct{}
+
+func stateFrom(ctx context.Context) *reqState {
+	st, _ := ctx.Value(stateKey{}).(*reqState)
+	if st == nil {
+		return &reqState{}
+	}
+	return st
+}
+
+// statusWriter records the response code and keeps Flush working.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (s *Server) buildHandler() http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		w := &statusWriter{ResponseWriter: rw}
+		st := &reqState{info: parseRequestInfo(r)}
+		r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path,
+					"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				if w.code == 0 {
+					s.writeError(w, r, apierrors.NewInternalError(fmt.Errorf("internal error; see the server log")))
+				}
+			}
+			s.finish(r, st, w.code, time.Since(start))
+		}()
+		s.serveFiltered(w, r, st)
+	})
+}
+
+// finish records metrics and, for writes, the audit line.
+func (s *Server) finish(r *http.Request, st *reqState, code int, elapsed time.Duration) {
+	if code == 0 {
+		code = http.StatusOK
+	}
+	resource := st.info.kind
+	if st.info.subresource != "" {
+		resource += "/" + st.info.subresource
+	}
+	if !st.info.resource {
+		resource = ""
+	}
+	s.metrics.observeRequest(st.info.verb, resource, code, elapsed)
+	switch st.info.verb {
+	case "create", "update", "patch", "delete", "deletecollection":
+	default:
+		return
+	}
+	if !st.info.resource {
+		return
+	}
+	user := ""
+	var groups []string
+	if st.user != nil {
+		user, groups = st.user.Name, st.user.Groups
+	}
+	name := st.info.name
+	if name == "" {
+		name = st.auditName
+	}
+	outcome := "allowed"
+	if code >= 400 {
+		outcome = "denied"
+		if code != http.StatusForbidden && code != http.StatusUnauthorized {
+			outcome = "failed"
+		}
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "audit",
+		slog.String("user", user), slog.Any("groups", groups),
+		slog.String("verb", st.info.verb), slog.String("resource", resource),
+		slog.String("name", name), slog.Int("code", code), slog.String("outcome", outcome),
+		slog.String("userAgent", r.UserAgent()), slog.String("remote", r.RemoteAddr),
+		slog.Duration("latency", elapsed))
+}
+
+// serveFiltered applies the limits, authentication and authorization,
+// then dispatches.
+func (s *Server) serveFiltered(w http.ResponseWriter, r *http.Request, st *reqState) {
+	// Long-running requests (watches) are limited per user, after
+	// authentication; everything else shares the in-flight budget.
+	if !st.info.watch {
+		select {
+		case s.inflight <- struct{}{}:
+			defer func() { <-s.inflight }()
+		default:
+			s.writeError(w, r, apierrors.NewTooManyRequests("too many requests in flight; retry later", 1))
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+		defer cancel()
+		r = r.WithContext(ctx)
+	}
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		s.writeError(w, r, apierrors.NewRequestEntityTooLargeError(
+			fmt.Sprintf("the request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, s.cfg.MaxBodyBytes)))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+
+	user, err := s.authenticate(r)
+	if err != nil {
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "authentication failed",
+			slog.String("remote", r.RemoteAddr), slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+		s.writeStatus(w, unauthorized())
+		return
+	}
+	st.user = user
+	if user == nil {
+		if !isPublicPath(r.URL.Path) {
+			s.writeStatus(w, unauthorized())
+			return
+		}
+		st.user = &UserInfo{Name: UserAnonymous, Groups: []string{GroupUnauthenticated}}
+	} else if !isPublicPath(r.URL.Path) {
+		if err := s.authorizeRequest(r.Context(), st); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	s.dispatch(w, r, st)
+}
+
+func unauthorized() *metav1.Status {
+	return &apierrors.NewUnauthorized("Unauthorized").ErrStatus
+}
+
+// authenticate returns the request's user, nil for none.
+func (s *Server) authenticate(r *http.Request) (*UserInfo, error) {
+	if isLoopback(r.Context()) {
+		return loopbackUser(), nil
+	}
+	u, ok, err := s.authn.AuthenticateRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, nil
+	}
+	return u, nil
+}
+
+// attributes returns the authorization attributes of the request.
+func attributes(st *reqState) Attributes {
+	ri := st.info
+	if !ri.resource {
+		return Attributes{User: st.user, Verb: ri.verb, Path: ri.path}
+	}
+	return Attributes{
+		User: st.user, Verb: ri.verb, APIGroup: ri.group, APIVersion: ri.version,
+		Resource: ri.kind, Subresource: ri.subresource, Name: ri.name, Path: ri.path,
+		ResourceRequest: true,
+	}
+}
+
+// authorizeRequest returns a Forbidden error unless the request is allowed.
+func (s *Server) authorizeRequest(ctx context.Context, st *reqState) error {
+	a := attributes(st)
+	allowed, reason, err := s.authz.Authorize(ctx, a)
+	if err != nil {
+		return fmt.Errorf("authorize %s %s: %w", a.Verb, a.Path, err)
+	}
+	if allowed {
+		return nil
+	}
+	return forbidden(a, reason)
+}
+
+// forbidden builds kube-apiserver's Forbidden message for a.
+func forbidden(a Attributes, reason string) error {
+	var msg string
+	if !a.ResourceRequest {
+		msg = fmt.Sprintf("User %q cannot %s path %q", a.User.Name, a.Verb, a.Path)
+		if reason != "" {
+			msg += ": " + reason
+		}
+		return &apierrors.StatusError{ErrStatus: metav1.Status{
+			Status: metav1.StatusFailure, Code: http.StatusForbidden,
+			Reason: metav1.StatusReasonForbidden, Message: "forbidden: " + msg,
+		}}
+	}
+	resource := a.Resource
+	if a.Subresource != "" {
+		resource += "/" + a.Subresource
+	}
+	msg = fmt.Sprintf("User %q cannot %s resource %q in API group %q at the cluster scope",
+		a.User.Name, a.Verb, resource, a.APIGroup)
+	if reason != "" {
+		msg += ": " + reason
+	}
+	return apierrors.NewForbidden(schema.GroupResource{Group: a.APIGroup, Resource: a.Resource}, a.Name, fmt.Errorf("%s", msg))
+}
+
+// retryAfter formats seconds for the Retry-After header.
+func retryAfter(seconds int) string { return strconv.Itoa(seconds) }

@@ -1,0 +1,99 @@
+package apiserver
+
+import (
+	"net/http"
+	"strings"
+)
+
+// requestInfo is what the path and method say about a request, in the
+// terms authorization uses (k8s.io/apiserver's RequestInfo).
+type requestInfo struct {
+	resource    bool // a resource request (else a non-resource path)
+	verb        string
+	group       string
+	version     string
+	kind        string // resource name, e.g. "certificatesigningrequests"
+	name        string
+	subresource string
+	path        string
+	watch       bool
+	badPath     bool // more segments than any API path has
+}
+
+// parseRequestInfo reads the request's path and method.
+func parseRequestInfo(r *http.Request) requestInfo {
+	path := r.URL.Path
+	ri := requestInfo{path: path, verb: strings.ToLower(r.Method)}
+	var rest []string
+	switch {
+	case strings.HasPrefix(path, "/apis/"):
+		parts := splitPath(strings.TrimPrefix(path, "/apis/"))
+		if len(parts) < 3 {
+			return ri
+		}
+		ri.group, ri.version, rest = parts[0], parts[1], parts[2:]
+	case strings.HasPrefix(path, "/api/"):
+		parts := splitPath(strings.TrimPrefix(path, "/api/"))
+		if len(parts) < 2 {
+			return ri
+		}
+		ri.version, rest = parts[0], parts[1:]
+	default:
+		return ri
+	}
+	if len(rest) > 3 {
+		ri.badPath = true
+		return ri
+	}
+	ri.resource = true
+	ri.kind = rest[0]
+	if len(rest) > 1 {
+		ri.name = rest[1]
+	}
+	if len(rest) > 2 {
+		ri.subresource = rest[2]
+	}
+	q := r.URL.Query()
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		switch {
+		case ri.name != "":
+			ri.verb = "get"
+		case q.Get("watch") == "true" || q.Get("watch") == "1":
+			ri.verb, ri.watch = "watch", true
+		default:
+			ri.verb = "list"
+		}
+	case http.MethodPost:
+		ri.verb = "create"
+	case http.MethodPut:
+		ri.verb = "update"
+	case http.MethodPatch:
+		ri.verb = "patch"
+	case http.MethodDelete:
+		if ri.name == "" {
+			ri.verb = "deletecollection"
+		} else {
+			ri.verb = "delete"
+		}
+	}
+	return ri
+}
+
+func splitPath(p string) []string {
+	p = strings.Trim(p, "/")
+	if p == "" {
+		return nil
+	}
+	return strings.Split(p, "/")
+}
+
+// publicPaths are served to anonymous clients without authorization.
+func isPublicPath(path string) bool {
+	for _, p := range []string{"/healthz", "/livez", "/readyz", "/version"} {
+		if path == p || strings.HasPrefix(path, p+"/") {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,164 @@
+package apiserver
+
+import (
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/munnerz/goautoneg"
+	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	certv1 "k8s.io/api/certificates/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+)
+
+// Media types the server speaks.
+const (
+	mediaJSON     = runtime.ContentTypeJSON     // application/json
+	mediaYAML     = runtime.ContentTypeYAML     // application/yaml
+	mediaProtobuf = runtime.ContentTypeProtobuf // application/vnd.kubernetes.protobuf
+)
+
+// Group versions served or used on the wire.
+var (
+	certGV      = certv1.SchemeGroupVersion
+	authnGV     = authenticationv1.SchemeGroupVersion
+	authzGV     = authorizationv1.SchemeGroupVersion
+	metaGV      = metav1.SchemeGroupVersion // meta.k8s.io/v1
+	discoveryGV = apidiscoveryv2.SchemeGroupVersion
+	csrGVK      = certGV.WithKind("CertificateSigningRequest")
+	csrListGVK  = certGV.WithKind("CertificateSigningRequestList")
+)
+
+// codecs bundles the scheme and its serializers, built once per server.
+type codecs struct {
+	scheme  *runtime.Scheme
+	factory serializer.CodecFactory
+}
+
+func newCodecs() (*codecs, error) {
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{
+		certv1.AddToScheme,
+		authenticationv1.AddToScheme,
+		authorizationv1.AddToScheme,
+		apidiscoveryv2.AddToScheme,
+		metav1.AddMetaToScheme,
+	} {
+		if err := add(scheme); err != nil {
+			return nil, fmt.Errorf("build API scheme: %w", err)
+		}
+	}
+	metav1.AddToGroupVersion(scheme, metaGV)
+	metav1.AddToGroupVersion(scheme, schema.GroupVersion{Version: "v1"})
+	return &codecs{scheme: scheme, factory: serializer.NewCodecFactory(scheme)}, nil
+}
+
+// serializerFor returns the serializer for a media type (without parameters).
+func (c *codecs) serializerFor(mediaType string) (runtime.SerializerInfo, bool) {
+	for _, info := range c.factory.SupportedMediaTypes() {
+		if info.MediaType == mediaType {
+			return info, true
+		}
+	}
+	return runtime.SerializerInfo{}, false
+}
+
+// errUnsupportedMediaType is returned for a request body the server cannot decode.
+var errUnsupportedMediaType = errors.New("unsupported media type")
+
+// requestSerializer returns the serializer for the request's Content-Type.
+// A missing Content-Type reads as JSON, as kube-apiserver does.
+func (c *codecs) requestSerializer(r *http.Request) (runtime.SerializerInfo, error) {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		ct = mediaJSON
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return runtime.SerializerInfo{}, fmt.Errorf("%w %q: %v", errUnsupportedMediaType, ct, err)
+	}
+	switch mt {
+	case mediaJSON, mediaYAML, mediaProtobuf:
+		info, ok := c.serializerFor(mt)
+		if ok {
+			return info, nil
+		}
+	}
+	return runtime.SerializerInfo{}, fmt.Errorf("%w %q", errUnsupportedMediaType, ct)
+}
+
+// outputKind is what a response body carries beyond the plain object.
+type outputKind int
+
+const (
+	outputObject    outputKind = iota // the object itself
+	outputTable                       // a meta.k8s.io/v1 Table
+	outputDiscovery                   // aggregated discovery (apidiscovery.k8s.io/v2 or v2beta1)
+)
+
+// output is a negotiated response format.
+type output struct {
+	info        runtime.SerializerInfo
+	kind        outputKind
+	contentType string // the Content-Type header to send
+}
+
+// errNotAcceptable is returned when no Accept clause can be served.
+var errNotAcceptable = errors.New("not acceptable")
+
+// negotiate picks the response format from the Accept header. allowTable
+// and allowDiscovery say which "as=" forms the endpoint can produce.
+func (c *codecs) negotiate(r *http.Request, allowTable, allowDiscovery bool) (output, error) {
+	accept := r.Header.Get("Accept")
+	if accept == "" {
+		accept = mediaJSON
+	}
+	for _, clause := range goautoneg.ParseAccept(accept) {
+		if clause.Q <= 0 {
+			continue
+		}
+		mt := clause.Type + "/" + clause.SubType
+		switch {
+		case mt == "*/*" || mt == "application/*":
+			mt = mediaJSON
+		case mt == "application/json", mt == "application/yaml", mt == mediaProtobuf:
+		default:
+			continue
+		}
+		info, ok := c.serializerFor(mt)
+		if !ok {
+			continue
+		}
+		as, g, v := clause.Params["as"], clause.Params["g"], clause.Params["v"]
+		switch {
+		case as == "":
+			return output{info: info, kind: outputObject, contentType: mt}, nil
+		case as == "Table" && g == metaGV.Group && v == metaGV.Version && allowTable && mt != mediaProtobuf:
+			return output{info: info, kind: outputTable, contentType: mt}, nil
+		case as == "APIGroupDiscoveryList" && g == discoveryGV.Group && (v == "v2" || v == "v2beta1") && allowDiscovery && mt != mediaProtobuf:
+			return output{info: info, kind: outputDiscovery,
+				contentType: mt + ";g=" + g + ";v=" + v + ";as=APIGroupDiscoveryList"}, nil
+		}
+	}
+	return output{}, fmt.Errorf("%w: none of %q can be served", errNotAcceptable, accept)
+}
+
+// encode serializes obj for out.
+func (c *codecs) encode(out output, obj runtime.Object) ([]byte, error) {
+	return runtime.Encode(out.info.Serializer, obj)
+}
+
+// trimMediaParams strips parameters: "application/json;charset=utf-8" → "application/json".
+func trimMediaParams(s string) string {
+	if i := strings.IndexByte(s, ';'); i >= 0 {
+		s = s[:i]
+	}
+	return strings.TrimSpace(strings.ToLower(s))
+}

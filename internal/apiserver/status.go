@@ -1,0 +1,105 @@
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/kubepki/kubepki/internal/storage"
+)
+
+// csrResource is the group-resource used in Status messages:
+// certificatesigningrequests.certificates.k8s.io "NAME" not found.
+var csrResource = schema.GroupResource{Group: certGV.Group, Resource: "certificatesigningrequests"}
+
+const conflictMessage = "the object has been modified; please apply your changes to the latest version and try again"
+
+// storageError turns a store error about the CSR name into an API status
+// error. Unknown errors pass through and become 500s.
+func storageError(err error, name string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, storage.ErrNotFound):
+		return apierrors.NewNotFound(csrResource, name)
+	case errors.Is(err, storage.ErrExists):
+		return apierrors.NewAlreadyExists(csrResource, name)
+	case errors.Is(err, storage.ErrConflict):
+		return apierrors.NewConflict(csrResource, name, errors.New(conflictMessage))
+	case errors.Is(err, storage.ErrCompacted):
+		return apierrors.NewResourceExpired("the resourceVersion or continue token is too old; list again without it")
+	case errors.Is(err, storage.ErrInvalidContinue):
+		return apierrors.NewBadRequest("invalid continue token; start the list again without continue")
+	case errors.Is(err, storage.ErrTooLarge):
+		return apierrors.NewRequestEntityTooLargeError("the object exceeds the store's size limit")
+	case errors.Is(err, storage.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		return apierrors.NewServiceUnavailable("the store is unavailable; retry later")
+	}
+	return err
+}
+
+// toStatus turns any error into a Status. Errors that are not already API
+// errors are internal: the client gets a generic message, the log the cause.
+func (s *Server) toStatus(r *http.Request, err error) *metav1.Status {
+	var st apierrors.APIStatus
+	if errors.As(err, &st) {
+		status := st.Status()
+		return &status
+	}
+	if mbe, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return &apierrors.NewRequestEntityTooLargeError(
+			fmt.Sprintf("the request body exceeds the limit of %d bytes", mbe.Limit)).ErrStatus
+	}
+	if errors.Is(err, errUnsupportedMediaType) {
+		return &apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, r.Method,
+			schema.GroupResource{}, "", err.Error(), 0, false).ErrStatus
+	}
+	if errors.Is(err, errNotAcceptable) {
+		return &apierrors.NewGenericServerResponse(http.StatusNotAcceptable, r.Method,
+			schema.GroupResource{}, "", err.Error(), 0, false).ErrStatus
+	}
+	if errors.As(storageError(err, ""), &st) {
+		status := st.Status()
+		return &status
+	}
+	if errors.Is(err, context.Canceled) {
+		return &apierrors.NewTimeoutError("the request was cancelled", 0).ErrStatus
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelError, "internal error",
+		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+	return &apierrors.NewInternalError(errors.New("internal error; see the server log")).ErrStatus
+}
+
+// writeError answers with a Status object for err, always as JSON (every
+// client decodes JSON errors).
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	st := s.toStatus(r, err)
+	s.writeStatus(w, st)
+}
+
+func (s *Server) writeStatus(w http.ResponseWriter, st *metav1.Status) {
+	st.Kind, st.APIVersion = "Status", "v1"
+	st.Status = metav1.StatusFailure
+	if st.Code == 0 {
+		st.Code = http.StatusInternalServerError
+	}
+	if st.Code == http.StatusTooManyRequests || st.Code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	out := output{info: s.jsonInfo, contentType: mediaJSON}
+	data, err := s.codecs.encode(out, st)
+	if err != nil {
+		http.Error(w, st.Message, int(st.Code))
+		return
+	}
+	w.Header().Set("Content-Type", mediaJSON)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(int(st.Code))
+	_, _ = w.Write(data)
+}

@@ -1,0 +1,336 @@
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	certv1 "k8s.io/api/certificates/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer/streaming"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/kubepki/kubepki/internal/storage"
+)
+
+// watchParams are the query parameters of a watch.
+type watchParams struct {
+	sel              selector
+	resourceVersion  int64 // 0: start with the current state
+	initialEvents    bool  // send the current objects as ADDED first
+	initialEventsEnd bool  // then a bookmark marking their end (WatchList)
+	bookmarks        bool
+	timeout          time.Duration
+}
+
+func (s *Server) parseWatch(r *http.Request) (watchParams, error) {
+	q := r.URL.Query()
+	sel, err := parseSelector(r)
+	if err != nil {
+		return watchParams{}, err
+	}
+	p := watchParams{sel: sel, bookmarks: q.Get("allowWatchBookmarks") == "true", timeout: s.cfg.MaxWatchDuration}
+	if v := q.Get("timeoutSeconds"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return watchParams{}, apierrors.NewBadRequest(fmt.Sprintf("invalid timeoutSeconds %q: use a non-negative integer", v))
+		}
+		if d := time.Duration(n) * time.Second; n > 0 && d < p.timeout {
+			p.timeout = d
+		}
+	}
+	rv := q.Get("resourceVersion")
+	if rv != "" && rv != "0" {
+		n, err := strconv.ParseInt(rv, 10, 64)
+		if err != nil || n < 0 {
+			return watchParams{}, apierrors.NewBadRequest(fmt.Sprintf("invalid resourceVersion %q: use an integer", rv))
+		}
+		p.resourceVersion = n
+	}
+	switch v := q.Get("sendInitialEvents"); v {
+	case "true":
+		if q.Get("resourceVersionMatch") != string(metav1.ResourceVersionMatchNotOlderThan) {
+			return watchParams{}, invalidWatch("resourceVersionMatch", "sendInitialEvents=true requires resourceVersionMatch=NotOlderThan")
+		}
+		if !p.bookmarks {
+			return watchParams{}, invalidWatch("allowWatchBookmarks", "sendInitialEvents=true requires allowWatchBookmarks=true")
+		}
+		p.initialEvents, p.initialEventsEnd = true, true
+	case "false":
+		if q.Get("resourceVersionMatch") != "" && q.Get("resourceVersionMatch") != string(metav1.ResourceVersionMatchNotOlderThan) {
+			return watchParams{}, invalidWatch("resourceVersionMatch", "use NotOlderThan or leave it out")
+		}
+	case "":
+		if q.Get("resourceVersionMatch") != "" {
+			return watchParams{}, invalidWatch("resourceVersionMatch", "resourceVersionMatch is forbidden for watch unless sendInitialEvents is set")
+		}
+		// Legacy watch: "" and "0" start with the current state.
+		p.initialEvents = p.resourceVersion == 0
+	default:
+		return watchParams{}, apierrors.NewBadRequest(fmt.Sprintf("invalid sendInitialEvents %q: use true or false", v))
+	}
+	return p, nil
+}
+
+func invalidWatch(field, msg string) error {
+	return apierrors.NewBadRequest(fmt.Sprintf("invalid watch parameters: %s: %s", field, msg))
+}
+
+// watchEncoder writes watch events in the negotiated format.
+type watchEncoder struct {
+	s       *Server
+	r       *http.Request
+	out     output
+	enc     streaming.Encoder
+	flusher http.Flusher
+}
+
+func (e *watchEncoder) send(typ watch.EventType, obj runtime.Object) error {
+	raw, err := e.s.codecs.encode(e.out, obj)
+	if err != nil {
+		return fmt.Errorf("encode watch event: %w", err)
+	}
+	if err := e.enc.Encode(&metav1.WatchEvent{Type: string(typ), Object: runtime.RawExtension{Raw: raw}}); err != nil {
+		return err
+	}
+	e.flusher.Flush()
+	return nil
+}
+
+func (e *watchEncoder) sendCSR(typ watch.EventType, csr *certv1.CertificateSigningRequest) error {
+	if e.out.kind == outputTable {
+		tbl, err := e.s.csrTable(e.r, []certv1.CertificateSigningRequest{*csr}, csr.ResourceVersion, "", true)
+		if err != nil {
+			return err
+		}
+		return e.send(typ, tbl)
+	}
+	setCSRTypeMeta(csr)
+	return e.send(typ, csr)
+}
+
+func (e *watchEncoder) bookmark(rev int64, initialEnd bool) error {
+	csr := &certv1.CertificateSigningRequest{}
+	setCSRTypeMeta(csr)
+	csr.ResourceVersion = strconv.FormatInt(rev, 10)
+	if initialEnd {
+		csr.Annotations = map[string]string{metav1.InitialEventsAnnotationKey: "true"}
+	}
+	return e.send(watch.Bookmark, csr)
+}
+
+// acquireWatch counts a watch against its user's limit.
+func (s *Server) acquireWatch(user string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.watches[user] >= s.cfg.MaxWatchesPerUser {
+		return false
+	}
+	s.watches[user]++
+	return true
+}
+
+func (s *Server) releaseWatch(user string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.watches[user]--; s.watches[user] <= 0 {
+		delete(s.watches, user)
+	}
+}
+
+func (s *Server) watchCSRs(w http.ResponseWriter, r *http.Request, st *reqState) {
+	p, err := s.parseWatch(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out, err := s.codecs.negotiate(r, true, false)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if out.info.StreamSerializer == nil {
+		s.writeError(w, r, fmt.Errorf("%w: %s cannot stream watch events", errNotAcceptable, out.info.MediaType))
+		return
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		s.writeError(w, r, errors.New("the connection cannot stream"))
+		return
+	}
+	if !s.acquireWatch(st.user.Name) {
+		s.writeError(w, r, apierrors.NewTooManyRequests(fmt.Sprintf(
+			"user %q has %d watches open, the limit; close some and retry", st.user.Name, s.cfg.MaxWatchesPerUser), 1))
+		return
+	}
+	defer s.releaseWatch(st.user.Name)
+	s.metrics.watchers.Inc()
+	defer s.metrics.watchers.Dec()
+
+	ctx, cancel := context.WithTimeout(r.Context(), p.timeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.stopping:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+
+	// Read the initial state (if asked) before answering, so that errors
+	// still get a proper status code.
+	var initial []certv1.CertificateSigningRequest
+	from := p.resourceVersion
+	if p.initialEvents {
+		from = 0
+		cont := ""
+		for first := true; first || cont != ""; first = false {
+			page, err := s.list(ctx, p.sel, 0, cont)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			if from == 0 {
+				from = page.revision
+			}
+			initial = append(initial, page.items...)
+			cont = page.cont
+		}
+	} else if from == 0 {
+		from, err = s.store.CurrentRevision(ctx)
+		if err != nil {
+			s.writeError(w, r, storageError(err, ""))
+			return
+		}
+	}
+	sw, err := s.store.Watch(ctx, csrPrefix, from)
+	if errors.Is(err, storage.ErrCompacted) {
+		sw = nil
+	} else if err != nil {
+		s.writeError(w, r, storageError(err, ""))
+		return
+	}
+	if sw != nil {
+		defer sw.Stop()
+	}
+
+	contentType := out.info.MediaType
+	if out.info.MediaType == mediaProtobuf {
+		contentType += ";stream=watch"
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-cache, private")
+	w.WriteHeader(http.StatusOK)
+	frameWriter := out.info.StreamSerializer.Framer.NewFrameWriter(w)
+	enc := &watchEncoder{s: s, r: r, out: output{info: out.info, kind: out.kind, contentType: out.info.MediaType},
+		enc: streaming.NewEncoder(frameWriter, out.info.StreamSerializer.Serializer), flusher: flusher}
+	// Embedded objects use the non-stream serializer of the same format.
+	enc.out.info = out.info
+	flusher.Flush()
+
+	if sw == nil {
+		_ = enc.send(watch.Error, tooOld(from))
+		return
+	}
+	for i := range initial {
+		if err := enc.sendCSR(watch.Added, &initial[i]); err != nil {
+			return
+		}
+	}
+	lastRV := from
+	if p.initialEventsEnd {
+		if err := enc.bookmark(lastRV, true); err != nil {
+			return
+		}
+	}
+	var tick <-chan time.Time
+	if p.bookmarks {
+		t := time.NewTicker(s.cfg.BookmarkInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick:
+			if err := enc.bookmark(lastRV, false); err != nil {
+				return
+			}
+		case ev, ok := <-sw.Events():
+			if !ok {
+				if errors.Is(sw.Err(), storage.ErrCompacted) {
+					_ = enc.send(watch.Error, tooOld(lastRV))
+				} else if err := sw.Err(); err != nil && ctx.Err() == nil {
+					_ = enc.send(watch.Error, s.toStatus(r, storageError(err, "")))
+				}
+				return
+			}
+			lastRV = ev.KV.Revision
+			typ, csr, err := s.watchEvent(ev, p.sel)
+			if err != nil {
+				_ = enc.send(watch.Error, s.toStatus(r, err))
+				return
+			}
+			if csr == nil {
+				continue
+			}
+			if err := enc.sendCSR(typ, csr); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// tooOld is the 410 Status of a watch whose start is compacted.
+func tooOld(rev int64) *metav1.Status {
+	st := apierrors.NewResourceExpired(fmt.Sprintf("too old resource version: %d", rev)).ErrStatus
+	st.TypeMeta = metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}
+	st.Status = metav1.StatusFailure
+	return &st
+}
+
+// watchEvent turns a store event into a watch event for the selector:
+// an object that stops matching is DELETED, one that starts is ADDED.
+// A nil CSR means the event is not for this watch.
+func (s *Server) watchEvent(ev storage.Event, sel selector) (watch.EventType, *certv1.CertificateSigningRequest, error) {
+	csr, err := decodeStored(ev.KV)
+	if err != nil {
+		return "", nil, err
+	}
+	matches := sel.matches(csr)
+	switch ev.Type {
+	case storage.EventCreated:
+		if !matches {
+			return "", nil, nil
+		}
+		return watch.Added, csr, nil
+	case storage.EventDeleted:
+		if !matches {
+			return "", nil, nil
+		}
+		return watch.Deleted, csr, nil
+	}
+	prevMatches := true
+	if ev.PrevValue != nil && !sel.empty() {
+		prev, err := decodeStored(storage.KV{Key: ev.KV.Key, Value: ev.PrevValue, Revision: ev.KV.Revision})
+		if err == nil {
+			prevMatches = sel.matches(prev)
+		}
+	}
+	switch {
+	case matches && prevMatches:
+		return watch.Modified, csr, nil
+	case matches:
+		return watch.Added, csr, nil
+	case prevMatches && ev.PrevValue != nil:
+		return watch.Deleted, csr, nil
+	}
+	return "", nil, nil
+}
