@@ -69,7 +69,7 @@ func (s *set) item(e *entry, now time.Time) Item {
 func (s *set) describeCert(e *entry, now time.Time) *Certificate {
 	cert := e.obj.Certificate
 	d := describeCertificate(cert, now)
-	r := classify(cert, e.path)
+	r := classify(cert, e.rolePath())
 	d.Role, d.RoleID = r.name, r.id
 	if e.kubeconfigCluster != "" && !r.ca {
 		d.Role += " (CA of cluster " + e.kubeconfigCluster + ")"
@@ -115,7 +115,7 @@ func (s *set) describeKeyEntry(e *entry) Key {
 	k.Encrypted = e.obj.Encrypted
 	k.Format = e.obj.Format
 	if e.hasMode {
-		k.Mode = "0" + strings.TrimPrefix(modeOctal(uint32(e.mode)), "0")
+		k.Mode = modeOctal(uint32(e.mode))
 	}
 	if e.obj.PublicKey != nil {
 		for _, c := range s.certs() {

@@ -25,12 +25,16 @@ type entry struct {
 	mode    fs.FileMode
 	hasMode bool
 	ref     string
-	obj     Object
-	err     error
+	// roleHint forces the role ID, for files a manifest flag names.
+	roleHint string
+	obj      Object
+	err      error
 	// embedded marks objects taken out of a kubeconfig; kubeconfigCluster
 	// names the cluster whose CA a certificate is.
 	embedded          bool
 	kubeconfigCluster string
+	// kubeconfigUser names the user whose client certificate this is.
+	kubeconfigUser string
 	// userKey is the public key of the client key of a kubeconfig user.
 	userKey    *Object
 	userKeyErr error
@@ -172,7 +176,7 @@ func (s *set) expandKubeconfig(kc *entry) {
 		if data == nil && err == nil {
 			continue
 		}
-		e := &entry{source: kc.source + "#users/" + name, path: kc.path, embedded: true, mode: kc.mode, hasMode: kc.hasMode}
+		e := &entry{source: kc.source + "#users/" + name, path: kc.path, embedded: true, kubeconfigUser: name, mode: kc.mode, hasMode: kc.hasMode}
 		if err != nil {
 			e.err = fmt.Errorf("read client-certificate %s: %w", file, err)
 			s.entries = append(s.entries, e)
@@ -297,4 +301,20 @@ func (s *set) kubeconfigOf(e *entry) *clientcmdapi.Config {
 		}
 	}
 	return nil
+}
+
+// rolePath is the path whose name hints at e's role: none for a CA taken
+// from a kubeconfig cluster, the kubeconfig's for its user's certificate.
+func (e *entry) rolePath() string {
+	if e.roleHint != "" {
+		for file, id := range byFile {
+			if id == e.roleHint {
+				return file
+			}
+		}
+	}
+	if e.kubeconfigCluster != "" {
+		return ""
+	}
+	return e.path
 }

@@ -1,0 +1,287 @@
+package inspect
+
+import (
+	"crypto/x509"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// LintOptions control [Lint]. Context supplies the cluster settings (DNS
+// domain, service CIDR, API server addresses, node name, clock, expiry
+// window); its Path, Role and CA are ignored, since Lint reads them from
+// the files.
+type LintOptions struct {
+	Options
+	Context Context
+}
+
+// LintReport is the result of [Lint].
+type LintReport struct {
+	APIVersion string    `json:"apiVersion"`
+	Kind       string    `json:"kind"`
+	Findings   []Finding `json:"findings"`
+	// Errors and Warnings count the findings by severity.
+	Errors   int `json:"errors"`
+	Warnings int `json:"warnings"`
+	// Files is the number of files read; Certificates the number of
+	// certificates checked, including those inside kubeconfig files.
+	Files        int `json:"files"`
+	Certificates int `json:"certificates"`
+}
+
+// Lint reads every path as [Inspect] does and checks each certificate,
+// request, key and kubeconfig against the catalogue ([Rules]), alone
+// ([LintCertificate]) and together: key pairs (L22), the CA each
+// certificate's role requires among the CAs read (L20, L21, L28, L37),
+// serials shared under one CA (L38), key file modes (L39), kubeconfig
+// credentials (L31, L32) and the addresses kubeconfigs dial (L15).
+func Lint(paths []string, opts LintOptions) (*LintReport, error) {
+	s, err := readPaths(paths, readOptions{stdin: opts.Stdin})
+	if err != nil {
+		return nil, err
+	}
+	ctx := opts.Context
+	if ctx.Now.IsZero() {
+		ctx.Now = opts.now()
+	}
+	return s.lint(ctx), nil
+}
+
+func (s *set) lint(ctx Context) *LintReport {
+	rep := &LintReport{APIVersion: APIVersion, Kind: LintReportKind, Findings: []Finding{}}
+	files := map[string]bool{}
+	for _, e := range s.entries {
+		files[e.path] = true
+	}
+	rep.Files = len(files)
+	rep.Findings = s.findings(ctx)
+	for _, e := range s.entries {
+		if e.err == nil && e.obj.Kind == KindCertificate {
+			rep.Certificates++
+		}
+	}
+	for _, f := range rep.Findings {
+		if f.Severity == SeverityError {
+			rep.Errors++
+		} else {
+			rep.Warnings++
+		}
+	}
+	return rep
+}
+
+// findings runs every rule over s.
+func (s *set) findings(ctx Context) []Finding {
+	var fs []Finding
+	certs := s.certs()
+	// CAs read, by role, preferring files over kubeconfig data.
+	cas := map[string]*entry{}
+	var anyCA bool
+	roles := map[*entry]role{}
+	for _, e := range certs {
+		r := classify(e.obj.Certificate, e.rolePath())
+		roles[e] = r
+		if r.ca || e.kubeconfigCluster != "" {
+			anyCA = true
+			if prev, ok := cas[r.id]; r.ca && (!ok || (prev.embedded && !e.embedded)) {
+				cas[r.id] = e
+			}
+		}
+	}
+	for _, e := range certs {
+		if iss := s.issuerOf(e); iss != nil && iss != e && !roles[iss].ca {
+			// It signed a certificate: lint it as a CA.
+			r := caRoles[RoleCA]
+			roles[iss] = r
+		}
+	}
+
+	seen := map[string]bool{} // lint a certificate found twice only once
+	serials := map[string]*entry{}
+	for _, e := range certs {
+		cert := e.obj.Certificate
+		r := roles[e]
+		key := string(cert.Raw) + "\x00" + e.kubeconfigCluster
+		if e.embedded && e.kubeconfigCluster != "" && seen[string(cert.Raw)] {
+			continue
+		}
+		if seen[key] {
+			continue
+		}
+		seen[key], seen[string(cert.Raw)] = true, true
+		c := ctx
+		c.Path = e.rolePath()
+		if r.id == RoleAPIServer {
+			c.APIServerAddresses = append(append([]string(nil), ctx.APIServerAddresses...), s.serversTrusting(e)...)
+		}
+		fs = append(fs, lintCert(cert, r, e.source, c)...)
+
+		// The issuer.
+		iss := s.issuerOf(e)
+		selfSigned := isSelfSigned(cert)
+		if !r.ca && !selfSigned && anyCA {
+			want := s.expectedCA(e, r, cas)
+			switch {
+			case iss == nil && want != nil:
+				fs = append(fs, finding(RuleWrongCA, e.source, "%s is not signed by %s (%s); issuer is %q", r.name, want.source, roles[want].name, formatName(cert.Issuer)))
+			case iss == nil:
+				fs = append(fs, finding(RuleWrongCA, e.source, "%s is signed by none of the CAs read; issuer is %q", r.name, formatName(cert.Issuer)))
+			case want != nil && !iss.obj.Certificate.Equal(want.obj.Certificate):
+				if r.id == RoleFrontProxyClient && roles[iss].id == RoleClusterCA {
+					fs = append(fs, finding(RuleFrontProxyCA, e.source, "front-proxy client certificate is signed by the cluster CA %s", iss.source))
+				} else {
+					fs = append(fs, finding(RuleWrongCA, e.source, "%s is signed by %s (%s), not by %s (%s)", r.name, iss.source, roles[iss].name, want.source, roles[want].name))
+				}
+			}
+		}
+		if iss != nil && !r.ca && cert.NotAfter.After(iss.obj.Certificate.NotAfter) {
+			fs = append(fs, finding(RuleOutlivesCA, e.source, "valid until %s, after its CA %s expires on %s", cert.NotAfter.UTC().Format(time.RFC3339), iss.source, iss.obj.Certificate.NotAfter.UTC().Format(time.RFC3339)))
+		}
+		if iss != nil && cert.SerialNumber != nil {
+			sk := string(iss.obj.Certificate.Raw) + "\x00" + cert.SerialNumber.String()
+			if prev, ok := serials[sk]; ok && !prev.obj.Certificate.Equal(cert) {
+				fs = append(fs, finding(RuleDuplicateSerial, e.source, "serial %s is also used by %s, both from CA %s", formatSerial(cert.SerialNumber), prev.source, iss.source))
+			} else if !ok {
+				serials[sk] = e
+			}
+		}
+
+		// The key pair.
+		if k := s.keyFor(e); k != nil && k.obj.PublicKey != nil && !publicKeysEqual(k.obj.PublicKey, cert.PublicKey) {
+			fs = append(fs, finding(RuleKeyMismatch, e.source, "private key %s does not match the certificate's public key", k.source))
+		}
+		if e.userKey != nil && e.userKey.PublicKey != nil && !publicKeysEqual(e.userKey.PublicKey, cert.PublicKey) {
+			fs = append(fs, finding(RuleKeyMismatch, e.source, "client key does not match the client certificate"))
+		}
+	}
+
+	for _, e := range s.entries {
+		switch {
+		case e.err != nil && !e.embedded:
+			fs = append(fs, finding(RuleUnreadable, e.source, "%v", e.err))
+		case e.err != nil:
+			fs = append(fs, finding(RuleKubeconfigMissingFile, e.source, "%v", e.err))
+		case e.userKeyErr != nil:
+			fs = append(fs, finding(RuleKubeconfigMissingFile, e.source, "%v", e.userKeyErr))
+		case e.obj.Kind == KindPrivateKey:
+			if e.hasMode && e.mode&0o077 != 0 {
+				fs = append(fs, finding(RuleKeyMode, e.source, "private key file mode is %s; want 0600", modeOctal(uint32(e.mode))))
+			}
+		case e.obj.Kind == KindCSR:
+			fs = append(fs, lintCSR(e)...)
+		case e.obj.Kind == KindKubeconfig:
+			fs = append(fs, lintKubeconfig(e)...)
+		}
+	}
+	sortFindings(fs)
+	return fs
+}
+
+// expectedCA returns the CA entry e's role requires: for a kubeconfig
+// user, the CA of the cluster its contexts use; otherwise the CA of the
+// role's issuer role, if read.
+func (s *set) expectedCA(e *entry, r role, cas map[string]*entry) *entry {
+	if e.kubeconfigUser != "" {
+		if cfg := s.kubeconfigOf(e); cfg != nil {
+			for _, name := range sortedKeys(cfg.Contexts) {
+				kctx := cfg.Contexts[name]
+				if kctx.AuthInfo != e.kubeconfigUser {
+					continue
+				}
+				for _, c := range s.entries {
+					if c.path == e.path && c.kubeconfigCluster == kctx.Cluster && c.err == nil {
+						return c
+					}
+				}
+			}
+		}
+	}
+	if r.issuer == "" {
+		return nil
+	}
+	return cas[r.issuer]
+}
+
+// serversTrusting returns the server URLs of kubeconfig clusters whose CA
+// signed the kube-apiserver certificate e: those clients dial it (L15).
+func (s *set) serversTrusting(e *entry) []string {
+	iss := s.issuerOf(e)
+	if iss == nil {
+		return nil
+	}
+	var out []string
+	for _, c := range s.entries {
+		if c.err != nil || c.kubeconfigCluster == "" || !c.obj.Certificate.Equal(iss.obj.Certificate) {
+			continue
+		}
+		if cfg := s.kubeconfigOf(c); cfg != nil {
+			if cl, ok := cfg.Clusters[c.kubeconfigCluster]; ok && cl.Server != "" {
+				out = append(out, cl.Server)
+			}
+		}
+	}
+	return out
+}
+
+// lintCSR applies the rules for certificate request files.
+func lintCSR(e *entry) []Finding {
+	csr := e.obj.CSR
+	var fs []Finding
+	if e.obj.PEMType != "" && e.obj.PEMType != "CERTIFICATE REQUEST" {
+		fs = append(fs, finding(RuleCSRPEMType, e.source, "PEM block type is %q", e.obj.PEMType))
+	}
+	r := classifyCSR(csr, e.path)
+	if r.id == RoleKubeletClient || r.id == RoleKubeletServing {
+		fs = append(fs, lintNodeIdentity(csr.Subject.CommonName, csr.Subject.Organization, e.source, "")...)
+	}
+	if weakSignature(csr.SignatureAlgorithm) {
+		fs = append(fs, finding(RuleWeakCrypto, e.source, "signature algorithm %s", csr.SignatureAlgorithm))
+	}
+	if k := describeKey(csr.PublicKey); k.Algorithm == "RSA" && k.Bits < 2048 {
+		fs = append(fs, finding(RuleWeakCrypto, e.source, "RSA key of %d bits", k.Bits))
+	}
+	if csr.PublicKeyAlgorithm == x509.DSA {
+		fs = append(fs, finding(RuleWeakCrypto, e.source, "DSA key"))
+	}
+	return fs
+}
+
+// lintKubeconfig applies the rules for kubeconfig files themselves.
+func lintKubeconfig(e *entry) []Finding {
+	cfg := e.obj.Kubeconfig
+	var fs []Finding
+	base := filepath.Dir(e.path)
+	holdsKey := false
+	for _, name := range sortedKeys(cfg.Clusters) {
+		c := cfg.Clusters[name]
+		if c.CertificateAuthority != "" && len(c.CertificateAuthorityData) > 0 {
+			fs = append(fs, finding(RuleKubeconfigBoth, e.source, "cluster %s has certificate-authority %s and certificate-authority-data", name, c.CertificateAuthority))
+		}
+	}
+	for _, name := range sortedKeys(cfg.AuthInfos) {
+		u := cfg.AuthInfos[name]
+		if u.ClientCertificate != "" && len(u.ClientCertificateData) > 0 {
+			fs = append(fs, finding(RuleKubeconfigBoth, e.source, "user %s has client-certificate %s and client-certificate-data", name, u.ClientCertificate))
+		}
+		if u.ClientKey != "" && len(u.ClientKeyData) > 0 {
+			fs = append(fs, finding(RuleKubeconfigBoth, e.source, "user %s has client-key %s and client-key-data", name, u.ClientKey))
+		}
+		if len(u.ClientKeyData) > 0 {
+			holdsKey = true
+		}
+		if u.ClientKey != "" && len(u.ClientKeyData) == 0 {
+			p := u.ClientKey
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(base, p)
+			}
+			if _, err := os.Stat(p); err != nil && len(u.ClientCertificateData) == 0 && u.ClientCertificate == "" {
+				fs = append(fs, finding(RuleKubeconfigMissingFile, e.source, "user %s: client-key %s: %v", name, p, err))
+			}
+		}
+	}
+	if holdsKey && e.hasMode && e.mode&0o077 != 0 {
+		fs = append(fs, finding(RuleKeyMode, e.source, "kubeconfig holding a private key has mode %s; want 0600", modeOctal(uint32(e.mode))))
+	}
+	return fs
+}
