@@ -279,6 +279,7 @@ func (d *policyDecoder) decodeKind(doc, item int, tm typeMeta, data []byte, allo
 		if !d.strict(doc, item, fmt.Sprintf("ClusterRole %q", objectName(data)), data, &r) {
 			return
 		}
+		r.TypeMeta = metav1.TypeMeta{APIVersion: rbacGV, Kind: "ClusterRole"}
 		obj := fmt.Sprintf("ClusterRole %q", r.Name)
 		if d.unique(doc, item, obj) {
 			d.fieldProblems(doc, item, obj, validateClusterRole(&r))
@@ -289,6 +290,7 @@ func (d *policyDecoder) decodeKind(doc, item int, tm typeMeta, data []byte, allo
 		if !d.strict(doc, item, fmt.Sprintf("ClusterRoleBinding %q", objectName(data)), data, &b) {
 			return
 		}
+		b.TypeMeta = metav1.TypeMeta{APIVersion: rbacGV, Kind: "ClusterRoleBinding"}
 		obj := fmt.Sprintf("ClusterRoleBinding %q", b.Name)
 		if d.unique(doc, item, obj) {
 			d.fieldProblems(doc, item, obj, validateClusterRoleBinding(&b))
