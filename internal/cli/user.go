@@ -1,8 +1,647 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
 
-// newUserCommand is a placeholder until its command group lands.
-func newUserCommand(_ IOStreams) *cobra.Command {
-	return &cobra.Command{Use: "newUserCommand", Hidden: true}
+	"github.com/spf13/cobra"
+	certv1 "k8s.io/api/certificates/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	certclient "k8s.io/client-go/kubernetes/typed/certificates/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/client-go/util/retry"
+
+	"github.com/kubepki/kubepki/internal/kubeconfig"
+	"github.com/kubepki/kubepki/internal/pki"
+)
+
+// Defaults of the enrolment commands (user add, node add).
+const (
+	defaultEnrollTimeout = 5 * time.Minute
+	// minExpiration is the smallest spec.expirationSeconds the API accepts.
+	minExpiration = 10 * time.Minute
+	// cleanupTimeout bounds the deletion of an abandoned request.
+	cleanupTimeout = 10 * time.Second
+)
+
+// clientFlags are the connection flags of commands that talk to an API
+// server, named as kubectl's.
+type clientFlags struct {
+	kubeconfig string
+	context    string
+}
+
+func (f *clientFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.kubeconfig, clientcmd.RecommendedConfigPathFlag, "", "kubeconfig file to use instead of $KUBECONFIG or ~/.kube/config")
+	cmd.Flags().StringVar(&f.context, "context", "", "kubeconfig context to use instead of the current one")
+}
+
+// clientConfig returns kubectl's client configuration for the flags.
+func (f *clientFlags) clientConfig() clientcmd.ClientConfig {
+	return kubeconfig.ClientConfig(f.kubeconfig, f.context)
+}
+
+// csrClient returns the typed CertificateSigningRequest client for the
+// flags, with errors that say which kubeconfig and context were used.
+func (f *clientFlags) csrClient() (certclient.CertificateSigningRequestInterface, error) {
+	rc, err := f.clientConfig().ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("load client configuration: %w; pass --kubeconfig and --context, or check $KUBECONFIG", err)
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("create API client: %w", err)
+	}
+	return cs.CertificatesV1().CertificateSigningRequests(), nil
+}
+
+// enrollRequest is one certificate to obtain through the Certificates API.
+type enrollRequest struct {
+	// kind names the request in messages and CSR names: "user", "node".
+	kind       string
+	subject    pkix.Name
+	sans       pki.SANs
+	signerName string
+	// usages are the exact spec.usages; for RSA keys "key encipherment"
+	// is added as the kubelet does.
+	usages      []certv1.KeyUsage
+	extKeyUsage x509.ExtKeyUsage
+	keyAlg      pki.KeyAlgorithm
+	expiration  time.Duration
+	approve     bool
+	// approver names the command in the Approved condition's message.
+	approver string
+}
+
+// enrollResult is what a successful enrolment returns.
+type enrollResult struct {
+	csrName string
+	key     crypto.Signer
+	keyPEM  []byte
+	cert    *x509.Certificate
+	certPEM []byte
+}
+
+// enroller runs enrolments against one API server.
+type enroller struct {
+	client certclient.CertificateSigningRequestInterface
+	// roots verify the issued certificate's chain.
+	roots  []*x509.Certificate
+	errOut io.Writer
+	// progress reports waiting on stderr (only on a terminal).
+	progress bool
+	now      func() time.Time
+}
+
+var invalidNameChars = regexp.MustCompile(`[^a-z0-9.-]+`)
+
+// csrObjectName returns a fresh, valid object name for a request of kind
+// for name: "kubepki-<kind>-<sanitised name>-<8 random hex digits>".
+func csrObjectName(kind, name string) (string, error) {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	s := invalidNameChars.ReplaceAllString(strings.ToLower(name), "-")
+	s = strings.Trim(s, "-.")
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	parts := []string{"kubepki", kind}
+	if s != "" {
+		parts = append(parts, s)
+	}
+	parts = append(parts, hex.EncodeToString(b[:]))
+	return strings.Join(parts, "-"), nil
+}
+
+// enroll generates a key, creates a CertificateSigningRequest for it,
+// approves it if asked, waits for the certificate with a watch until ctx
+// ends, and verifies the certificate: its public key must be ours, its
+// subject the one requested, and it must chain to e.roots for the
+// requested usage. It only ever follows the object it created (same UID).
+// An unissued request it created is deleted again when enrolment fails.
+func (e *enroller) enroll(ctx context.Context, req enrollRequest) (*enrollResult, error) {
+	key, err := pki.GenerateKey(req.keyAlg)
+	if err != nil {
+		return nil, fmt.Errorf("generate %s key: %w", req.keyAlg, err)
+	}
+	der, err := pki.CreateCSR(key, req.subject, req.sans)
+	if err != nil {
+		return nil, err
+	}
+	name, err := csrObjectName(req.kind, req.subject.CommonName)
+	if err != nil {
+		return nil, fmt.Errorf("choose CSR name: %w", err)
+	}
+	usages := slices.Clone(req.usages)
+	if _, isRSA := key.Public().(*rsa.PublicKey); isRSA {
+		usages = append(usages, certv1.UsageKeyEncipherment)
+	}
+	obj := &certv1.CertificateSigningRequest{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: certv1.CertificateSigningRequestSpec{
+			Request:    pki.MarshalCSRPEM(der),
+			SignerName: req.signerName,
+			Usages:     usages,
+		},
+	}
+	if req.expiration > 0 {
+		secs := int32(req.expiration / time.Second)
+		obj.Spec.ExpirationSeconds = &secs
+	}
+	created, err := e.client.Create(ctx, obj, metav1.CreateOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("create CertificateSigningRequest %s: %w", name, apiError(err))
+	}
+	fail := func(err error) (*enrollResult, error) {
+		e.abandon(created)
+		return nil, err
+	}
+	if req.approve {
+		if err := e.approve(ctx, created, req.approver); err != nil {
+			return fail(err)
+		}
+	}
+	done, err := e.wait(ctx, created)
+	if err != nil {
+		return fail(err)
+	}
+	certs, err := pki.ParseCertificatesPEM(done.Status.Certificate)
+	if err != nil {
+		return nil, fmt.Errorf("CertificateSigningRequest %s: parse issued certificate: %w", name, err)
+	}
+	leaf := certs[0]
+	if !pki.PublicKeysEqual(leaf.PublicKey, key.Public()) {
+		return nil, fmt.Errorf("CertificateSigningRequest %s: the issued certificate is for a different public key than the one this command generated; refusing it (the signer or the object is not trustworthy)", name)
+	}
+	if leaf.Subject.CommonName != req.subject.CommonName || !slices.Equal(leaf.Subject.Organization, req.subject.Organization) {
+		return nil, fmt.Errorf("CertificateSigningRequest %s: the issued certificate is for CN=%q O=%q, but CN=%q O=%q was requested; refusing it", name, leaf.Subject.CommonName, leaf.Subject.Organization, req.subject.CommonName, req.subject.Organization)
+	}
+	if len(e.roots) > 0 {
+		if err := pki.VerifyChain(leaf, e.roots, certs[1:], req.extKeyUsage, e.now()); err != nil {
+			return nil, fmt.Errorf("CertificateSigningRequest %s: the issued certificate does not chain to the cluster CA: %w; pass --client-ca-file if the API server trusts another CA for client certificates", name, err)
+		}
+	}
+	keyPEM, err := pki.MarshalPrivateKeyPEM(key)
+	if err != nil {
+		return nil, err
+	}
+	return &enrollResult{csrName: name, key: key, keyPEM: keyPEM, cert: leaf, certPEM: pki.MarshalCertificatePEM(leaf)}, nil
+}
+
+// approve adds an Approved condition to the request, retrying on
+// conflicts with a fresh copy of the same object (same UID).
+func (e *enroller) approve(ctx context.Context, created *certv1.CertificateSigningRequest, approver string) error {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := e.client.Get(ctx, created.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if cur.UID != created.UID {
+			return fmt.Errorf("CertificateSigningRequest %s was replaced by another object (UID %s, ours %s); not approving it", created.Name, cur.UID, created.UID)
+		}
+		if hasCondition(cur, certv1.CertificateApproved) {
+			return nil
+		}
+		cur.Status.Conditions = append(cur.Status.Conditions, certv1.CertificateSigningRequestCondition{
+			Type:           certv1.CertificateApproved,
+			Status:         "True",
+			Reason:         "KubepkiApprove",
+			Message:        fmt.Sprintf("This CSR was approved by %s.", approver),
+			LastUpdateTime: metav1.NewTime(e.now()),
+		})
+		_, err = e.client.UpdateApproval(ctx, created.Name, cur, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		if apierrors.IsForbidden(err) {
+			return fmt.Errorf("approve CertificateSigningRequest %s: %w; you may create but not approve requests for this signer: run without --approve and ask an approver to run \"kubectl certificate approve\"", created.Name, apiError(err))
+		}
+		return fmt.Errorf("approve CertificateSigningRequest %s: %w", created.Name, apiError(err))
+	}
+	return nil
+}
+
+// errWaitEnded is returned when the wait ends without a certificate.
+var errWaitEnded = errors.New("stopped waiting")
+
+// wait watches the request until it has a certificate, is denied or
+// failed, disappears, or ctx ends. It follows only the object with the
+// created UID; a watch that closes is reopened (a bounded number of times).
+func (e *enroller) wait(ctx context.Context, created *certv1.CertificateSigningRequest) (*certv1.CertificateSigningRequest, error) {
+	name := created.Name
+	rv := created.ResourceVersion
+	if e.progress {
+		fmt.Fprintf(e.errOut, "waiting for CertificateSigningRequest %s to be approved and issued...\n", name)
+	}
+	const maxWatches = 100
+	for range maxWatches {
+		w, err := e.client.Watch(ctx, metav1.ListOptions{
+			FieldSelector:   fields.OneTermEqualSelector("metadata.name", name).String(),
+			ResourceVersion: rv,
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, waitError(ctx, name)
+			}
+			return nil, fmt.Errorf("watch CertificateSigningRequest %s: %w", name, apiError(err))
+		}
+		obj, done, err := e.follow(ctx, w, created.UID, &rv)
+		w.Stop()
+		if err != nil || done {
+			return obj, err
+		}
+		// The watch closed: check the current state before reopening, in
+		// case events were missed.
+		cur, err := e.client.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, waitError(ctx, name)
+			}
+			if apierrors.IsNotFound(err) {
+				return nil, fmt.Errorf("CertificateSigningRequest %s was deleted before a certificate was issued; no file was written; run the command again", name)
+			}
+			return nil, fmt.Errorf("get CertificateSigningRequest %s: %w", name, apiError(err))
+		}
+		if obj, done, err := e.check(cur, created.UID); err != nil || done {
+			return obj, err
+		}
+		rv = cur.ResourceVersion
+	}
+	return nil, fmt.Errorf("CertificateSigningRequest %s: the watch closed %d times without a result: %w", name, maxWatches, errWaitEnded)
+}
+
+// follow reads events until a result, an error, or the end of the stream.
+func (e *enroller) follow(ctx context.Context, w watch.Interface, uid types.UID, rv *string) (*certv1.CertificateSigningRequest, bool, error) {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, false, waitError(ctx, "")
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return nil, false, nil
+			}
+			switch ev.Type {
+			case watch.Error:
+				// Usually "too old resource version": reopen from a GET.
+				return nil, false, nil
+			case watch.Bookmark:
+				continue
+			}
+			obj, ok := ev.Object.(*certv1.CertificateSigningRequest)
+			if !ok {
+				continue
+			}
+			if ev.Type == watch.Deleted && obj.UID == uid {
+				return nil, false, fmt.Errorf("CertificateSigningRequest %s was deleted before a certificate was issued; no file was written; run the command again", obj.Name)
+			}
+			*rv = obj.ResourceVersion
+			if res, done, err := e.check(obj, uid); err != nil || done {
+				return res, done, err
+			}
+		}
+	}
+}
+
+// check reports whether obj ends the wait: issued (done), denied or failed
+// (error), or replaced by another object of the same name (error).
+func (e *enroller) check(obj *certv1.CertificateSigningRequest, uid types.UID) (*certv1.CertificateSigningRequest, bool, error) {
+	if obj.UID != uid {
+		return nil, false, fmt.Errorf("CertificateSigningRequest %s was replaced by another object (UID %s, ours %s); not adopting it; no file was written; run the command again", obj.Name, obj.UID, uid)
+	}
+	for _, c := range obj.Status.Conditions {
+		switch c.Type {
+		case certv1.CertificateDenied:
+			return nil, false, &ExitError{Code: 1, Err: fmt.Errorf("CertificateSigningRequest %s was denied (reason %q: %s); no file was written", obj.Name, c.Reason, c.Message)}
+		case certv1.CertificateFailed:
+			return nil, false, &ExitError{Code: 1, Err: fmt.Errorf("CertificateSigningRequest %s failed (reason %q: %s); no file was written", obj.Name, c.Reason, c.Message)}
+		}
+	}
+	if len(obj.Status.Certificate) > 0 {
+		return obj, true, nil
+	}
+	return nil, false, nil
+}
+
+// abandon deletes a request this run created and that yielded nothing, so
+// that nobody can approve it later; the UID precondition makes sure only
+// our object is deleted. Failures are reported, not returned.
+func (e *enroller) abandon(created *certv1.CertificateSigningRequest) {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	uid := created.UID
+	err := e.client.Delete(ctx, created.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		fmt.Fprintf(e.errOut, "warning: could not delete CertificateSigningRequest %s: %v; delete it with \"kubepki csr delete %s\"\n", created.Name, apiError(err), created.Name)
+	}
+}
+
+// waitError explains why waiting for name ended.
+func waitError(ctx context.Context, name string) error {
+	what := "the request"
+	if name != "" {
+		what = "CertificateSigningRequest " + name
+	}
+	if errors.Is(context.Cause(ctx), context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return &ExitError{Code: 1, Err: fmt.Errorf("timed out waiting for %s to be approved and issued; no file was written; have it approved sooner (or pass --approve) and run the command again, with a longer --timeout if needed: %w", what, errWaitEnded)}
+	}
+	return &ExitError{Code: 1, Err: fmt.Errorf("interrupted while waiting for %s; no file was written; run the command again to start over: %w", what, errWaitEnded)}
+}
+
+// hasCondition reports whether csr has a condition of type t.
+func hasCondition(csr *certv1.CertificateSigningRequest, t certv1.RequestConditionType) bool {
+	for _, c := range csr.Status.Conditions {
+		if c.Type == t {
+			return true
+		}
+	}
+	return false
+}
+
+// apiError formats an API Status error as kubectl does:
+// "Error from server (Reason): message". Other errors pass through.
+func apiError(err error) error {
+	var se apierrors.APIStatus
+	if errors.As(err, &se) {
+		st := se.Status()
+		reason := string(st.Reason)
+		if reason == "" {
+			reason = fmt.Sprint(st.Code)
+		}
+		return fmt.Errorf("Error from server (%s): %w", reason, err)
+	}
+	return err
+}
+
+// enrollOptions are the flags shared by "user add" and "node add".
+type enrollOptions struct {
+	client      clientFlags
+	output      string
+	approve     bool
+	expiration  time.Duration
+	timeout     time.Duration
+	keyAlg      string
+	clientCA    string
+	force       bool
+	alg         pki.KeyAlgorithm
+	clusterName string
+	cluster     *clientcmdapi.Cluster
+	roots       []*x509.Certificate
+}
+
+func (o *enrollOptions) addFlags(cmd *cobra.Command) {
+	o.client.add(cmd)
+	f := cmd.Flags()
+	f.StringVarP(&o.output, "output", "o", "", "kubeconfig file to write")
+	f.BoolVar(&o.approve, "approve", false, "approve the request (needs approve permission for the signer)")
+	f.DurationVar(&o.expiration, "expiration", 0, "requested certificate lifetime (spec.expirationSeconds, at least 10m); the signer may shorten it; default: the signer's")
+	f.DurationVar(&o.timeout, "timeout", defaultEnrollTimeout, "how long to wait for approval and issuance")
+	f.StringVar(&o.keyAlg, "key-algorithm", string(pki.DefaultKeyAlgorithm), "key algorithm: ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096 or ed25519")
+	f.StringVar(&o.clientCA, "client-ca-file", "", "CA bundle the issued certificate must chain to (default: the cluster's certificate-authority)")
+	f.BoolVar(&o.force, "force", false, "replace the output file if it exists")
+}
+
+// complete checks the common flags and loads the cluster of the chosen
+// context: its entry (with the CA embedded) for the new kubeconfig and the
+// roots to verify the issued certificate against.
+func (o *enrollOptions) complete() error {
+	alg, err := pki.ParseKeyAlgorithm(o.keyAlg)
+	if err != nil {
+		return &UsageError{Err: fmt.Errorf("--key-algorithm: %w", err)}
+	}
+	o.alg = alg
+	if o.expiration != 0 && o.expiration < minExpiration {
+		return &UsageError{Err: fmt.Errorf("--expiration %s is below the API's minimum of %s", o.expiration, minExpiration)}
+	}
+	if o.timeout <= 0 {
+		return &UsageError{Err: fmt.Errorf("--timeout must be positive, got %s", o.timeout)}
+	}
+	if !o.force {
+		if _, err := os.Lstat(o.output); err == nil {
+			return fmt.Errorf("%s already exists; choose another -o or pass --force to replace it", o.output)
+		}
+	}
+	cc := o.client.clientConfig()
+	raw, err := cc.RawConfig()
+	if err != nil {
+		return fmt.Errorf("load kubeconfig: %w", err)
+	}
+	ctxName := o.client.context
+	if ctxName == "" {
+		ctxName = raw.CurrentContext
+	}
+	kctx, ok := raw.Contexts[ctxName]
+	if !ok {
+		return fmt.Errorf("kubeconfig context %q not found; pass --context or --kubeconfig with an admin kubeconfig", ctxName)
+	}
+	cluster, ok := raw.Clusters[kctx.Cluster]
+	if !ok {
+		return fmt.Errorf("kubeconfig context %q names cluster %q, which is not defined", ctxName, kctx.Cluster)
+	}
+	c := cluster.DeepCopy()
+	c.LocationOfOrigin = ""
+	if err := clientcmdapi.FlattenContent(&c.CertificateAuthority, &c.CertificateAuthorityData, ""); err != nil {
+		return fmt.Errorf("read certificate-authority of cluster %q: %w", kctx.Cluster, err)
+	}
+	o.clusterName, o.cluster = kctx.Cluster, c
+	caPEM := c.CertificateAuthorityData
+	if o.clientCA != "" {
+		caPEM, err = os.ReadFile(o.clientCA)
+		if err != nil {
+			return fmt.Errorf("read --client-ca-file: %w", err)
+		}
+	}
+	if len(caPEM) > 0 {
+		o.roots, err = pki.ParseCertificatesPEM(caPEM)
+		if err != nil {
+			return fmt.Errorf("parse CA certificates of cluster %q: %w", kctx.Cluster, err)
+		}
+	}
+	return nil
+}
+
+// enroller returns an enroller for the options' API server.
+func (o *enrollOptions) enroller(streams IOStreams) (*enroller, error) {
+	client, err := o.client.csrClient()
+	if err != nil {
+		return nil, err
+	}
+	if len(o.roots) == 0 {
+		fmt.Fprintf(streams.ErrOut, "warning: cluster %q has no certificate-authority; the issued certificate's chain is not verified\n", o.clusterName)
+	}
+	return &enroller{client: client, roots: o.roots, errOut: streams.ErrOut, progress: isTerminal(streams.ErrOut), now: time.Now}, nil
+}
+
+// writeKubeconfig writes a kubeconfig for userName with the options'
+// cluster and the result's credentials embedded.
+func (o *enrollOptions) writeKubeconfig(userName string, res *enrollResult) error {
+	cfg := kubeconfig.NewCertConfig(o.clusterName, o.cluster.Server, o.cluster.CertificateAuthorityData, userName, res.certPEM, res.keyPEM)
+	c := o.cluster.DeepCopy()
+	cfg.Clusters[o.clusterName] = c
+	b, err := kubeconfig.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	defer clear(b)
+	write := pki.WriteFileNew
+	if o.force {
+		write = pki.WriteFile
+	}
+	if err := write(o.output, b, pki.ModeKubeconfig); err != nil {
+		if errors.Is(err, pki.ErrExists) {
+			return fmt.Errorf("%s appeared while waiting; the certificate was issued (CSR %s) but not saved: run the command again with another -o or --force", o.output, res.csrName)
+		}
+		return fmt.Errorf("write kubeconfig: %w", err)
+	}
+	return nil
+}
+
+// userAddOptions are the options of "user add".
+type userAddOptions struct {
+	enrollOptions
+	name   string
+	groups []string
+}
+
+func newUserCommand(streams IOStreams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "user SUBCOMMAND",
+		Short: "Onboard users with client certificates",
+		Long:  `Onboard users of a Kubernetes API server with client certificates issued through the Certificates API.`,
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return &UsageError{Err: errors.New(`"user" needs a subcommand; see "kubepki user --help"`)}
+		},
+	}
+	cmd.AddCommand(newUserAddCommand(streams))
+	return cmd
+}
+
+func newUserAddCommand(streams IOStreams) *cobra.Command {
+	o := &userAddOptions{}
+	cmd := &cobra.Command{
+		Use:   "add NAME [--group GROUP]... [-o FILE]",
+		Short: "Issue a client certificate for a user and write their kubeconfig",
+		Long: `Create a user's credentials in one step, against any Kubernetes API server:
+generate a private key locally (it never leaves this machine), send a
+certificates.k8s.io/v1 CertificateSigningRequest for CN=NAME, O=GROUP... to the
+signer kubernetes.io/kube-apiserver-client with the "client auth" usage,
+approve it with --approve, wait for the certificate (--timeout), check that it
+is for our key and chains to the cluster CA, and write a kubeconfig (0600, to
+NAME.conf unless -o) with the cluster of the current (or --context) context and
+the new credentials embedded.
+
+If the request is denied, fails, times out or is interrupted, nothing is
+written and the request is deleted again; run the command again to start over.
+
+SECURITY NOTICE: this issues a credential for NAME with the given groups. With
+--approve you approve it yourself; anyone holding the written kubeconfig acts as
+that user until the certificate expires (client certificates cannot be
+revoked), so keep --expiration short and the file private.`,
+		Example: `  kubepki user add jane --group dev --approve
+  kubepki user add jane --group dev --group ops --expiration 24h -o jane.conf --kubeconfig admin.conf`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context(), streams)
+		},
+	}
+	o.addFlags(cmd)
+	cmd.Flags().StringArrayVar(&o.groups, "group", nil, "group (certificate O) of the user; repeat for several")
+	return cmd
+}
+
+// Complete takes the name and defaults the output file.
+func (o *userAddOptions) Complete(args []string) error {
+	o.name = args[0]
+	if o.output == "" {
+		o.output = o.name + ".conf"
+	}
+	return nil
+}
+
+// Validate checks the user name and groups, then the common flags.
+func (o *userAddOptions) Validate() error {
+	if err := validateIdentity(o.name, o.groups); err != nil {
+		return err
+	}
+	if strings.HasPrefix(o.name, "system:node:") {
+		return &UsageError{Err: fmt.Errorf("user name %q is a node identity; use \"kubepki node add\"", o.name)}
+	}
+	return o.complete()
+}
+
+// validateIdentity checks a user name and groups as the API server's
+// certificate authenticator reads them.
+func validateIdentity(name string, groups []string) error {
+	if strings.TrimSpace(name) == "" {
+		return &UsageError{Err: errors.New("the user name must not be empty")}
+	}
+	if len(name) > 64 {
+		return &UsageError{Err: fmt.Errorf("user name %q is longer than the 64 characters a certificate CN may have", name)}
+	}
+	for _, g := range groups {
+		if strings.TrimSpace(g) == "" {
+			return &UsageError{Err: errors.New("--group must not be empty")}
+		}
+		if len(g) > 64 {
+			return &UsageError{Err: fmt.Errorf("group %q is longer than the 64 characters a certificate O may have", g)}
+		}
+	}
+	return nil
+}
+
+// Run enrols the user and writes the kubeconfig.
+func (o *userAddOptions) Run(ctx context.Context, streams IOStreams) error {
+	e, err := o.enroller(streams)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	res, err := e.enroll(ctx, enrollRequest{
+		kind:        "user",
+		subject:     pkix.Name{CommonName: o.name, Organization: o.groups},
+		signerName:  certv1.KubeAPIServerClientSignerName,
+		usages:      []certv1.KeyUsage{certv1.UsageDigitalSignature, certv1.UsageClientAuth},
+		extKeyUsage: x509.ExtKeyUsageClientAuth,
+		keyAlg:      o.alg,
+		expiration:  o.expiration,
+		approve:     o.approve,
+		approver:    "kubepki user add",
+	})
+	if err != nil {
+		return err
+	}
+	if err := o.writeKubeconfig(o.name, res); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(streams.Out, "user %q added: wrote %s (certificate from CertificateSigningRequest %s, valid until %s)\n",
+		o.name, o.output, res.csrName, res.cert.NotAfter.UTC().Format(time.RFC3339))
+	return err
 }
