@@ -1,0 +1,106 @@
+package apiserver_test
+
+import (
+	"testing"
+	"time"
+
+	certv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/kubepki/kubepki/internal/apiserver/apiservertest"
+)
+
+func TestClientGoLifecycle(t *testing.T) {
+	t.Parallel()
+	srv := apiservertest.Start(t, apiservertest.Options{})
+	ctx := t.Context()
+	alice := srv.Clientset("alice", "dev").CertificatesV1().CertificateSigningRequests()
+	admin := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
+
+	in := newCSR(t, "alice-csr", "alice", "dev")
+	in.Labels = map[string]string{"team": "blue"}
+	in.Spec.Username = "mallory" // must be replaced by the authenticated identity
+	in.Spec.Groups = []string{"system:masters"}
+	created, err := alice.Create(ctx, in, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if created.Spec.Username != "alice" || created.UID == "" || created.ResourceVersion == "" || created.CreationTimestamp.IsZero() {
+		t.Fatalf("Create = username %q uid %q rv %q created %v, want alice and server-set metadata",
+			created.Spec.Username, created.UID, created.ResourceVersion, created.CreationTimestamp)
+	}
+	wantGroups := []string{"dev", "system:authenticated"}
+	if len(created.Spec.Groups) != 2 || created.Spec.Groups[0] != wantGroups[0] || created.Spec.Groups[1] != wantGroups[1] {
+		t.Errorf("Create groups = %v, want %v", created.Spec.Groups, wantGroups)
+	}
+	if _, err := alice.Create(ctx, in, metav1.CreateOptions{}); !apierrors.IsAlreadyExists(err) {
+		t.Errorf("second Create = %v, want AlreadyExists", err)
+	}
+
+	w, err := admin.Watch(ctx, metav1.ListOptions{ResourceVersion: created.ResourceVersion})
+	if err != nil {
+		t.Fatalf("Watch: %v", err)
+	}
+	defer w.Stop()
+
+	got, err := admin.Get(ctx, "alice-csr", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	got.Status.Conditions = append(got.Status.Conditions, certv1.CertificateSigningRequestCondition{
+		Type: certv1.CertificateApproved, Status: corev1.ConditionTrue, Reason: "Test", Message: "approved by test",
+	})
+	stale := got.DeepCopy()
+	approved, err := admin.UpdateApproval(ctx, "alice-csr", got, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatalf("UpdateApproval: %v", err)
+	}
+	if len(approved.Status.Conditions) != 1 || approved.Status.Conditions[0].LastTransitionTime.IsZero() {
+		t.Errorf("UpdateApproval conditions = %+v, want one with timestamps", approved.Status.Conditions)
+	}
+	stale.Labels = map[string]string{"team": "red"}
+	if _, err := admin.Update(ctx, stale, metav1.UpdateOptions{}); !apierrors.IsConflict(err) {
+		t.Errorf("Update with stale resourceVersion = %v, want Conflict", err)
+	}
+	// Alice may not approve.
+	if _, err := alice.UpdateApproval(ctx, "alice-csr", approved, metav1.UpdateOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("UpdateApproval by alice = %v, want Forbidden", err)
+	}
+
+	deadline := time.After(20 * time.Second)
+	for seen := false; !seen; {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				t.Fatal("watch closed before the approval was seen")
+			}
+			csr, isCSR := ev.Object.(*certv1.CertificateSigningRequest)
+			if ev.Type == watch.Modified && isCSR && len(csr.Status.Conditions) == 1 {
+				seen = true
+			}
+		case <-deadline:
+			t.Fatal("timed out waiting for the MODIFIED event")
+		}
+	}
+
+	list, err := admin.List(ctx, metav1.ListOptions{LabelSelector: "team=blue", FieldSelector: "spec.signerName=" + certv1.KubeAPIServerClientSignerName})
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	if len(list.Items) != 1 || list.Items[0].Name != "alice-csr" {
+		t.Errorf("List(team=blue) = %d items, want alice-csr", len(list.Items))
+	}
+	list, err = admin.List(ctx, metav1.ListOptions{LabelSelector: "team=green"})
+	if err != nil || len(list.Items) != 0 {
+		t.Errorf("List(team=green) = %v, %v; want no items", list, err)
+	}
+	if err := admin.Delete(ctx, "alice-csr", metav1.DeleteOptions{}); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if _, err := admin.Get(ctx, "alice-csr", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("Get after Delete = %v, want NotFound", err)
+	}
+}

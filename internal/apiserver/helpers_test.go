@@ -1,0 +1,38 @@
+package apiserver_test
+
+import (
+	"crypto/x509/pkix"
+	"testing"
+
+	certv1 "k8s.io/api/certificates/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubepki/kubepki/internal/pki"
+)
+
+// csrPEM makes a fresh key and a PEM CSR for cn and orgs.
+func csrPEM(t testing.TB, cn string, orgs ...string) []byte {
+	t.Helper()
+	key, err := pki.GenerateKey(pki.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := pki.CreateCSR(key, pkix.Name{CommonName: cn, Organization: orgs}, pki.SANs{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pki.MarshalCSRPEM(der)
+}
+
+// newCSR returns a valid client CSR object named name.
+func newCSR(t testing.TB, name, cn string, orgs ...string) *certv1.CertificateSigningRequest {
+	t.Helper()
+	return &certv1.CertificateSigningRequest{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: certv1.CertificateSigningRequestSpec{
+			Request:    csrPEM(t, cn, orgs...),
+			SignerName: certv1.KubeAPIServerClientSignerName,
+			Usages:     []certv1.KeyUsage{certv1.UsageClientAuth, certv1.UsageDigitalSignature},
+		},
+	}
+}
