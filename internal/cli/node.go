@@ -1,8 +1,217 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
 
-// newNodeCommand is a placeholder until its command group lands.
-func newNodeCommand(_ IOStreams) *cobra.Command {
-	return &cobra.Command{Use: "newNodeCommand", Hidden: true}
+	"github.com/spf13/cobra"
+	certv1 "k8s.io/api/certificates/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/kubepki/kubepki/internal/pki"
+)
+
+// Identity of a kubelet's client certificate (kubernetes-pki reference
+// §5.3 and §4.10).
+const (
+	nodeUserPrefix = "system:node:"
+	nodesGroup     = "system:nodes"
+)
+
+// nodeAddOptions are the options of "node add".
+type nodeAddOptions struct {
+	enrollOptions
+	name        string
+	ips         []string
+	dnsNames    []string
+	servingCert string
+	servingKey  string
+	sans        pki.SANs
+}
+
+func newNodeCommand(streams IOStreams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "node SUBCOMMAND",
+		Short: "Onboard nodes with kubelet certificates",
+		Long:  `Onboard kubelets with client (and optionally serving) certificates issued through the Certificates API.`,
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return &UsageError{Err: errors.New(`"node" needs a subcommand; see "kubepki node --help"`)}
+		},
+	}
+	cmd.AddCommand(newNodeAddCommand(streams))
+	return cmd
+}
+
+func newNodeAddCommand(streams IOStreams) *cobra.Command {
+	o := &nodeAddOptions{}
+	cmd := &cobra.Command{
+		Use:   "add NAME [--ip IP]... [--dns NAME]... [-o FILE]",
+		Short: "Issue a kubelet client certificate for a node and write its kubelet.conf",
+		Long: `Create a node's kubelet credentials in one step, as "user add" does for users:
+a key generated locally, a CertificateSigningRequest for CN=system:node:NAME,
+O=system:nodes to the signer kubernetes.io/kube-apiserver-client-kubelet with
+the usages "digital signature" and "client auth" (and "key encipherment" for
+RSA keys), approved with --approve, waited for, verified, and a kubeconfig
+written (0600, to kubelet-NAME.conf unless -o) whose user is system:node:NAME,
+as kubeadm's kubelet.conf.
+
+With --ip or --dns a kubelet serving certificate is requested too (signer
+kubernetes.io/kubelet-serving, usages "digital signature" and "server auth", the
+given IP and DNS SANs) and written to --serving-cert-file and --serving-key-file.
+Nothing is written unless every certificate was issued and verified.
+
+SECURITY NOTICE: the written kubeconfig lets its holder act as the node, and a
+serving certificate lets it serve as the kubelet for the given names; copy them
+to the node only, over a private channel, and delete the local copies.`,
+		Example: `  kubepki node add worker-1 --approve
+  kubepki node add worker-1 --ip 10.0.0.11 --dns worker-1.example --approve -o /tmp/worker-1.conf`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context(), streams)
+		},
+	}
+	o.addFlags(cmd)
+	f := cmd.Flags()
+	f.StringArrayVar(&o.ips, "ip", nil, "IP address for the kubelet serving certificate; repeat for several")
+	f.StringArrayVar(&o.dnsNames, "dns", nil, "DNS name for the kubelet serving certificate; repeat for several")
+	f.StringVar(&o.servingCert, "serving-cert-file", "", "where to write the serving certificate (default kubelet-NAME-serving.crt)")
+	f.StringVar(&o.servingKey, "serving-key-file", "", "where to write the serving key (default kubelet-NAME-serving.key)")
+	return cmd
+}
+
+// Complete takes the node name, accepts "system:node:NAME" too, and
+// defaults the output files.
+func (o *nodeAddOptions) Complete(args []string) error {
+	o.name = strings.TrimPrefix(args[0], nodeUserPrefix)
+	if o.output == "" {
+		o.output = "kubelet-" + o.name + ".conf"
+	}
+	if o.servingCert == "" {
+		o.servingCert = "kubelet-" + o.name + "-serving.crt"
+	}
+	if o.servingKey == "" {
+		o.servingKey = "kubelet-" + o.name + "-serving.key"
+	}
+	return nil
+}
+
+// Validate checks the node name and SANs, then the common flags.
+func (o *nodeAddOptions) Validate() error {
+	if errs := validation.IsDNS1123Subdomain(o.name); len(errs) > 0 {
+		return &UsageError{Err: fmt.Errorf("node name %q is not a valid node name: %s", o.name, strings.Join(errs, "; "))}
+	}
+	var specs []string
+	for _, ip := range o.ips {
+		specs = append(specs, "IP:"+ip)
+	}
+	for _, d := range o.dnsNames {
+		specs = append(specs, "DNS:"+d)
+	}
+	sans, err := pki.ParseSANs(specs)
+	if err != nil {
+		return &UsageError{Err: fmt.Errorf("--ip/--dns: %w", err)}
+	}
+	o.sans = sans
+	if o.serving() && !o.force {
+		for _, p := range []string{o.servingCert, o.servingKey} {
+			if _, err := os.Lstat(p); err == nil {
+				return fmt.Errorf("%s already exists; choose another path or pass --force to replace it", p)
+			}
+		}
+	}
+	return validateIdentity(nodeUserPrefix+o.name, []string{nodesGroup})
+}
+
+// serving reports whether a serving certificate was asked for.
+func (o *nodeAddOptions) serving() bool {
+	return len(o.sans.DNSNames)+len(o.sans.IPAddresses) > 0
+}
+
+// Run enrols the node's client (and serving) certificate and writes the
+// files.
+func (o *nodeAddOptions) Run(ctx context.Context, streams IOStreams) error {
+	if err := o.complete(); err != nil {
+		return err
+	}
+	e, err := o.enroller(streams)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	subject := pkix.Name{CommonName: nodeUserPrefix + o.name, Organization: []string{nodesGroup}}
+	client, err := e.enroll(ctx, enrollRequest{
+		kind:        "node",
+		subject:     subject,
+		signerName:  certv1.KubeAPIServerClientKubeletSignerName,
+		usages:      []certv1.KeyUsage{certv1.UsageDigitalSignature, certv1.UsageClientAuth},
+		extKeyUsage: x509.ExtKeyUsageClientAuth,
+		keyAlg:      o.alg,
+		expiration:  o.expiration,
+		approve:     o.approve,
+		approver:    "kubepki node add",
+	})
+	if err != nil {
+		return err
+	}
+	var srv *enrollResult
+	if o.serving() {
+		srv, err = e.enroll(ctx, enrollRequest{
+			kind:        "node-serving",
+			subject:     subject,
+			sans:        o.sans,
+			signerName:  certv1.KubeletServingSignerName,
+			usages:      []certv1.KeyUsage{certv1.UsageDigitalSignature, certv1.UsageServerAuth},
+			extKeyUsage: x509.ExtKeyUsageServerAuth,
+			keyAlg:      o.alg,
+			expiration:  o.expiration,
+			approve:     o.approve,
+			approver:    "kubepki node add",
+		})
+		if err != nil {
+			return fmt.Errorf("%w (the client certificate from CertificateSigningRequest %s was not saved either)", err, client.csrName)
+		}
+		if err := o.writeServing(srv); err != nil {
+			return err
+		}
+	}
+	if err := o.writeKubeconfig(subject.CommonName, client); err != nil {
+		return err
+	}
+	fmt.Fprintf(streams.Out, "node %q added: wrote %s (certificate from CertificateSigningRequest %s, valid until %s)\n",
+		o.name, o.output, client.csrName, client.cert.NotAfter.UTC().Format(time.RFC3339))
+	if srv != nil {
+		fmt.Fprintf(streams.Out, "node %q serving certificate: wrote %s and %s (CertificateSigningRequest %s, valid until %s)\n",
+			o.name, o.servingCert, o.servingKey, srv.csrName, srv.cert.NotAfter.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// writeServing writes the serving key (0600) and certificate (0644).
+func (o *nodeAddOptions) writeServing(res *enrollResult) error {
+	write := pki.WriteFileNew
+	if o.force {
+		write = pki.WriteFile
+	}
+	if err := write(o.servingKey, res.keyPEM, pki.ModeKey); err != nil {
+		return fmt.Errorf("write serving key: %w", err)
+	}
+	if err := write(o.servingCert, res.certPEM, pki.ModeCert); err != nil {
+		os.Remove(o.servingKey)
+		return fmt.Errorf("write serving certificate: %w", err)
+	}
+	return nil
 }
