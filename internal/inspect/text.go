@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -71,7 +70,7 @@ func (t *textWriter) field(label, value string) {
 	if value == "" {
 		return
 	}
-	t.line("%-17s %s", label+":", value)
+	t.line("%-19s %s", label+":", value)
 }
 
 func (t *textWriter) nested() *textWriter {
@@ -180,7 +179,9 @@ func writeCertificate(t *textWriter, c *Certificate) {
 	t.field("Other extensions", strings.Join(c.OtherExtensions, ", "))
 	t.field("SHA-256", c.SHA256)
 	t.field("Role", escape(c.Role))
-	t.field("Identity", identityString(c.Identity))
+	if !strings.HasSuffix(c.RoleID, "ca") {
+		t.field("Identity", identityString(c.Identity))
+	}
 	signed := escape(c.SignedBy)
 	if signed == "" && !c.SelfSigned {
 		signed = "no CA among the files read"
@@ -336,7 +337,7 @@ func writeFindings(t *textWriter, fs []Finding) {
 	}
 	for _, f := range fs {
 		t.line("%-7s %s %s: %s", strings.ToUpper(string(f.Severity)), f.Rule, escape(f.Source), escape(f.Message))
-		t.line("            fix: %s", f.Fix)
+		t.line("%12s %s", "fix:", f.Fix)
 	}
 }
 
@@ -351,4 +352,3 @@ func WriteRulesText(w io.Writer, rules []Rule) error {
 	return t.err
 }
 
-var _ = time.RFC3339
