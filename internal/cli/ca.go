@@ -1,8 +1,148 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
 
-// newCACommand is a placeholder until its command group lands.
-func newCACommand(_ IOStreams) *cobra.Command {
-	return &cobra.Command{Use: "newCACommand", Hidden: true}
+	"github.com/kubepki/kubepki/internal/pki"
+	"github.com/spf13/cobra"
+)
+
+func newCACommand(streams IOStreams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "ca",
+		Short: "Create certificate authorities",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return &UsageError{Err: errors.New("name a subcommand: " + subcommandNames(cmd))}
+		},
+	}
+	cmd.AddCommand(newCANewCommand(streams))
+	return cmd
+}
+
+// caNewOptions are the flags of "kubepki ca new".
+type caNewOptions struct {
+	commonName   string
+	certOut      string
+	keyOut       string
+	keyAlgorithm string
+	validity     time.Duration
+	force        bool
+
+	alg pki.KeyAlgorithm
+}
+
+func newCANewCommand(streams IOStreams) *cobra.Command {
+	o := &caNewOptions{}
+	cmd := &cobra.Command{
+		Use:   "new",
+		Short: "Create a self-signed root CA (openssl req -x509 -newkey)",
+		Long: `Create a self-signed root CA in kubeadm's shape: subject CN, the CN as DNS SAN,
+CA:TRUE, key usages digitalSignature, keyEncipherment and keyCertSign, a subject key
+ID and a 128-bit random serial. The key is written 0600, the certificate 0644. Existing
+files are not replaced unless --force.
+
+SECURITY NOTICE: the CA key signs credentials; keep it private.`,
+		Example: `  kubepki ca new --common-name kubernetes --cert-out ca.crt --key-out ca.key
+  kubepki ca new --common-name etcd-ca --algorithm rsa-2048 --validity 43800h`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(streams)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.commonName, "common-name", "kubernetes", "subject CN (and DNS SAN) of the CA")
+	f.StringVar(&o.certOut, "cert-out", "ca.crt", "file for the CA certificate (0644)")
+	f.StringVar(&o.keyOut, "key-out", "ca.key", "file for the CA key (0600)")
+	f.StringVar(&o.keyAlgorithm, "algorithm", string(pki.DefaultKeyAlgorithm), "key type: ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096, ed25519")
+	f.DurationVar(&o.validity, "validity", pki.DefaultCAValidity, "lifetime of the CA certificate")
+	f.BoolVar(&o.force, "force", false, "replace existing files")
+	return cmd
+}
+
+// Complete parses the algorithm.
+func (o *caNewOptions) Complete() error {
+	alg, err := pki.ParseKeyAlgorithm(o.keyAlgorithm)
+	if err != nil {
+		return &UsageError{Err: fmt.Errorf("--algorithm: %w", err)}
+	}
+	o.alg = alg
+	return nil
+}
+
+// Validate checks names, validity and that nothing is in the way.
+func (o *caNewOptions) Validate() error {
+	switch {
+	case o.commonName == "":
+		return &UsageError{Err: errors.New("--common-name is empty")}
+	case o.validity <= 0:
+		return &UsageError{Err: fmt.Errorf("--validity %s must be positive", o.validity)}
+	case o.certOut == "" || o.keyOut == "" || o.certOut == o.keyOut:
+		return &UsageError{Err: errors.New("--cert-out and --key-out must be two different files")}
+	}
+	if !o.force {
+		for _, p := range []string{o.certOut, o.keyOut} {
+			if _, err := os.Lstat(p); err == nil {
+				return fmt.Errorf("%s already exists: move it away or pass --force to replace it", p)
+			}
+		}
+	}
+	return nil
+}
+
+// Run makes the CA and writes the key, then the certificate; if the
+// certificate cannot be written the new key is removed again.
+func (o *caNewOptions) Run(streams IOStreams) error {
+	ca, err := pki.NewSelfSignedCA(pki.CAOptions{CommonName: o.commonName, KeyAlgorithm: o.alg, Validity: o.validity})
+	if err != nil {
+		return err
+	}
+	keyPEM, err := pki.MarshalPrivateKeyPEM(ca.Key)
+	if err != nil {
+		return err
+	}
+	defer clear(keyPEM)
+	if err := writePair(o.certOut, pki.MarshalCertificatePEM(ca.Cert), o.keyOut, keyPEM, o.force); err != nil {
+		return err
+	}
+	fmt.Fprintf(streams.Out, "created\t%s\ncreated\t%s\n", o.certOut, o.keyOut)
+	return nil
+}
+
+// writePair writes a key (0600) and a certificate (0644) as a unit: if
+// the second write fails, the first file is restored or removed.
+func writePair(certPath string, certPEM []byte, keyPath string, keyPEM []byte, force bool) error {
+	return writeKeyAnd(certPath, certPEM, pki.ModeCert, keyPath, keyPEM, force)
+}
+
+// writeKeyAnd writes keyPEM to keyPath (0600), then data to path with
+// mode; if the second write fails, the key file is restored or removed.
+func writeKeyAnd(certPath string, certPEM []byte, certMode os.FileMode, keyPath string, keyPEM []byte, force bool) error {
+	write := pki.WriteFileNew
+	if force {
+		write = pki.WriteFile
+	}
+	oldKey, keyErr := os.ReadFile(keyPath)
+	if err := write(keyPath, keyPEM, pki.ModeKey); err != nil {
+		return fmt.Errorf("%w; check that the folder exists and is writable", err)
+	}
+	if err := write(certPath, certPEM, certMode); err != nil {
+		if keyErr == nil {
+			pki.WriteFile(keyPath, oldKey, pki.ModeKey)
+		} else {
+			os.Remove(keyPath)
+		}
+		return fmt.Errorf("%w; check that the folder exists and is writable", err)
+	}
+	clear(oldKey)
+	return nil
 }

@@ -1,8 +1,168 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
 
-// newSignCommand is a placeholder until its command group lands.
-func newSignCommand(_ IOStreams) *cobra.Command {
-	return &cobra.Command{Use: "newSignCommand", Hidden: true}
+	"github.com/kubepki/kubepki/internal/pki"
+	"github.com/spf13/cobra"
+)
+
+// signOptions are the flags of "kubepki sign".
+type signOptions struct {
+	caCert   string
+	caKey    string
+	csrFile  string
+	usages   []string
+	duration time.Duration
+	out      string
+	force    bool
+
+	keyUsage x509.KeyUsage
+	extUsage []x509.ExtKeyUsage
+}
+
+func newSignCommand(streams IOStreams) *cobra.Command {
+	o := &signOptions{}
+	cmd := &cobra.Command{
+		Use:   "sign",
+		Short: "Sign a certificate request with a CA (openssl x509 -req -CA)",
+		Long: `Sign a certificate request with a CA. Only the request's subject and SANs are copied;
+its extensions (such as the basicConstraints or usages an openssl config asked for)
+are never copied: the usages come from --usages, in the Certificates API's words
+(digital signature, key encipherment, client auth, server auth, code signing, email
+protection). Leaves are CA:FALSE, with a 128-bit random serial, NotBefore back-dated
+5 minutes and NotAfter capped at the CA's. The request's signature is checked first.
+
+SECURITY NOTICE: the certificate authenticates whoever holds the request's key as the
+request's subject. Check the subject (CN = user, O = groups) before signing.`,
+		Example: `  kubepki sign --ca-cert ca.crt --ca-key ca.key --csr jane.csr --usages "client auth" -o jane.crt
+  openssl req -new -key web.key -config san.cnf -out web.csr
+  kubepki sign --ca-cert ca.crt --ca-key ca.key --csr web.csr --usages "digital signature,key encipherment,server auth" --duration 720h -o web.crt`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(streams)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.caCert, "ca-cert", "", "CA certificate file (required)")
+	f.StringVar(&o.caKey, "ca-key", "", "CA key file, mode 0600 (required)")
+	f.StringVar(&o.csrFile, "csr", "", "certificate request file, PEM or DER (required)")
+	f.StringSliceVar(&o.usages, "usages", []string{"digital signature", "key encipherment", "client auth"}, "comma-separated usages")
+	f.DurationVar(&o.duration, "duration", pki.DefaultValidity, "lifetime of the certificate")
+	f.StringVarP(&o.out, "out", "o", "", "file for the certificate, 0644 (default: stdout)")
+	f.BoolVar(&o.force, "force", false, "replace an existing -o file")
+	return cmd
+}
+
+// parseUsages maps the Certificates API's usage names (kubernetes-pki
+// reference §4.4) to X.509 key usages and extended key usages.
+func parseUsages(names []string) (x509.KeyUsage, []x509.ExtKeyUsage, error) {
+	var ku x509.KeyUsage
+	var eku []x509.ExtKeyUsage
+	for _, n := range names {
+		switch strings.ToLower(strings.TrimSpace(n)) {
+		case "digital signature":
+			ku |= x509.KeyUsageDigitalSignature
+		case "key encipherment":
+			ku |= x509.KeyUsageKeyEncipherment
+		case "client auth":
+			eku = append(eku, x509.ExtKeyUsageClientAuth)
+		case "server auth":
+			eku = append(eku, x509.ExtKeyUsageServerAuth)
+		case "code signing":
+			eku = append(eku, x509.ExtKeyUsageCodeSigning)
+		case "email protection":
+			eku = append(eku, x509.ExtKeyUsageEmailProtection)
+		case "":
+		default:
+			return 0, nil, fmt.Errorf("unknown usage %q: use digital signature, key encipherment, client auth, server auth, code signing or email protection", n)
+		}
+	}
+	return ku, eku, nil
+}
+
+// Complete parses the usages.
+func (o *signOptions) Complete() error {
+	ku, eku, err := parseUsages(o.usages)
+	if err != nil {
+		return &UsageError{Err: fmt.Errorf("--usages: %w", err)}
+	}
+	o.keyUsage, o.extUsage = ku, eku
+	return nil
+}
+
+// Validate checks the required flags.
+func (o *signOptions) Validate() error {
+	var missing []string
+	for flag, v := range map[string]string{"--ca-cert": o.caCert, "--ca-key": o.caKey, "--csr": o.csrFile} {
+		if v == "" {
+			missing = append(missing, flag)
+		}
+	}
+	if len(missing) > 0 {
+		return &UsageError{Err: fmt.Errorf("%s required", strings.Join(slices.Sorted(slices.Values(missing)), ", "))}
+	}
+	if o.duration < 10*time.Minute {
+		return &UsageError{Err: fmt.Errorf("--duration %s is too short: use at least 10m", o.duration)}
+	}
+	if len(o.extUsage) == 0 {
+		return &UsageError{Err: errors.New("--usages names no extended usage: add client auth or server auth")}
+	}
+	if o.out != "" && !o.force {
+		if _, err := os.Lstat(o.out); err == nil {
+			return fmt.Errorf("%s already exists: move it away or pass --force to replace it", o.out)
+		}
+	}
+	return nil
+}
+
+// Run loads the CA and the request, signs and writes the certificate.
+func (o *signOptions) Run(streams IOStreams) error {
+	ca, err := pki.LoadCA(o.caCert, o.caKey)
+	if err != nil {
+		return err
+	}
+	csr, err := pki.ReadCSRFile(o.csrFile)
+	if err != nil {
+		return err
+	}
+	if err := pki.CheckCSR(csr); err != nil {
+		return fmt.Errorf("%s: %w; make a new request", o.csrFile, err)
+	}
+	cert, err := ca.Sign(csr.PublicKey, pki.CertOptions{
+		Subject:     csr.Subject,
+		SANs:        pki.SANsOf(csr),
+		KeyUsage:    o.keyUsage,
+		ExtKeyUsage: o.extUsage,
+		Validity:    o.duration,
+	})
+	if err != nil {
+		return fmt.Errorf("sign %s with %s: %w", o.csrFile, o.caCert, err)
+	}
+	data := pki.MarshalCertificatePEM(cert)
+	if o.out == "" {
+		_, err := streams.Out.Write(data)
+		return err
+	}
+	write := pki.WriteFileNew
+	if o.force {
+		write = pki.WriteFile
+	}
+	if err := write(o.out, data, pki.ModeCert); err != nil {
+		return fmt.Errorf("%w; check that the folder exists and is writable", err)
+	}
+	fmt.Fprintf(streams.Out, "created\t%s\n", o.out)
+	return nil
 }
