@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -122,7 +123,11 @@ func (s *set) addFile(path, ref string, quiet bool) {
 
 func (s *set) addData(source, path string, mode fs.FileMode, hasMode bool, ref string, data []byte, quiet bool) {
 	objs, err := Parse(data)
-	clear(data)
+	// A private key file's buffer is wiped once parsed; other objects keep
+	// referring to DER input (x509.Certificate.Raw), so theirs is kept.
+	if err == nil && !slices.ContainsFunc(objs, func(o Object) bool { return o.Kind != KindPrivateKey }) {
+		clear(data)
+	}
 	if err != nil {
 		if quiet && (errors.Is(err, ErrUnrecognized) || errors.Is(err, ErrEmpty)) {
 			return

@@ -138,7 +138,11 @@ func classifyCSR(csr *x509.CertificateRequest, path string) role {
 	if fileKey(path) != "" {
 		path = strings.TrimSuffix(path, ".csr") + ".crt"
 	}
-	return classifySubject(csr.Subject, false, nil, sans, "", path)
+	var ekus []x509.ExtKeyUsage
+	if sans { // requests carry no usages; names mean a serving certificate
+		ekus = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	}
+	return classifySubject(csr.Subject, false, ekus, sans, "", path)
 }
 
 // classifySubject reads a role from, in order: kubeadm's file name, a
