@@ -28,9 +28,9 @@ func lintRules(t *testing.T, paths ...string) []string {
 func TestLintGuideCluster(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name  string
+		name   string
 		break_ func(g *guide)
-		want  []string
+		want   []string
 	}{
 		{name: "correct", break_: func(*guide) {}, want: nil},
 		{name: "upper-case kubelet CN", want: []string{RuleNodeName}, break_: func(g *guide) {

@@ -351,4 +351,3 @@ func WriteRulesText(w io.Writer, rules []Rule) error {
 	}
 	return t.err
 }
-
