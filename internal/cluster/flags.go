@@ -54,7 +54,7 @@ func (p *Plan) ComponentFlags(component, node string) (string, error) {
 		add("requestheader-extra-headers-prefix", "X-Remote-Extra-")
 		add("service-account-key-file", saPub)
 		add("service-account-signing-key-file", sa)
-		add("service-account-issuer", "https://kubernetes.default.svc."+p.dnsDomain())
+		add("service-account-issuer", "https://kubernetes.default.svc."+p.DNSDomain)
 	case "etcd":
 		add("cert-file", crt("etcd-server"))
 		add("key-file", key("etcd-server"))
@@ -124,14 +124,4 @@ func (p *Plan) baseOf(name string) string {
 		return c.BaseName
 	}
 	panic("cluster: no plan entry " + name) // the callers name table entries
-}
-
-// dnsDomain returns the DNS domain the plan was made with.
-func (p *Plan) dnsDomain() string {
-	for _, d := range p.certSpec("apiserver").DNSNames {
-		if rest, ok := strings.CutPrefix(d, "kubernetes.default.svc."); ok {
-			return rest
-		}
-	}
-	return DefaultDNSDomain
 }

@@ -118,6 +118,8 @@ type Plan struct {
 	KubeconfigDir string `json:"kubeconfigDir"`
 	// ClusterName is the kubeconfig cluster name.
 	ClusterName string `json:"clusterName"`
+	// DNSDomain is the cluster DNS domain.
+	DNSDomain string `json:"dnsDomain"`
 	// CAs, Certs and Kubeconfigs are the files, in creation order.
 	CAs         []CASpec         `json:"cas"`
 	Certs       []CertSpec       `json:"certs"`
@@ -469,7 +471,7 @@ func NewPlan(opts Options) (*Plan, error) {
 		now = opts.Now
 	}
 	p := &Plan{
-		CertDir: opts.CertDir, KubeconfigDir: opts.KubeconfigDir, ClusterName: clusterName,
+		CertDir: opts.CertDir, KubeconfigDir: opts.KubeconfigDir, ClusterName: clusterName, DNSDomain: r.dnsDomain,
 		CAs: kubeadmCAs(), Certs: kubeadmCerts(r), Kubeconfigs: kubeadmKubeconfigs(r),
 		Nodes: nodes, Users: opts.Users,
 		Start: now().UTC().Truncate(time.Second), KeyAlgorithm: alg,

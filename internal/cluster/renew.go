@@ -318,4 +318,3 @@ func (r *run) renewKubeconfig(k *KubeconfigSpec, loadCA func(string) (*pki.CA, e
 	}
 	return files, nil
 }
-

@@ -27,6 +27,9 @@ type stagedFile struct {
 // and folder when a write fails.
 type stage struct {
 	files []stagedFile
+	// writeFile writes one file; nil means pki.WriteFile. Tests set it to
+	// make a write fail part-way.
+	writeFile func(path string, data []byte, perm fs.FileMode) error
 }
 
 func (s *stage) add(path string, data []byte, mode, dirMode fs.FileMode) {
@@ -130,6 +133,10 @@ func (s *stage) commit(ctx context.Context) (err error) {
 		}
 	}()
 
+	write := s.writeFile
+	if write == nil {
+		write = pki.WriteFile
+	}
 	workers := min(runtime.GOMAXPROCS(0)*2, len(s.files))
 	next := make(chan int)
 	errs := make([]error, len(s.files))
@@ -142,7 +149,7 @@ func (s *stage) commit(ctx context.Context) (err error) {
 					errs[i] = cerr
 					continue
 				}
-				if werr := pki.WriteFile(f.path, f.data, f.mode); werr != nil {
+				if werr := write(f.path, f.data, f.mode); werr != nil {
 					errs[i] = werr
 					continue
 				}
