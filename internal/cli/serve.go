@@ -1,8 +1,392 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
 
-// newServeCommand is a placeholder until its command group lands.
-func newServeCommand(_ IOStreams) *cobra.Command {
-	return &cobra.Command{Use: "newServeCommand", Hidden: true}
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"github.com/kubepki/kubepki/internal/apiserver"
+	"github.com/kubepki/kubepki/internal/cluster"
+	"github.com/kubepki/kubepki/internal/kubeconfig"
+	"github.com/kubepki/kubepki/internal/pki"
+	"github.com/kubepki/kubepki/internal/storage"
+	"github.com/kubepki/kubepki/internal/storage/bolt"
+	"github.com/kubepki/kubepki/internal/storage/etcd"
+)
+
+// Defaults of kubepki serve, named after kube-apiserver's and
+// kube-controller-manager's.
+const (
+	defaultSecurePort      = 6443
+	defaultBindAddress     = "127.0.0.1"
+	defaultSigningDuration = 8760 * time.Hour
+	minSigningDuration     = 10 * time.Minute
+	serveStoreFile         = "kubepki.db"
+	serveAdminConf         = "admin.conf"
+	servePKIDir            = "pki"
+)
+
+type serveOptions struct {
+	dataDir         string
+	securePort      int
+	bindAddress     string
+	tlsCertFile     string
+	tlsKeyFile      string
+	clientCAFile    string
+	signingCertFile string
+	signingKeyFile  string
+	signingDuration time.Duration
+	policyFile      string
+	logFormat       string
+	logLevel        string
+	etcdServers     []string
+	etcdCAFile      string
+	etcdCertFile    string
+	etcdKeyFile     string
+	etcdPrefix      string
+
+	// initPKI is set by Complete when the data dir's PKI is ours to create.
+	initPKI bool
+}
+
+func newServeCommand(streams IOStreams) *cobra.Command {
+	o := &serveOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve --data-dir DIR",
+		Short: "Serve the certificates.k8s.io/v1 CSR API to kubectl and client-go",
+		Long: `Serve the CertificateSigningRequest API of Kubernetes (certificates.k8s.io/v1)
+over HTTPS, to stock kubectl and client-go, with client-certificate
+authentication, RBAC authorization, the built-in signers
+(kubernetes.io/kube-apiserver-client, kube-apiserver-client-kubelet and
+kubelet-serving), kubelet client auto-approval and the CSR cleaner.
+
+On the first start without certificate flags, serve creates the cluster PKI in
+DIR/pki (kubeadm's layout) and DIR/admin.conf pointing at itself; later starts
+reuse them. CSRs are stored in DIR/kubepki.db (bbolt), or in etcd with
+--etcd-servers. SIGINT or SIGTERM drains in-flight requests, closes watches and
+the store, and exits.`,
+		Example: `  # Start a server with its own PKI, then use it with kubectl
+  kubepki serve --data-dir ./kubepki
+  export KUBECONFIG=./kubepki/admin.conf
+  kubectl get csr
+
+  # Serve with an existing kubeadm PKI and etcd
+  kubepki serve --data-dir /var/lib/kubepki --bind-address 0.0.0.0 \
+    --tls-cert-file /etc/kubernetes/pki/apiserver.crt \
+    --tls-private-key-file /etc/kubernetes/pki/apiserver.key \
+    --client-ca-file /etc/kubernetes/pki/ca.crt \
+    --cluster-signing-cert-file /etc/kubernetes/pki/ca.crt \
+    --cluster-signing-key-file /etc/kubernetes/pki/ca.key \
+    --etcd-servers https://10.0.0.1:2379 --etcd-cafile /etc/kubernetes/pki/etcd/ca.crt \
+    --etcd-certfile /etc/kubernetes/pki/apiserver-etcd-client.crt \
+    --etcd-keyfile /etc/kubernetes/pki/apiserver-etcd-client.key`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return &UsageError{Err: fmt.Errorf("serve takes no arguments, got %q; use flags such as --data-dir", args)}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context(), streams)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.dataDir, "data-dir", "", "folder of the store, and of the PKI and admin.conf serve creates when no certificate flags are given")
+	f.IntVar(&o.securePort, "secure-port", defaultSecurePort, "HTTPS port; 0 picks a free one (the address is printed)")
+	f.StringVar(&o.bindAddress, "bind-address", defaultBindAddress, "IP address to listen on; 0.0.0.0 for every interface")
+	f.StringVar(&o.tlsCertFile, "tls-cert-file", "", "serving certificate (default DIR/pki/apiserver.crt)")
+	f.StringVar(&o.tlsKeyFile, "tls-private-key-file", "", "serving key (default DIR/pki/apiserver.key)")
+	f.StringVar(&o.clientCAFile, "client-ca-file", "", "CA bundle that client certificates must chain to (default DIR/pki/ca.crt)")
+	f.StringVar(&o.signingCertFile, "cluster-signing-cert-file", "", "CA certificate of the built-in signers (default DIR/pki/ca.crt)")
+	f.StringVar(&o.signingKeyFile, "cluster-signing-key-file", "", "CA key of the built-in signers (default DIR/pki/ca.key)")
+	f.DurationVar(&o.signingDuration, "cluster-signing-duration", defaultSigningDuration, "longest validity of a signed certificate")
+	f.StringVar(&o.policyFile, "authorization-policy-file", "", "ClusterRole and ClusterRoleBinding manifests added to the built-in policy")
+	f.StringVar(&o.logFormat, "log-format", "json", "log format: json or text")
+	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringSliceVar(&o.etcdServers, "etcd-servers", nil, "etcd client URLs; when set, CSRs are stored in etcd instead of DIR/kubepki.db")
+	f.StringVar(&o.etcdCAFile, "etcd-cafile", "", "CA bundle of the etcd servers")
+	f.StringVar(&o.etcdCertFile, "etcd-certfile", "", "client certificate for etcd")
+	f.StringVar(&o.etcdKeyFile, "etcd-keyfile", "", "client key for etcd")
+	f.StringVar(&o.etcdPrefix, "etcd-prefix", "", "key prefix in etcd (default /registry)")
+	return cmd
+}
+
+// Complete fills the certificate paths from the data dir.
+func (o *serveOptions) Complete() error {
+	if o.dataDir == "" {
+		return nil
+	}
+	pkiDir := filepath.Join(o.dataDir, servePKIDir)
+	o.initPKI = o.tlsCertFile == "" && o.tlsKeyFile == "" && o.clientCAFile == "" &&
+		o.signingCertFile == "" && o.signingKeyFile == ""
+	def := func(p *string, name string) {
+		if *p == "" {
+			*p = filepath.Join(pkiDir, name)
+		}
+	}
+	def(&o.tlsCertFile, "apiserver.crt")
+	def(&o.tlsKeyFile, "apiserver.key")
+	def(&o.clientCAFile, "ca.crt")
+	def(&o.signingCertFile, "ca.crt")
+	def(&o.signingKeyFile, "ca.key")
+	return nil
+}
+
+// Validate checks flags that can be checked before touching files.
+func (o *serveOptions) Validate() error {
+	usage := func(format string, a ...any) error { return &UsageError{Err: fmt.Errorf(format, a...)} }
+	if o.dataDir == "" {
+		return usage("--data-dir is required: it holds the store and, without certificate flags, the PKI")
+	}
+	if o.securePort < 0 || o.securePort > 65535 {
+		return usage("--secure-port %d is out of range: use 0 to 65535", o.securePort)
+	}
+	if net.ParseIP(o.bindAddress) == nil {
+		return usage("--bind-address %q is not an IP address", o.bindAddress)
+	}
+	if o.signingDuration < minSigningDuration {
+		return usage("--cluster-signing-duration %s is too short: use at least %s", o.signingDuration, minSigningDuration)
+	}
+	if o.logFormat != "json" && o.logFormat != "text" {
+		return usage("--log-format %q is not supported: use json or text", o.logFormat)
+	}
+	if _, err := parseLogLevel(o.logLevel); err != nil {
+		return &UsageError{Err: err}
+	}
+	if (o.etcdCertFile == "") != (o.etcdKeyFile == "") {
+		return usage("--etcd-certfile and --etcd-keyfile go together: give both or neither")
+	}
+	if len(o.etcdServers) == 0 && (o.etcdCAFile != "" || o.etcdCertFile != "" || o.etcdPrefix != "") {
+		return usage("--etcd-cafile, --etcd-certfile, --etcd-keyfile and --etcd-prefix need --etcd-servers")
+	}
+	return nil
+}
+
+func parseLogLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("--log-level %q is not supported: use debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+func (o *serveOptions) logger(w io.Writer) *slog.Logger {
+	level, _ := parseLogLevel(o.logLevel)
+	hopts := &slog.HandlerOptions{Level: level}
+	if o.logFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, hopts))
+	}
+	return slog.New(slog.NewJSONHandler(w, hopts))
+}
+
+// Run starts the server and blocks until ctx ends.
+func (o *serveOptions) Run(ctx context.Context, streams IOStreams) error {
+	log := o.logger(streams.ErrOut)
+	if err := os.MkdirAll(o.dataDir, pki.ModeKeyDir); err != nil {
+		return fmt.Errorf("create data dir %s: %w", o.dataDir, err)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(o.bindAddress, strconv.Itoa(o.securePort)))
+	if err != nil {
+		return fmt.Errorf("listen on %s:%d: %w; choose another --secure-port or --bind-address", o.bindAddress, o.securePort, err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	url := "https://" + net.JoinHostPort(o.clientHost(), strconv.Itoa(port))
+
+	adminConf := filepath.Join(o.dataDir, serveAdminConf)
+	if o.initPKI {
+		created, err := o.ensurePKI(ctx, port, url, adminConf)
+		if err != nil {
+			return err
+		}
+		if created {
+			log.Info("created the cluster PKI", "dir", filepath.Join(o.dataDir, servePKIDir), "kubeconfig", adminConf)
+		}
+	}
+	serving, err := tls.LoadX509KeyPair(o.tlsCertFile, o.tlsKeyFile)
+	if err != nil {
+		return fmt.Errorf("load serving certificate %s and key %s: %w; check --tls-cert-file and --tls-private-key-file",
+			o.tlsCertFile, o.tlsKeyFile, err)
+	}
+	roots, err := pki.ReadCertificatesFile(o.clientCAFile)
+	if err != nil {
+		return fmt.Errorf("read client CA %s: %w; check --client-ca-file", o.clientCAFile, err)
+	}
+	pool := x509.NewCertPool()
+	for _, c := range roots {
+		pool.AddCert(c)
+	}
+	signingCA, err := pki.LoadCA(o.signingCertFile, o.signingKeyFile)
+	if err != nil {
+		return fmt.Errorf("load the signing CA: %w; check --cluster-signing-cert-file and --cluster-signing-key-file", err)
+	}
+	policy := apiserver.DefaultPolicy()
+	if o.policyFile != "" {
+		if policy, err = apiserver.LoadPolicyFile(o.policyFile); err != nil {
+			return fmt.Errorf("load --authorization-policy-file: %w", err)
+		}
+	}
+	store, err := o.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := store.Close(); cerr != nil {
+			log.Error("close the store", "error", cerr.Error())
+		}
+	}()
+
+	reg := prometheus.NewRegistry()
+	srv, err := apiserver.New(apiserver.Config{
+		Store:           store,
+		Authenticator:   apiserver.NewX509Authenticator(pool, time.Now),
+		Authorizer:      apiserver.NewRBACAuthorizer(policy),
+		Policy:          policy,
+		Logger:          log,
+		Registry:        reg,
+		ExternalAddress: net.JoinHostPort(o.clientHost(), strconv.Itoa(port)),
+	})
+	if err != nil {
+		return err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Run(runCtx, ln, apiserver.TLSConfig(serving)) }()
+	stopControllers, err := startControllers(runCtx, controllerSetup{
+		server: srv, ca: signingCA, duration: o.signingDuration, log: log, registry: reg,
+	}, errc)
+	if err != nil {
+		return err
+	}
+	log.Info("serving", "url", url, "store", o.storeName())
+	if o.initPKI {
+		fmt.Fprintf(streams.Out, "export KUBECONFIG=%s\nkubectl get csr\n", adminConf)
+	} else {
+		fmt.Fprintf(streams.Out, "serving on %s\n", url)
+	}
+	err = <-errc
+	cancel()
+	stopControllers()
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// clientHost is the host clients use to reach the listener.
+func (o *serveOptions) clientHost() string {
+	ip := net.ParseIP(o.bindAddress)
+	if ip == nil || ip.IsUnspecified() {
+		return "127.0.0.1"
+	}
+	return ip.String()
+}
+
+// ensurePKI creates the cluster PKI and admin.conf on the first start and
+// points admin.conf at url on every start (the port may change with
+// --secure-port 0). It reports whether it created the PKI.
+func (o *serveOptions) ensurePKI(ctx context.Context, port int, url, adminConf string) (bool, error) {
+	pkiDir := filepath.Join(o.dataDir, servePKIDir)
+	created := false
+	if _, err := os.Stat(filepath.Join(pkiDir, "ca.crt")); errors.Is(err, os.ErrNotExist) {
+		opts := cluster.DefaultOptions()
+		opts.CertDir = pkiDir
+		opts.KubeconfigDir = o.dataDir
+		opts.BindPort = port
+		opts.AdvertiseAddress = o.clientHost()
+		sans := []string{"127.0.0.1", "localhost"}
+		if ip := net.ParseIP(o.bindAddress); ip != nil && !ip.IsUnspecified() {
+			sans = append(sans, ip.String())
+		}
+		opts.APIServerCertSANs = sans
+		if _, err := cluster.Init(ctx, opts); err != nil {
+			return false, fmt.Errorf("create the cluster PKI in %s: %w", pkiDir, err)
+		}
+		created = true
+	} else if err != nil {
+		return false, fmt.Errorf("check the PKI in %s: %w", pkiDir, err)
+	}
+	cfg, err := kubeconfig.Read(adminConf)
+	if err != nil {
+		return false, fmt.Errorf("read %s: %w; remove %s to have it recreated", adminConf, err, pkiDir)
+	}
+	changed := false
+	for _, c := range cfg.Clusters {
+		if c.Server != url {
+			c.Server, changed = url, true
+		}
+	}
+	if changed {
+		if err := kubeconfig.Write(adminConf, cfg); err != nil {
+			return false, fmt.Errorf("point %s at %s: %w", adminConf, url, err)
+		}
+	}
+	return created, nil
+}
+
+func (o *serveOptions) storeName() string {
+	if len(o.etcdServers) > 0 {
+		return "etcd " + strings.Join(o.etcdServers, ",")
+	}
+	return "bbolt " + filepath.Join(o.dataDir, serveStoreFile)
+}
+
+// openStore opens bbolt in the data dir, or etcd with --etcd-servers.
+func (o *serveOptions) openStore(ctx context.Context) (storage.Interface, error) {
+	if len(o.etcdServers) == 0 {
+		path := filepath.Join(o.dataDir, serveStoreFile)
+		s, err := bolt.Open(path, bolt.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("open the store %s: %w; is another kubepki serve using it?", path, err)
+		}
+		return s, nil
+	}
+	var tlsConfig *tls.Config
+	if o.etcdCAFile != "" || o.etcdCertFile != "" {
+		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		if o.etcdCAFile != "" {
+			cas, err := pki.ReadCertificatesFile(o.etcdCAFile)
+			if err != nil {
+				return nil, fmt.Errorf("read --etcd-cafile %s: %w", o.etcdCAFile, err)
+			}
+			tlsConfig.RootCAs = x509.NewCertPool()
+			for _, c := range cas {
+				tlsConfig.RootCAs.AddCert(c)
+			}
+		}
+		if o.etcdCertFile != "" {
+			pair, err := tls.LoadX509KeyPair(o.etcdCertFile, o.etcdKeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("load --etcd-certfile %s and --etcd-keyfile %s: %w", o.etcdCertFile, o.etcdKeyFile, err)
+			}
+			tlsConfig.Certificates = []tls.Certificate{pair}
+		}
+	}
+	s, err := etcd.New(ctx, etcd.Config{Endpoints: o.etcdServers, TLS: tlsConfig, Prefix: o.etcdPrefix})
+	if err != nil {
+		return nil, fmt.Errorf("connect to etcd %s: %w; check --etcd-servers and the etcd TLS flags",
+			strings.Join(o.etcdServers, ","), err)
+	}
+	return s, nil
 }

@@ -1,0 +1,169 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// serveBuffer is a bytes.Buffer shared by the command and the test.
+type serveBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *serveBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *serveBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// startServe runs kubepki serve in-process until the returned stop is called.
+func startServe(t *testing.T, dir string) (out *serveBuffer, stop func() error) {
+	t.Helper()
+	out, errOut := &serveBuffer{}, &serveBuffer{}
+	ctx, cancel := context.WithCancel(t.Context())
+	c := NewRootCommand(IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut})
+	c.SetArgs([]string{"serve", "--data-dir", dir, "--secure-port", "0", "--log-format", "text"})
+	done := make(chan error, 1)
+	go func() { done <- c.ExecuteContext(ctx) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), "kubectl get csr") {
+		select {
+		case err := <-done:
+			cancel()
+			t.Fatalf("serve exited early: %v\nstderr: %s", err, errOut.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("serve did not print its kubeconfig line; stderr: %s", errOut.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return out, func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(60 * time.Second):
+			t.Fatal("serve did not stop within 60s of cancellation")
+			return nil
+		}
+	}
+}
+
+func serveCountCSRs(t *testing.T, kubeconfigPath string) int {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfigPath)
+	if err != nil {
+		t.Fatalf("load %s: %v", kubeconfigPath, err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := cs.CertificatesV1().CertificateSigningRequests().List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatalf("list CSRs through %s: %v", kubeconfigPath, err)
+	}
+	return len(list.Items)
+}
+
+func TestServeCreatesPKIAndReusesIt(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	out, stop := startServe(t, dir)
+	adminConf := filepath.Join(dir, "admin.conf")
+	want := "export KUBECONFIG=" + adminConf + "\nkubectl get csr\n"
+	if got := out.String(); got != want {
+		t.Errorf("stdout = %q, want %q", got, want)
+	}
+	if n := serveCountCSRs(t, adminConf); n != 0 {
+		t.Errorf("fresh server lists %d CSRs, want 0", n)
+	}
+	for path, mode := range map[string]os.FileMode{
+		adminConf:                                  0o600,
+		filepath.Join(dir, "pki", "ca.key"):        0o600,
+		filepath.Join(dir, "pki", "ca.crt"):        0o644,
+		filepath.Join(dir, "pki", "apiserver.key"): 0o600,
+	} {
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Errorf("stat %s: %v", path, err)
+			continue
+		}
+		if st.Mode().Perm() != mode {
+			t.Errorf("%s mode = %o, want %o", path, st.Mode().Perm(), mode)
+		}
+	}
+	caBefore, err := os.ReadFile(filepath.Join(dir, "pki", "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("serve returned %v after SIGTERM-like cancellation, want nil", err)
+	}
+
+	// The second start reuses the PKI and the store, on a new port.
+	_, stop = startServe(t, dir)
+	defer stop()
+	caAfter, err := os.ReadFile(filepath.Join(dir, "pki", "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(caBefore, caAfter) {
+		t.Error("the second start replaced ca.crt, want it reused")
+	}
+	if n := serveCountCSRs(t, adminConf); n != 0 {
+		t.Errorf("restarted server lists %d CSRs, want 0", n)
+	}
+}
+
+func TestServeBadFlags(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"no data dir", []string{"serve"}},
+		{"bad port", []string{"serve", "--data-dir", "d", "--secure-port", "70000"}},
+		{"bad bind address", []string{"serve", "--data-dir", "d", "--bind-address", "localhost"}},
+		{"short duration", []string{"serve", "--data-dir", "d", "--cluster-signing-duration", "1m"}},
+		{"bad log format", []string{"serve", "--data-dir", "d", "--log-format", "xml"}},
+		{"bad log level", []string{"serve", "--data-dir", "d", "--log-level", "loud"}},
+		{"etcd key without cert", []string{"serve", "--data-dir", "d", "--etcd-servers", "https://e:2379", "--etcd-keyfile", "k"}},
+		{"etcd flags without servers", []string{"serve", "--data-dir", "d", "--etcd-cafile", "ca"}},
+		{"positional argument", []string{"serve", "--data-dir", "d", "extra"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var out, errOut bytes.Buffer
+			c := NewRootCommand(IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+			c.SetArgs(tc.args)
+			err := c.ExecuteContext(t.Context())
+			if code := ExitCode(err); code != 2 {
+				t.Errorf("serve %v: exit %d (%v), want 2", tc.args, code, err)
+			}
+			if out.Len() != 0 {
+				t.Errorf("serve %v wrote %q to stdout, want nothing", tc.args, out.String())
+			}
+		})
+	}
+}
