@@ -1,0 +1,268 @@
+package inspect
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/kubepki/kubepki/internal/pki"
+	"github.com/kubepki/kubepki/internal/pki/pkitest"
+)
+
+// signRaw signs tmpl for a fresh key (or pub, if given) with ca, bypassing
+// pki's guards, to make the certificates careless tools make.
+func signRaw(t *testing.T, ca *pki.CA, tmpl *x509.Certificate, pub crypto.PublicKey) *x509.Certificate {
+	t.Helper()
+	if pub == nil {
+		key, err := pki.GenerateKey(pki.ECDSAP256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub = key.Public()
+	}
+	if tmpl.SerialNumber == nil {
+		n, err := pki.NewSerial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl.SerialNumber = n
+	}
+	if tmpl.NotBefore.IsZero() {
+		tmpl.NotBefore = time.Now().Add(-time.Hour)
+		tmpl.NotAfter = time.Now().Add(300 * 24 * time.Hour)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, pub, ca.Key)
+	if err != nil {
+		t.Fatalf("CreateCertificate: %v", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
+}
+
+func rulesOf(fs []Finding) []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, f.Rule)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func leafTmpl(cn string, groups []string, ekus ...x509.ExtKeyUsage) *x509.Certificate {
+	return &x509.Certificate{
+		Subject:               pkix.Name{CommonName: cn, Organization: groups},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage:           ekus,
+		BasicConstraintsValid: true,
+	}
+}
+
+func TestLintCertificate(t *testing.T) {
+	t.Parallel()
+	ca := pkitest.NewCA(t, "kubernetes")
+	other := pkitest.NewCA(t, "other")
+	client := x509.ExtKeyUsageClientAuth
+	server := x509.ExtKeyUsageServerAuth
+	apiserver := func(dns []string, ips ...string) *x509.Certificate {
+		tmpl := leafTmpl("kube-apiserver", nil, server)
+		tmpl.DNSNames = dns
+		for _, ip := range ips {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, net.ParseIP(ip))
+		}
+		return signRaw(t, ca, tmpl, nil)
+	}
+	defaultDNS := []string{"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}
+	rsa1024, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiresSoon := leafTmpl("jane", []string{"dev"}, client)
+	expiresSoon.NotBefore, expiresSoon.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour)
+	outlives := leafTmpl("jane", []string{"dev"}, client)
+	outlives.NotBefore, outlives.NotAfter = time.Now().Add(-time.Hour), ca.Cert.NotAfter.Add(time.Hour)
+	etcdServer := leafTmpl("cp1", nil, server, client)
+	etcdServer.DNSNames, etcdServer.IPAddresses = []string{"cp1"}, []net.IP{net.ParseIP("10.0.0.10")}
+	etcdPeer := leafTmpl("cp1", nil, server)
+	etcdPeer.DNSNames, etcdPeer.IPAddresses = []string{"cp1", "localhost"}, []net.IP{net.ParseIP("10.0.0.10"), net.ParseIP("127.0.0.1")}
+	smallSerial := leafTmpl("jane", nil, client)
+	smallSerial.SerialNumber = big.NewInt(1000)
+	kubeletServing := leafTmpl("system:node:n1", []string{"system:nodes"}, server)
+
+	tests := []struct {
+		name string
+		cert *x509.Certificate
+		ctx  Context
+		want []string
+	}{
+		{"clean user", signRaw(t, ca, leafTmpl("jane", []string{"dev"}, client), nil), Context{CA: ca.Cert}, nil},
+		{"clean apiserver", apiserver(defaultDNS, "10.96.0.1", "10.0.0.10"), Context{CA: ca.Cert, APIServerAddresses: []string{"10.0.0.10", "https://10.0.0.10:6443"}}, nil},
+		{"apiserver with other service CIDR", apiserver(defaultDNS, "10.96.0.1"), Context{ServiceCIDR: "10.100.0.0/16"}, []string{RuleAPIServerDefaultNames}},
+		{"apiserver with other DNS domain", apiserver(defaultDNS, "10.96.0.1"), Context{DNSDomain: "example.org"}, []string{RuleAPIServerDefaultNames}},
+		{"apiserver without the advertise address", apiserver(defaultDNS, "10.96.0.1"), Context{APIServerAddresses: []string{"10.0.0.10:6443"}}, []string{RuleAPIServerAddress}},
+		{"apiserver without the control-plane endpoint", apiserver(defaultDNS, "10.96.0.1"), Context{APIServerAddresses: []string{"cp.example.org"}}, []string{RuleAPIServerAddress}},
+		{"template checked before issuance as apiserver", signRaw(t, ca, leafTmpl("anything", nil, server), nil), Context{Role: RoleAPIServer}, []string{RuleAPIServerDefaultNames, RuleNoSANs}},
+		{"kubelet serving with no SANs", signRaw(t, ca, kubeletServing, nil), Context{}, []string{RuleNoSANs}},
+		{"kubelet for another node", signRaw(t, ca, leafTmpl("system:node:n1", []string{"system:nodes"}, client), nil), Context{NodeName: "n2"}, []string{RuleNodeMismatch}},
+		{"kubelet with an FQDN in upper case", signRaw(t, ca, leafTmpl("system:node:N1.example.org", []string{"system:nodes"}, client), nil), Context{}, []string{RuleNodeName}},
+		{"kubelet with extra group", signRaw(t, ca, leafTmpl("system:node:n1", []string{"system:nodes", "ops"}, client), nil), Context{}, []string{RuleNodeGroup}},
+		{"client certificate without client auth", signRaw(t, ca, leafTmpl("kubernetes-admin", []string{"kubeadm:cluster-admins"}, x509.ExtKeyUsageCodeSigning), nil), Context{}, []string{RuleUsageRole}},
+		{"super-admin may carry system:masters", signRaw(t, ca, leafTmpl("kubernetes-super-admin", []string{"system:masters"}, client), nil), Context{}, nil},
+		{"admin with system:masters", signRaw(t, ca, leafTmpl("kubernetes-admin", []string{"system:masters"}, client), nil), Context{}, []string{RuleMasters}},
+		{"etcd server without localhost", signRaw(t, ca, etcdServer, nil), Context{Path: "pki/etcd/server.crt"}, []string{RuleEtcdLocal}},
+		{"etcd peer with server auth only", signRaw(t, ca, etcdPeer, nil), Context{Path: "pki/etcd/peer.crt"}, []string{RuleEtcdUsages}},
+		{"RSA 1024", signRaw(t, ca, leafTmpl("jane", nil, client), rsa1024.Public()), Context{}, []string{RuleWeakCrypto}},
+		{"small serial", signRaw(t, ca, smallSerial, nil), Context{}, []string{RuleSerial}},
+		{"expires within the window", signRaw(t, ca, expiresSoon, nil), Context{}, []string{RuleExpiringSoon}},
+		{"expiry window disabled", signRaw(t, ca, expiresSoon, nil), Context{WarnWithin: -1}, nil},
+		{"expired", signRaw(t, ca, leafTmpl("jane", nil, client), nil), Context{Now: time.Now().Add(400 * 24 * time.Hour)}, []string{RuleValidity}},
+		{"outlives its CA", signRaw(t, ca, outlives, nil), Context{CA: ca.Cert}, []string{RuleOutlivesCA}},
+		{"signed by another CA", signRaw(t, other, leafTmpl("jane", nil, client), nil), Context{CA: ca.Cert}, []string{RuleWrongCA}},
+		{"CA", ca.Cert, Context{}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fs := LintCertificate(tc.cert, tc.ctx)
+			for _, f := range fs {
+				t.Logf("%s %s: %s", f.Rule, f.Source, f.Message)
+				if f.Message == "" || f.Fix == "" || f.Severity != ruleByID(f.Rule).Severity {
+					t.Errorf("finding %+v lacks a message or fix, or has the wrong severity", f)
+				}
+			}
+			if diff := cmp.Diff(tc.want, rulesOf(fs)); diff != "" {
+				t.Errorf("LintCertificate rules (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestRulesCatalogue(t *testing.T) {
+	t.Parallel()
+	seen := map[string]bool{}
+	for _, r := range Rules() {
+		if seen[r.ID] {
+			t.Errorf("rule %s listed twice", r.ID)
+		}
+		seen[r.ID] = true
+		if r.Summary == "" || r.Fix == "" || (r.Severity != SeverityError && r.Severity != SeverityWarning) {
+			t.Errorf("rule %+v lacks a summary, a fix or a valid severity", r)
+		}
+	}
+	// The rules issue 6 asks for, by ID.
+	for _, id := range []string{RuleNodeName, RuleNodeGroup, RuleUsageRole, RuleAPIServerDefaultNames, RuleAPIServerAddress,
+		RuleLeafNoConstraints, RuleCANotCA, RuleKeyMismatch, RuleWrongCA, RuleValidity, RuleExpiringSoon, RuleOutlivesCA,
+		RuleWeakCrypto, RuleSerial, RuleDuplicateSerial, RuleKeyMode, RuleSelfSignedLeaf} {
+		if !seen[id] {
+			t.Errorf("rule %s missing from the catalogue", id)
+		}
+	}
+}
+
+// writeTestKubeconfig writes a kubeconfig for user with cert and key, trusting
+// caCert, to path with mode.
+func writeTestKubeconfig(t *testing.T, path, server string, caCert *x509.Certificate, user string, cert *x509.Certificate, key crypto.Signer, mutate func(*clientcmdapi.Config)) {
+	t.Helper()
+	keyPEM, err := pki.MarshalPrivateKeyPEM(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["kubernetes"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: pki.MarshalCertificatePEM(caCert)}
+	cfg.AuthInfos[user] = &clientcmdapi.AuthInfo{ClientCertificateData: pki.MarshalCertificatePEM(cert), ClientKeyData: keyPEM}
+	cfg.Contexts[user+"@kubernetes"] = &clientcmdapi.Context{Cluster: "kubernetes", AuthInfo: user}
+	cfg.CurrentContext = user + "@kubernetes"
+	if mutate != nil {
+		mutate(cfg)
+	}
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLintKubeconfig(t *testing.T) {
+	t.Parallel()
+	ca := pkitest.NewCA(t, "kubernetes")
+	other := pkitest.NewCA(t, "other")
+	admin, adminKey := pkitest.ClientCert(t, ca, "kubernetes-admin", "kubeadm:cluster-admins")
+	stranger, strangerKey := pkitest.ClientCert(t, other, "kubernetes-admin", "kubeadm:cluster-admins")
+	_, otherKey := pkitest.ClientCert(t, ca, "x")
+	api, apiKey := pkitest.Leaf(t, ca, pki.CertOptions{
+		Subject:     pkix.Name{CommonName: "kube-apiserver"},
+		SANs:        pki.SANs{DNSNames: []string{"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}, IPAddresses: []net.IP{net.ParseIP("10.96.0.1"), net.ParseIP("10.0.0.10")}},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	})
+	tests := []struct {
+		name   string
+		server string
+		cert   *x509.Certificate
+		key    crypto.Signer
+		mutate func(dir string, cfg *clientcmdapi.Config)
+		mode   os.FileMode
+		want   []string
+	}{
+		{name: "clean", server: "https://10.0.0.10:6443", cert: admin, key: adminKey},
+		{name: "server not in the apiserver certificate", server: "https://10.0.0.99:6443", cert: admin, key: adminKey, want: []string{RuleAPIServerAddress}},
+		{name: "client key does not match", server: "https://10.0.0.10:6443", cert: admin, key: otherKey, want: []string{RuleKeyMismatch}},
+		{name: "user from another CA", server: "https://10.0.0.10:6443", cert: stranger, key: strangerKey, want: []string{RuleWrongCA}},
+		{name: "readable by others", server: "https://10.0.0.10:6443", cert: admin, key: adminKey, mode: 0o644, want: []string{RuleKeyMode}},
+		{name: "path and data", server: "https://10.0.0.10:6443", cert: admin, key: adminKey, want: []string{RuleKubeconfigBoth}, mutate: func(dir string, cfg *clientcmdapi.Config) {
+			cfg.AuthInfos["kubernetes-admin"].ClientCertificate = filepath.Join(dir, "pki", "ca.crt")
+		}},
+		{name: "missing relative file", server: "https://10.0.0.10:6443", cert: admin, key: adminKey, want: []string{RuleKubeconfigMissingFile}, mutate: func(dir string, cfg *clientcmdapi.Config) {
+			u := cfg.AuthInfos["kubernetes-admin"]
+			u.ClientCertificateData, u.ClientCertificate = nil, "admin.crt"
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			pkiDir := filepath.Join(dir, "pki")
+			if err := os.Mkdir(pkiDir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			pkitest.WritePair(t, pkiDir, "ca", ca.Cert, ca.Key)
+			pkitest.WritePair(t, pkiDir, "apiserver", api, apiKey)
+			conf := filepath.Join(dir, "admin.conf")
+			writeTestKubeconfig(t, conf, tc.server, ca.Cert, "kubernetes-admin", tc.cert, tc.key, func(cfg *clientcmdapi.Config) {
+				if tc.mutate != nil {
+					tc.mutate(dir, cfg)
+				}
+			})
+			if tc.mode != 0 {
+				if err := os.Chmod(conf, tc.mode); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rep, err := Lint([]string{dir}, LintOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range rep.Findings {
+				t.Logf("%s %s: %s", f.Rule, f.Source, f.Message)
+			}
+			if diff := cmp.Diff(tc.want, rulesOf(rep.Findings)); diff != "" {
+				t.Errorf("lint rules (-want +got):\n%s", diff)
+			}
+			if rep.Certificates < 4 && !slices.Contains(tc.want, RuleKubeconfigMissingFile) {
+				t.Errorf("Certificates = %d, want at least 4 (ca, apiserver, the kubeconfig's CA and user)", rep.Certificates)
+			}
+		})
+	}
+}
