@@ -235,7 +235,7 @@ func (e *enroller) approve(ctx context.Context, created *certv1.CertificateSigni
 	})
 	if err != nil {
 		if apierrors.IsForbidden(err) {
-			return fmt.Errorf("approve CertificateSigningRequest %s: %w; you may create but not approve requests for this signer: run without --approve and ask an approver to run \"kubectl certificate approve\"", created.Name, apiError(err))
+			return fmt.Errorf("approve CertificateSigningRequest %s: %w; your identity may not read or approve requests for this signer: run without --approve and ask an approver to run \"kubepki csr approve\" (or \"kubectl certificate approve\") while this command waits", created.Name, apiError(err))
 		}
 		return fmt.Errorf("approve CertificateSigningRequest %s: %w", created.Name, apiError(err))
 	}

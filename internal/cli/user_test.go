@@ -1,0 +1,436 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	certv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	certclient "k8s.io/client-go/kubernetes/typed/certificates/v1"
+
+	"github.com/kubepki/kubepki/internal/apiserver/apiservertest"
+	"github.com/kubepki/kubepki/internal/kubeconfig"
+	"github.com/kubepki/kubepki/internal/pki"
+	"github.com/kubepki/kubepki/internal/pki/pkitest"
+)
+
+// signerMode says how the test signer answers.
+type signerMode int
+
+const (
+	signHonestly signerMode = iota
+	// signOtherKey issues a certificate for a key of its own, as a
+	// malicious or broken signer might.
+	signOtherKey
+	// denyAll denies every pending request instead of signing.
+	denyAll
+)
+
+// startTestSigner runs a signer next to the server, as kube-controller-
+// manager runs next to kube-apiserver: it watches CSRs through client-go
+// as a system:masters identity and signs approved ones with the server's
+// CA through the status subresource (or denies pending ones), until the
+// test ends.
+func startTestSigner(t *testing.T, srv *apiservertest.Server, mode signerMode) {
+	t.Helper()
+	client := srv.Clientset("test-signer", "system:masters").CertificatesV1().CertificateSigningRequests()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			w, err := client.Watch(ctx, metav1.ListOptions{})
+			if err != nil {
+				return
+			}
+			for ev := range w.ResultChan() {
+				csr, ok := ev.Object.(*certv1.CertificateSigningRequest)
+				if !ok || len(csr.Status.Certificate) > 0 || hasCondition(csr, certv1.CertificateDenied) {
+					continue
+				}
+				if mode == denyAll {
+					if !hasCondition(csr, certv1.CertificateApproved) {
+						csr.Status.Conditions = append(csr.Status.Conditions, certv1.CertificateSigningRequestCondition{
+							Type: certv1.CertificateDenied, Status: corev1.ConditionTrue, Reason: "TestDeny", Message: "denied by the test"})
+						_, _ = client.UpdateApproval(ctx, csr.Name, csr, metav1.UpdateOptions{})
+					}
+					continue
+				}
+				if !hasCondition(csr, certv1.CertificateApproved) {
+					continue
+				}
+				req, err := pki.ParseCSRPEM(csr.Spec.Request)
+				if err != nil {
+					continue
+				}
+				eku := x509.ExtKeyUsageClientAuth
+				if slices.Contains(csr.Spec.Usages, certv1.UsageServerAuth) {
+					eku = x509.ExtKeyUsageServerAuth
+				}
+				pub := req.PublicKey
+				if mode == signOtherKey {
+					other, err := pki.GenerateKey(pki.ECDSAP256)
+					if err != nil {
+						continue
+					}
+					pub = other.Public()
+				}
+				cert, err := srv.CA.Sign(pub, pki.CertOptions{Subject: req.Subject, SANs: pki.SANsOf(req),
+					ExtKeyUsage: []x509.ExtKeyUsage{eku}, Validity: 24 * time.Hour})
+				if err != nil {
+					continue
+				}
+				csr.Status.Certificate = pki.MarshalCertificatePEM(cert)
+				_, _ = client.UpdateStatus(ctx, csr, metav1.UpdateOptions{})
+			}
+			w.Stop()
+		}
+	}()
+}
+
+// cliResult is the outcome of one in-process run of the root command.
+type cliResult struct {
+	stdout, stderr string
+	err            error
+	code           int
+}
+
+func runCLI(t *testing.T, args ...string) cliResult {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	c := NewRootCommand(IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	c.SetArgs(args)
+	err := c.ExecuteContext(t.Context())
+	return cliResult{stdout: out.String(), stderr: errOut.String(), err: err, code: ExitCode(err)}
+}
+
+// kubectlWhoami runs the real "kubectl auth whoami" with kubeconfigFile.
+func kubectlWhoami(t *testing.T, kubeconfigFile string) string {
+	t.Helper()
+	kubectl := pkitest.RequireTool(t, "kubectl")
+	home := t.TempDir()
+	cmd := exec.CommandContext(t.Context(), kubectl, "--kubeconfig", kubeconfigFile, "auth", "whoami")
+	cmd.Env = []string{"HOME=" + home, "KUBECACHEDIR=" + filepath.Join(home, "cache"), "PATH=" + os.Getenv("PATH")}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl auth whoami: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
+// listCSRs returns the names of every CSR on the server.
+func listCSRs(t *testing.T, client certclient.CertificateSigningRequestInterface) []string {
+	t.Helper()
+	list, err := client.List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatalf("list CSRs: %v", err)
+	}
+	var names []string
+	for _, c := range list.Items {
+		names = append(names, c.Name)
+	}
+	return names
+}
+
+func TestUserAddThenKubectlWhoami(t *testing.T) {
+	t.Parallel()
+	srv := apiservertest.Start(t, apiservertest.Options{})
+	startTestSigner(t, srv, signHonestly)
+	admin := srv.KubeconfigFor(apiservertest.AdminUser, apiservertest.AdminGroup)
+	out := filepath.Join(t.TempDir(), "jane.conf")
+
+	r := runCLI(t, "user", "add", "jane", "--group", "dev", "--group", "ops", "--approve",
+		"--expiration", "1h", "--kubeconfig", admin, "-o", out)
+	if r.code != 0 {
+		t.Fatalf("user add: exit %d, err %v, stderr %q", r.code, r.err, r.stderr)
+	}
+	if !strings.Contains(r.stdout, `user "jane" added: wrote `+out) {
+		t.Errorf("stdout = %q, want the written file named", r.stdout)
+	}
+	if r.stderr != "" {
+		t.Errorf("stderr = %q, want nothing when not a terminal", r.stderr)
+	}
+	st, err := os.Stat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("%s mode = %o, want 600", out, st.Mode().Perm())
+	}
+	cfg, err := kubeconfig.Read(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.CurrentContext != "jane@kubepki" {
+		t.Errorf("current-context = %q, want jane@kubepki", cfg.CurrentContext)
+	}
+	cl := cfg.Clusters["kubepki"]
+	if cl == nil || cl.Server != srv.URL || !bytes.Equal(cl.CertificateAuthorityData, srv.CAPEM) {
+		t.Fatalf("cluster = %+v, want the admin's cluster with the CA embedded", cl)
+	}
+	u := cfg.AuthInfos["jane"]
+	if u == nil || len(u.ClientCertificateData) == 0 || len(u.ClientKeyData) == 0 || u.ClientCertificate != "" {
+		t.Fatalf("user = %+v, want embedded credentials", u)
+	}
+	cert, err := pki.ParseCertificatePEM(u.ClientCertificateData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := pki.ParsePrivateKeyPEM(u.ClientKeyData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pki.KeyMatchesCertificate(key, cert); err != nil {
+		t.Errorf("written key does not match the written certificate: %v", err)
+	}
+	if cert.Subject.CommonName != "jane" || !slices.Equal(cert.Subject.Organization, []string{"dev", "ops"}) {
+		t.Errorf("certificate subject = %v, want CN=jane O=dev,ops", cert.Subject)
+	}
+
+	// The request that was created carries what the issue asks for.
+	client := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
+	list, err := client.List(t.Context(), metav1.ListOptions{})
+	if err != nil || len(list.Items) != 1 {
+		t.Fatalf("list CSRs = %v, %v; want exactly the one user add created", list, err)
+	}
+	csr := list.Items[0]
+	if csr.Spec.SignerName != certv1.KubeAPIServerClientSignerName || !slices.Contains(csr.Spec.Usages, certv1.UsageClientAuth) ||
+		csr.Spec.ExpirationSeconds == nil || *csr.Spec.ExpirationSeconds != 3600 || !hasCondition(&csr, certv1.CertificateApproved) {
+		t.Errorf("CSR spec = %+v, conditions %+v; want kube-apiserver-client, client auth, 3600s, Approved", csr.Spec, csr.Status.Conditions)
+	}
+
+	who := kubectlWhoami(t, out)
+	if !regexp.MustCompile(`(?m)^Username\s+jane$`).MatchString(who) || !regexp.MustCompile(`(?m)^Groups\s+\[dev ops system:authenticated\]$`).MatchString(who) {
+		t.Errorf("kubectl auth whoami = %q, want Username jane and Groups [dev ops system:authenticated]", who)
+	}
+
+	// A second run does not overwrite the file.
+	r = runCLI(t, "user", "add", "jane", "--group", "dev", "--approve", "--kubeconfig", admin, "-o", out)
+	if r.code != 1 || r.err == nil || !strings.Contains(r.err.Error(), "already exists") {
+		t.Errorf("second user add = exit %d, %v; want exit 1, already exists", r.code, r.err)
+	}
+	if n := len(listCSRs(t, client)); n != 1 {
+		t.Errorf("after refused rerun there are %d CSRs, want 1 (nothing created)", n)
+	}
+}
+
+func TestUserAddFailures(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		mode    signerMode
+		signer  bool
+		args    []string
+		wantErr string
+	}{
+		{name: "denied", mode: denyAll, signer: true, args: []string{"--timeout", "1m"}, wantErr: "was denied"},
+		{name: "certificate for another key", mode: signOtherKey, signer: true, args: []string{"--approve", "--timeout", "1m"}, wantErr: "different public key"},
+		{name: "timeout", args: []string{"--timeout", "2s"}, wantErr: "timed out waiting"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := apiservertest.Start(t, apiservertest.Options{})
+			if tc.signer {
+				startTestSigner(t, srv, tc.mode)
+			}
+			admin := srv.KubeconfigFor(apiservertest.AdminUser, apiservertest.AdminGroup)
+			out := filepath.Join(t.TempDir(), "jane.conf")
+			args := append([]string{"user", "add", "jane", "--group", "dev", "--kubeconfig", admin, "-o", out}, tc.args...)
+			r := runCLI(t, args...)
+			if r.code != 1 || r.err == nil || !strings.Contains(r.err.Error(), tc.wantErr) {
+				t.Fatalf("user add = exit %d, err %v; want exit 1 with %q", r.code, r.err, tc.wantErr)
+			}
+			if !strings.Contains(r.err.Error(), "no file was written") && tc.mode != signOtherKey {
+				t.Errorf("error %q does not say that nothing was written", r.err)
+			}
+			if _, err := os.Lstat(out); err == nil {
+				t.Errorf("%s was written despite the failure", out)
+			}
+			if tc.mode != signOtherKey {
+				admin := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
+				if names := listCSRs(t, admin); len(names) != 0 {
+					t.Errorf("CSRs left after the failure: %v, want the unissued request deleted", names)
+				}
+			}
+			entries, _ := os.ReadDir(filepath.Dir(out))
+			if len(entries) != 0 {
+				t.Errorf("output directory holds %d entries, want none (no temporary files)", len(entries))
+			}
+		})
+	}
+}
+
+func TestUserAddApproveForbidden(t *testing.T) {
+	t.Parallel()
+	srv := apiservertest.Start(t, apiservertest.Options{})
+	bob := srv.KubeconfigFor("bob", "dev")
+	out := filepath.Join(t.TempDir(), "eve.conf")
+	r := runCLI(t, "user", "add", "eve", "--group", "system:masters", "--approve", "--kubeconfig", bob, "-o", out, "--timeout", "30s")
+	if r.code != 1 || r.err == nil {
+		t.Fatalf("user add as bob = exit %d, %v; want a failure", r.code, r.err)
+	}
+	if !strings.Contains(r.err.Error(), "Forbidden") || !strings.Contains(r.err.Error(), "may not read or approve") {
+		t.Errorf("error = %q, want the Forbidden answer and what to do", r.err)
+	}
+	if _, err := os.Lstat(out); err == nil {
+		t.Errorf("%s written although the request could not be approved", out)
+	}
+	admin := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
+	for _, name := range listCSRs(t, admin) {
+		c, err := admin.Get(t.Context(), name, metav1.GetOptions{})
+		if err == nil && hasCondition(c, certv1.CertificateApproved) {
+			t.Errorf("CSR %s was approved by an identity without approve permission", name)
+		}
+	}
+}
+
+func TestUserAddUsageErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{name: "no name", args: []string{"user", "add"}},
+		{name: "empty name", args: []string{"user", "add", ""}},
+		{name: "node identity", args: []string{"user", "add", "system:node:n1"}},
+		{name: "bad algorithm", args: []string{"user", "add", "jane", "--key-algorithm", "dsa"}},
+		{name: "short expiration", args: []string{"user", "add", "jane", "--expiration", "5m"}},
+		{name: "bad timeout", args: []string{"user", "add", "jane", "--timeout", "0s"}},
+		{name: "node bad name", args: []string{"node", "add", "Not_A_Node"}},
+		{name: "node bad ip", args: []string{"node", "add", "n1", "--ip", "300.1.1.1"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := runCLI(t, append(tc.args, "--kubeconfig", filepath.Join(dir, "none.conf"))...)
+			if r.code != 2 {
+				t.Errorf("%v = exit %d (%v), want 2", tc.args, r.code, r.err)
+			}
+		})
+	}
+}
+
+func TestNodeAdd(t *testing.T) {
+	t.Parallel()
+	srv := apiservertest.Start(t, apiservertest.Options{})
+	startTestSigner(t, srv, signHonestly)
+	admin := srv.KubeconfigFor(apiservertest.AdminUser, apiservertest.AdminGroup)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "kubelet.conf")
+	crt, key := filepath.Join(dir, "serving.crt"), filepath.Join(dir, "serving.key")
+	r := runCLI(t, "node", "add", "worker-1", "--approve", "--ip", "10.0.0.11", "--dns", "worker-1.example",
+		"--kubeconfig", admin, "-o", out, "--serving-cert-file", crt, "--serving-key-file", key)
+	if r.code != 0 {
+		t.Fatalf("node add: exit %d, %v, stderr %q", r.code, r.err, r.stderr)
+	}
+	cfg, err := kubeconfig.Read(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.CurrentContext != "system:node:worker-1@kubepki" {
+		t.Errorf("current-context = %q, want kubeadm's kubelet.conf name", cfg.CurrentContext)
+	}
+	who := kubectlWhoami(t, out)
+	if !regexp.MustCompile(`(?m)^Username\s+system:node:worker-1$`).MatchString(who) || !regexp.MustCompile(`(?m)^Groups\s+\[system:nodes system:authenticated\]$`).MatchString(who) {
+		t.Errorf("kubectl auth whoami = %q, want Username system:node:worker-1 and Groups [system:nodes system:authenticated]", who)
+	}
+	for path, mode := range map[string]os.FileMode{out: 0o600, key: 0o600, crt: 0o644} {
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != mode {
+			t.Errorf("%s mode = %o, want %o", path, st.Mode().Perm(), mode)
+		}
+	}
+	serving, err := pki.ReadCertificateFile(crt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	servingKey, err := pki.ReadPrivateKeyFile(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pki.KeyMatchesCertificate(servingKey, serving); err != nil {
+		t.Errorf("serving key does not match: %v", err)
+	}
+	if !slices.Equal(serving.DNSNames, []string{"worker-1.example"}) || len(serving.IPAddresses) != 1 || serving.IPAddresses[0].String() != "10.0.0.11" {
+		t.Errorf("serving SANs = %v %v, want worker-1.example and 10.0.0.11", serving.DNSNames, serving.IPAddresses)
+	}
+	client := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
+	list, err := client.List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signers := map[string]bool{}
+	for _, c := range list.Items {
+		signers[c.Spec.SignerName] = true
+		if c.Spec.SignerName == certv1.KubeAPIServerClientKubeletSignerName &&
+			!slices.Equal(c.Spec.Usages, []certv1.KeyUsage{certv1.UsageDigitalSignature, certv1.UsageClientAuth}) {
+			t.Errorf("kubelet client usages = %v, want the kubelet's exact set", c.Spec.Usages)
+		}
+	}
+	if !signers[certv1.KubeAPIServerClientKubeletSignerName] || !signers[certv1.KubeletServingSignerName] || len(list.Items) != 2 {
+		t.Errorf("CSR signers = %v, want one kubelet client and one kubelet serving request", signers)
+	}
+}
+
+// TestEnrollNeverAdopts checks the rules that keep the wait on our own
+// object: another UID under the same name, a deletion, a denial.
+func TestEnrollNeverAdopts(t *testing.T) {
+	t.Parallel()
+	e := &enroller{now: time.Now}
+	ours := types.UID("ours")
+	tests := []struct {
+		name     string
+		obj      *certv1.CertificateSigningRequest
+		wantDone bool
+		wantErr  bool
+	}{
+		{name: "pending", obj: &certv1.CertificateSigningRequest{ObjectMeta: metav1.ObjectMeta{UID: ours}}},
+		{name: "issued", obj: &certv1.CertificateSigningRequest{ObjectMeta: metav1.ObjectMeta{UID: ours}, Status: certv1.CertificateSigningRequestStatus{Certificate: []byte("x")}}, wantDone: true},
+		{name: "issued to another object", obj: &certv1.CertificateSigningRequest{ObjectMeta: metav1.ObjectMeta{UID: "theirs"}, Status: certv1.CertificateSigningRequestStatus{Certificate: []byte("x")}}, wantErr: true},
+		{name: "denied", obj: &certv1.CertificateSigningRequest{ObjectMeta: metav1.ObjectMeta{UID: ours}, Status: certv1.CertificateSigningRequestStatus{Conditions: []certv1.CertificateSigningRequestCondition{{Type: certv1.CertificateDenied}}}}, wantErr: true},
+		{name: "failed", obj: &certv1.CertificateSigningRequest{ObjectMeta: metav1.ObjectMeta{UID: ours}, Status: certv1.CertificateSigningRequestStatus{Conditions: []certv1.CertificateSigningRequestCondition{{Type: certv1.CertificateFailed}}}}, wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, done, err := e.check(tc.obj, ours)
+			if done != tc.wantDone || (err != nil) != tc.wantErr {
+				t.Errorf("check = done %v, err %v; want done %v, error %v", done, err, tc.wantDone, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestCSRObjectName(t *testing.T) {
+	t.Parallel()
+	for _, in := range []string{"jane", "Jane.Doe@Example.COM", "system:node:n1", "---", strings.Repeat("a", 300)} {
+		name, err := csrObjectName("user", in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(name) > 253 || !invalidNameChars.MatchString("X") || invalidNameChars.MatchString(name) || strings.HasSuffix(name, "-") {
+			t.Errorf("csrObjectName(%q) = %q, not a valid object name", in, name)
+		}
+		again, _ := csrObjectName("user", in)
+		if again == name {
+			t.Errorf("csrObjectName(%q) returned %q twice, want a fresh name each time", in, name)
+		}
+	}
+}
