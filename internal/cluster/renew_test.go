@@ -1,0 +1,306 @@
+package cluster
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/kubepki/kubepki/internal/kubeconfig"
+)
+
+func TestRenewKeepsIdentityWithInjectedClock(t *testing.T) {
+	t.Parallel()
+	for _, rotate := range []bool{false, true} {
+		t.Run(map[bool]string{false: "keep keys", true: "rotate keys"}[rotate], func(t *testing.T) {
+			t.Parallel()
+			o := testOptions(t)
+			o.ControlPlaneEndpoint = "10.0.0.100:6443"
+			mustInit(t, o)
+			oldAPI := readCert(t, filepath.Join(o.CertDir, "apiserver.crt"))
+			oldKey := snapshot(t, o.CertDir)["apiserver.key"]
+			oldAdmin, err := readEmbedded(filepath.Join(o.KubeconfigDir, "admin.conf"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			oldAdminFile, _ := os.ReadFile(filepath.Join(o.KubeconfigDir, "admin.conf"))
+
+			later := testStart.Add(200 * 24 * time.Hour)
+			o.Now = func() time.Time { return later }
+			res, err := Renew(t.Context(), o, RenewOptions{Names: []string{"all"}, RotateKeys: rotate})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Warnings) != 0 {
+				t.Errorf("warnings %q", res.Warnings)
+			}
+			api := readCert(t, filepath.Join(o.CertDir, "apiserver.crt"))
+			if !api.NotBefore.Equal(later.Add(-Backdate)) || !api.NotAfter.Equal(later.Add(DefaultCertValidity)) {
+				t.Errorf("renewed apiserver valid %s to %s, want %s to %s", api.NotBefore, api.NotAfter, later.Add(-Backdate), later.Add(DefaultCertValidity))
+			}
+			if diff := cmp.Diff(describe(oldAPI), describe(api)); diff != "" {
+				t.Errorf("renewal changed subject, SANs or usages (-old +new):\n%s", diff)
+			}
+			if api.SerialNumber.Cmp(oldAPI.SerialNumber) == 0 {
+				t.Error("renewal kept the serial number")
+			}
+			keyNow := snapshot(t, o.CertDir)["apiserver.key"]
+			if keyChanged := keyNow.Content != oldKey.Content; keyChanged != rotate {
+				t.Errorf("apiserver.key changed = %v, want %v", keyChanged, rotate)
+			}
+			if keyNow.Mode.Perm() != 0o600 {
+				t.Errorf("apiserver.key mode %04o after renew", keyNow.Mode.Perm())
+			}
+			admin, err := readEmbedded(filepath.Join(o.KubeconfigDir, "admin.conf"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !admin.cert.NotAfter.Equal(later.Add(DefaultCertValidity)) || admin.cert.Subject.String() != oldAdmin.cert.Subject.String() {
+				t.Errorf("admin.conf certificate %s until %s, want %s until %s", admin.cert.Subject, admin.cert.NotAfter, oldAdmin.cert.Subject, later.Add(DefaultCertValidity))
+			}
+			if admin.cluster.Server != oldAdmin.cluster.Server || admin.cfg.CurrentContext != oldAdmin.cfg.CurrentContext {
+				t.Error("renewal changed the kubeconfig's server or context")
+			}
+			// The folder still verifies as a whole at the later time.
+			o.Now = func() time.Time { return later }
+			res, err = Init(t.Context(), o)
+			if err != nil {
+				t.Fatalf("Init after renew: %v", err)
+			}
+			for _, f := range res.Files {
+				if f.Status != StatusUnchanged {
+					t.Errorf("Init after renew: %s %s", f.Status, f.Path)
+				}
+			}
+			// kubelet.conf is not renewed (the kubelet rotates it).
+			kubelet, _ := readEmbedded(filepath.Join(o.KubeconfigDir, "kubelet.conf"))
+			if !kubelet.cert.NotAfter.Equal(testStart.Add(DefaultCertValidity)) {
+				t.Error("renew all renewed kubelet.conf")
+			}
+			// The backup holds the old files with their modes.
+			backup, err := os.ReadFile(filepath.Join(res0(t, o, later), "kubeconfig", "admin.conf"))
+			if err != nil || string(backup) != string(oldAdminFile) {
+				t.Errorf("backup of admin.conf missing or different (%v)", err)
+			}
+		})
+	}
+}
+
+// res0 finds the backup folder of a renewal at time at.
+func res0(t *testing.T, o Options, at time.Time) string {
+	t.Helper()
+	dir := filepath.Join(o.KubeconfigDir, "tmp", "kubepki-backup-"+at.Format("2006-01-02-150405"))
+	fi, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o700 {
+		t.Errorf("backup folder mode %04o, want 0700", fi.Mode().Perm())
+	}
+	return dir
+}
+
+func TestRenewErrors(t *testing.T) {
+	t.Parallel()
+	o := testOptions(t)
+	mustInit(t, o)
+
+	if _, err := Renew(t.Context(), o, RenewOptions{Names: []string{"apiserver", "no-such-cert"}}); !errors.Is(err, ErrUnknownName) {
+		t.Errorf("Renew(no-such-cert) = %v, want %v", err, ErrUnknownName)
+	}
+
+	// External etcd CA: the key is absent.
+	if err := os.Remove(filepath.Join(o.CertDir, "etcd", "ca.key")); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, o.KubeconfigDir)
+	if _, err := Renew(t.Context(), o, RenewOptions{Names: []string{"etcd-peer"}}); !errors.Is(err, ErrExternalCA) {
+		t.Errorf("Renew(etcd-peer) with external etcd CA = %v, want %v", err, ErrExternalCA)
+	}
+	if diff := cmp.Diff(before, snapshot(t, o.KubeconfigDir)); diff != "" {
+		t.Errorf("failed renew changed files:\n%s", diff)
+	}
+	res, err := Renew(t.Context(), o, RenewOptions{Names: []string{"all"}})
+	if err != nil {
+		t.Fatalf("Renew(all) with external etcd CA: %v", err)
+	}
+	if len(res.Warnings) != 4 {
+		t.Errorf("Renew(all) warnings %q, want 4 (the etcd-ca certificates)", res.Warnings)
+	}
+	for _, f := range res.Files {
+		if strings.Contains(f.Path, "etcd") {
+			t.Errorf("Renew(all) renewed %s signed by the external CA", f.Path)
+		}
+	}
+}
+
+func TestRenewRefusesCertificateOfAnotherCA(t *testing.T) {
+	t.Parallel()
+	o := testOptions(t)
+	mustInit(t, o)
+	o2 := testOptions(t)
+	mustInit(t, o2)
+	for _, ext := range []string{".crt", ".key"} {
+		copyFile(t, filepath.Join(o2.CertDir, "apiserver"+ext), filepath.Join(o.CertDir, "apiserver"+ext))
+	}
+	_, err := Renew(t.Context(), o, RenewOptions{Names: []string{"apiserver"}})
+	if err == nil || !strings.Contains(err.Error(), "not signed by the CA") {
+		t.Fatalf("Renew = %v, want a not-signed-by error", err)
+	}
+}
+
+func TestCheckExpiration(t *testing.T) {
+	t.Parallel()
+	o := testOptions(t)
+	o.CertValidity = 30 * 24 * time.Hour
+	mustInit(t, o)
+	if err := os.Remove(filepath.Join(o.KubeconfigDir, "scheduler.conf")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(o.CertDir, "front-proxy-ca.key")); err != nil {
+		t.Fatal(err)
+	}
+	o.Now = func() time.Time { return testStart.Add(10 * 24 * time.Hour) }
+	info, err := CheckExpiration(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, r := range info.Certificates {
+		names = append(names, r.Name)
+	}
+	want := []string{"admin.conf", "apiserver", "apiserver-etcd-client", "apiserver-kubelet-client", "controller-manager.conf",
+		"etcd-healthcheck-client", "etcd-peer", "etcd-server", "front-proxy-client", "scheduler.conf", "super-admin.conf"}
+	if diff := cmp.Diff(want, names); diff != "" {
+		t.Errorf("rows (-want +got):\n%s", diff)
+	}
+	for _, r := range info.Certificates {
+		switch r.Name {
+		case "scheduler.conf":
+			if !r.Missing {
+				t.Error("scheduler.conf not reported missing")
+			}
+		case "front-proxy-client":
+			if !r.ExternallyManaged || r.CAName != "front-proxy-ca" {
+				t.Errorf("front-proxy-client row %+v, want externally managed by front-proxy-ca", r)
+			}
+		default:
+			if r.HumanResidual() != "20d" || r.ResidualTime != int64(20*24*time.Hour/time.Second) || r.ExternallyManaged {
+				t.Errorf("%s residual %s (%ds), externally managed %v; want 20d", r.Name, r.HumanResidual(), r.ResidualTime, r.ExternallyManaged)
+			}
+		}
+	}
+	if got := len(info.ExpiringWithin(7 * 24 * time.Hour)); got != 1 {
+		t.Errorf("ExpiringWithin(7d) = %d rows, want 1 (the missing file)", got)
+	}
+	if got := len(info.ExpiringWithin(720 * time.Hour)); got != 11 {
+		t.Errorf("ExpiringWithin(720h) = %d rows, want all 11 certificates", got)
+	}
+
+	// A garbled file is an error naming it.
+	if err := os.WriteFile(filepath.Join(o.CertDir, "apiserver.crt"), []byte("junk"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CheckExpiration(o); err == nil || !strings.Contains(err.Error(), "apiserver.crt") {
+		t.Errorf("CheckExpiration on garbled file = %v, want an error naming apiserver.crt", err)
+	}
+}
+
+func TestIssueNodeAndUser(t *testing.T) {
+	t.Parallel()
+	o := testOptions(t)
+	mustInit(t, o)
+	res, err := IssueNodes(t.Context(), o, []Node{{Name: "w7", IPs: []string{"10.0.0.27"}, DNSNames: []string{"w7.example.com"}}}, "https://lb:6443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Files) != 5 {
+		t.Errorf("IssueNodes wrote %d files, want 5: %+v", len(res.Files), res.Files)
+	}
+	serving := readCert(t, filepath.Join(o.CertDir, "nodes", "w7", "kubelet.crt"))
+	want := issued{Issuer: "kubernetes", CN: "system:node:w7", O: []string{"system:nodes"}, KeyUsage: leafKU, EKU: server,
+		DNS: []string{"w7", "w7.example.com"}, IPs: []string{"10.0.0.27"}}
+	if diff := cmp.Diff(want, describe(serving)); diff != "" {
+		t.Errorf("serving certificate (-want +got):\n%s", diff)
+	}
+	cfg, err := kubeconfig.Read(filepath.Join(o.KubeconfigDir, "nodes", "w7", "kubelet.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.CurrentContext != "system:node:w7@kubernetes" || cfg.Clusters["kubernetes"].Server != "https://lb:6443" {
+		t.Errorf("node kubeconfig context %q server %q", cfg.CurrentContext, cfg.Clusters["kubernetes"].Server)
+	}
+	// Idempotent.
+	res, err = IssueNodes(t.Context(), o, []Node{{Name: "w7", IPs: []string{"10.0.0.27"}, DNSNames: []string{"w7.example.com"}}}, "https://lb:6443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range res.Files {
+		if f.Status != StatusUnchanged {
+			t.Errorf("second IssueNodes: %s %s", f.Status, f.Path)
+		}
+	}
+	// A new IP is a mismatch without Force.
+	if _, err := IssueNodes(t.Context(), o, []Node{{Name: "w7", IPs: []string{"10.0.0.28"}}}, "https://lb:6443"); err == nil {
+		t.Error("IssueNodes with another IP succeeded without Force")
+	}
+
+	if _, err := IssueUser(t.Context(), o, User{Name: "jane", Groups: []string{"dev", "ops"}}, "https://lb:6443"); err != nil {
+		t.Fatal(err)
+	}
+	e, err := readEmbedded(filepath.Join(o.KubeconfigDir, "users", "jane.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.cert.Subject.CommonName != "jane" || !sameStrings(e.cert.Subject.Organization, []string{"dev", "ops"}) {
+		t.Errorf("user certificate subject %s", e.cert.Subject)
+	}
+	userCert := readCert(t, filepath.Join(o.CertDir, "users", "jane.crt"))
+	if !userCert.Equal(e.cert) {
+		t.Error("users/jane.crt differs from the certificate in users/jane.conf")
+	}
+
+	// Without a CA there is nothing to sign with.
+	empty := testOptions(t)
+	if _, err := IssueUser(t.Context(), empty, User{Name: "bob"}, "https://lb:6443"); err == nil || !strings.Contains(err.Error(), "kubepki init") {
+		t.Errorf("IssueUser without CA = %v, want advice to run kubepki init", err)
+	}
+	if _, err := os.Stat(empty.CertDir); err == nil {
+		t.Error("IssueUser without CA created the certificate folder")
+	}
+}
+
+func TestComponentFlagsNameFilesInitWrites(t *testing.T) {
+	t.Parallel()
+	o := clusterFileOptions(t)
+	mustInit(t, o)
+	for _, c := range Components() {
+		for _, node := range []string{"", "w1"} {
+			if node != "" && c != "kubelet" {
+				continue
+			}
+			out, err := ComponentFlags(o, c, node)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, field := range strings.FieldsFunc(out, func(r rune) bool { return r == '=' || r == ' ' || r == '\n' }) {
+				if strings.HasPrefix(field, o.KubeconfigDir) {
+					n++
+					if _, err := os.Stat(field); err != nil {
+						t.Errorf("%s flags name %s, which init did not write: %v", c, field, err)
+					}
+				}
+			}
+			if n == 0 {
+				t.Errorf("%s flags name no file:\n%s", c, out)
+			}
+		}
+	}
+	if _, err := ComponentFlags(o, "kube-proxy-typo", ""); err == nil {
+		t.Error("ComponentFlags(unknown) succeeded")
+	}
+}
