@@ -278,7 +278,7 @@ func TestUserAddApproveForbidden(t *testing.T) {
 	srv := apiservertest.Start(t, apiservertest.Options{})
 	bob := srv.KubeconfigFor("bob", "dev")
 	out := filepath.Join(t.TempDir(), "eve.conf")
-	r := runCLI(t, "user", "add", "eve", "--group", "system:masters", "--approve", "--kubeconfig", bob, "-o", out, "--timeout", "30s")
+	r := runCLI(t, "user", "add", "eve", "--group", "dev", "--approve", "--kubeconfig", bob, "-o", out, "--timeout", "30s")
 	if r.code != 1 || r.err == nil {
 		t.Fatalf("user add as bob = exit %d, %v; want a failure", r.code, r.err)
 	}
