@@ -280,13 +280,14 @@ func manifestFindings(flags map[string]fileFlag, byFlag map[string][]*entry, s *
 			}
 		}
 		if cas := byFlag[f.ca]; f.ca != "" && len(cas) > 0 && subject.obj.Kind == KindCertificate {
-			signed := false
+			signed, readable := false, false
 			for _, ca := range cas {
-				if ca.err == nil && ca.obj.Kind == KindCertificate && checkSignature(subject.obj.Certificate, ca.obj.Certificate) == nil {
-					signed = true
+				if ca.err == nil && ca.obj.Kind == KindCertificate {
+					readable = true
+					signed = signed || checkSignature(subject.obj.Certificate, ca.obj.Certificate) == nil
 				}
 			}
-			if !signed {
+			if readable && !signed {
 				fs = append(fs, finding(RuleWrongCA, subject.source, "%s %s is not signed by a CA in %s %s", flag, subject.source, f.ca, cas[0].path))
 			}
 		}

@@ -1,0 +1,234 @@
+package inspect_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubepki/kubepki/internal/cluster"
+	"github.com/kubepki/kubepki/internal/inspect"
+	"github.com/kubepki/kubepki/internal/pki"
+)
+
+// initCluster runs kubepki init into a fresh folder and returns the options.
+func initCluster(t *testing.T, file string) cluster.Options {
+	t.Helper()
+	dir := t.TempDir()
+	opts := cluster.DefaultOptions()
+	opts.CertDir = filepath.Join(dir, "pki")
+	opts.KubeconfigDir = dir
+	opts.NodeName = "cp1"
+	opts.AdvertiseAddress = "10.0.0.10"
+	if file != "" {
+		f, err := cluster.ParseClusterFile([]byte(file))
+		if err != nil {
+			t.Fatalf("ParseClusterFile: %v", err)
+		}
+		f.Apply(&opts)
+	}
+	if _, err := cluster.Init(t.Context(), opts); err != nil {
+		t.Fatalf("cluster.Init: %v", err)
+	}
+	return opts
+}
+
+const clusterFile = `apiVersion: kubepki.io/v1alpha1
+kind: Cluster
+clusterName: prod
+controlPlaneEndpoint: cp.example.org:6443
+serviceCIDR: 10.100.0.0/16
+dnsDomain: example.org
+apiServerCertSANs: [api.example.org, 192.168.0.10]
+controlPlaneNodes:
+- name: cp1
+  ips: [10.0.0.10]
+- name: cp2
+  ips: [10.0.0.11]
+workerNodes:
+- name: w1
+  ips: [10.0.1.1]
+users:
+- name: jane
+  groups: [dev]
+`
+
+// TestInitLintsClean shows that what kubepki init makes, with defaults and
+// from a cluster file (init --config), has no lint finding at all.
+func TestInitLintsClean(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		file string
+		alg  pki.KeyAlgorithm
+	}{
+		{name: "defaults"},
+		{name: "rsa-2048", alg: pki.RSA2048},
+		{name: "cluster file", file: clusterFile},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			opts := initCluster(t, tc.file)
+			if tc.alg != "" {
+				opts.KeyAlgorithm = tc.alg
+				opts.CertDir = filepath.Join(t.TempDir(), "pki")
+				opts.KubeconfigDir = filepath.Dir(opts.CertDir)
+				if _, err := cluster.Init(t.Context(), opts); err != nil {
+					t.Fatalf("cluster.Init: %v", err)
+				}
+			}
+			ctx := inspect.Context{ServiceCIDR: opts.ServiceCIDR, DNSDomain: opts.DNSDomain, APIServerAddresses: []string{opts.AdvertiseAddress}}
+			if opts.ControlPlaneEndpoint != "" {
+				ctx.APIServerAddresses = append(ctx.APIServerAddresses, opts.ControlPlaneEndpoint)
+			}
+			rep, err := inspect.Lint([]string{opts.KubeconfigDir}, inspect.LintOptions{Context: ctx})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range rep.Findings {
+				t.Errorf("%s %s %s: %s", f.Severity, f.Rule, f.Source, f.Message)
+			}
+			// ca, front-proxy-ca, etcd/ca and seven leaves at least, plus
+			// the certificates of the kubeconfig files.
+			if rep.Certificates < 10+5*2 {
+				t.Errorf("Certificates = %d, want at least 20: not every file was read", rep.Certificates)
+			}
+		})
+	}
+}
+
+// TestInitManifestsCheckClean builds each control-plane component's static
+// pod manifest, and the kubelet configuration, from the flags kubepki
+// gives for its files, and shows that inspect --manifest finds every file
+// and nothing wrong with them together.
+func TestInitManifestsCheckClean(t *testing.T) {
+	t.Parallel()
+	opts := initCluster(t, clusterFile)
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		component, node string
+		wantRefs        int
+	}{
+		{"kube-apiserver", "", 13},
+		{"etcd", "", 6},
+		{"kube-controller-manager", "", 9},
+		{"kube-scheduler", "", 3},
+		{"kubelet", "w1", 3},
+	} {
+		t.Run(tc.component, func(t *testing.T) {
+			t.Parallel()
+			flags, err := cluster.ComponentFlags(opts, tc.component, tc.node)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, tc.component+".yaml")
+			data := []byte(flags)
+			if tc.component != "kubelet" {
+				pod := corev1.Pod{
+					TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+					ObjectMeta: metav1.ObjectMeta{Name: tc.component, Namespace: "kube-system"},
+					Spec: corev1.PodSpec{Containers: []corev1.Container{{
+						Name:    tc.component,
+						Image:   "registry.k8s.io/" + tc.component,
+						Command: append([]string{tc.component}, strings.Fields(flags)...),
+					}}},
+				}
+				if data, err = yaml.Marshal(pod); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			rep, err := inspect.InspectManifest(path, inspect.Options{}, inspect.Context{ServiceCIDR: opts.ServiceCIDR, DNSDomain: opts.DNSDomain})
+			if err != nil {
+				t.Fatalf("InspectManifest: %v", err)
+			}
+			if got := len(rep.Manifest.References); got != tc.wantRefs {
+				t.Errorf("%d file references, want %d: %+v", got, tc.wantRefs, rep.Manifest.References)
+			}
+			for _, it := range rep.Items {
+				if it.Error != "" {
+					t.Errorf("%s %s: %s", it.Reference, it.Source, it.Error)
+				}
+			}
+			for _, f := range rep.Findings {
+				t.Errorf("%s %s %s: %s", f.Severity, f.Rule, f.Source, f.Message)
+			}
+		})
+	}
+}
+
+// TestInspectManifestBroken names the wrong files in a kube-apiserver
+// manifest and shows that the checks across files catch each.
+func TestInspectManifestBroken(t *testing.T) {
+	t.Parallel()
+	opts := initCluster(t, "")
+	pkiDir := opts.CertDir
+	p := func(name string) string { return filepath.Join(pkiDir, name) }
+	tests := []struct {
+		name     string
+		args     []string
+		want     []string
+		badItems int
+	}{
+		{name: "etcd client from the cluster CA", want: []string{inspect.RuleWrongCA},
+			args: []string{"--etcd-cafile=" + p("etcd/ca.crt"), "--etcd-certfile", p("apiserver-kubelet-client.crt"), "--etcd-keyfile=" + p("apiserver-kubelet-client.key")}},
+		{name: "serving key of another certificate", want: []string{inspect.RuleKeyMismatch},
+			args: []string{"--client-ca-file=" + p("ca.crt"), "--tls-cert-file=" + p("apiserver.crt"), "--tls-private-key-file=" + p("front-proxy-client.key")}},
+		{name: "front-proxy client checked against the cluster CA", want: []string{inspect.RuleWrongCA},
+			args: []string{"--requestheader-client-ca-file=" + p("ca.crt"), "--proxy-client-cert-file=" + p("front-proxy-client.crt"), "--proxy-client-key-file=" + p("front-proxy-client.key")}},
+		{name: "missing file", want: []string{inspect.RuleUnreadable}, badItems: 1,
+			args: []string{"--client-ca-file=" + p("nope.crt"), "--tls-cert-file=" + p("apiserver.crt"), "--tls-private-key-file=" + p("apiserver.key")}},
+		{name: "service account keys of two pairs", want: []string{inspect.RuleKeyMismatch},
+			args: []string{"--service-account-key-file=" + p("sa.pub"), "--service-account-signing-key-file=" + p("apiserver.key")}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			pod := corev1.Pod{
+				TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{
+					Name: "kube-apiserver", Command: []string{"kube-apiserver"}, Args: append([]string{"--advertise-address=10.0.0.10"}, tc.args...),
+				}}},
+			}
+			data, err := yaml.Marshal(pod)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "kube-apiserver.yaml")
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			rep, err := inspect.InspectManifest(path, inspect.Options{}, inspect.Context{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			bad := 0
+			for _, it := range rep.Items {
+				if it.Error != "" {
+					bad++
+				}
+			}
+			if bad != tc.badItems {
+				t.Errorf("%d items with errors, want %d", bad, tc.badItems)
+			}
+			var got []string
+			for _, f := range rep.Findings {
+				t.Logf("%s %s: %s", f.Rule, f.Source, f.Message)
+				if !slices.Contains(got, f.Rule) {
+					got = append(got, f.Rule)
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("rules %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
