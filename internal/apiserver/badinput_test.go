@@ -1,0 +1,267 @@
+package apiserver_test
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	certv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubepki/kubepki/internal/apiserver/apiservertest"
+)
+
+const csrPath = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
+
+// httpClient returns a plain HTTPS client for user in groups (no user
+// when user is empty).
+func httpClient(t testing.TB, srv *apiservertest.Server, user string, groups ...string) *http.Client {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(srv.CAPEM)
+	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if user != "" {
+		certPEM, keyPEM := srv.ClientCert(user, groups...)
+		pair, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}}
+}
+
+type httpResult struct {
+	code   int
+	body   []byte
+	header http.Header
+	status metav1.Status
+}
+
+func do(t testing.TB, c *http.Client, method, url, contentType string, body []byte, header ...string) httpResult {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := httpResult{code: resp.StatusCode, body: data, header: resp.Header}
+	if resp.StatusCode >= 400 {
+		if err := json.Unmarshal(data, &res.status); err != nil || res.status.Kind != "Status" {
+			t.Errorf("%s %s: %d with a body that is not a Status: %q", method, url, resp.StatusCode, data)
+		}
+	}
+	return res
+}
+
+func csrJSON(t testing.TB, mutate func(*certv1.CertificateSigningRequest)) []byte {
+	t.Helper()
+	csr := newCSR(t, "bad", "bob")
+	csr.APIVersion, csr.Kind = "certificates.k8s.io/v1", "CertificateSigningRequest"
+	if mutate != nil {
+		mutate(csr)
+	}
+	data, err := json.Marshal(csr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	srv := apiservertest.Start(t, apiservertest.Options{})
+	admin := httpClient(t, srv, apiservertest.AdminUser, apiservertest.AdminGroup)
+	anon := httpClient(t, srv, "")
+	base := srv.URL + csrPath
+
+	// A stored CSR for the update cases, approved once.
+	stored := do(t, admin, "POST", base, "application/json", csrJSON(t, func(c *certv1.CertificateSigningRequest) { c.Name = "stored" }))
+	if stored.code != http.StatusCreated {
+		t.Fatalf("create stored: %d %s", stored.code, stored.body)
+	}
+	var storedCSR certv1.CertificateSigningRequest
+	if err := json.Unmarshal(stored.body, &storedCSR); err != nil {
+		t.Fatal(err)
+	}
+	storedCSR.Status.Conditions = []certv1.CertificateSigningRequestCondition{{Type: certv1.CertificateApproved, Status: corev1.ConditionTrue, Reason: "Test"}}
+	approvedBody, _ := json.Marshal(storedCSR)
+	approved := do(t, admin, "PUT", base+"/stored/approval", "application/json", approvedBody)
+	if approved.code != http.StatusOK {
+		t.Fatalf("approve stored: %d %s", approved.code, approved.body)
+	}
+	var approvedCSR certv1.CertificateSigningRequest
+	if err := json.Unmarshal(approved.body, &approvedCSR); err != nil {
+		t.Fatal(err)
+	}
+
+	certDER := srv.CA.Cert.Raw
+	badSig := func() []byte {
+		block, _ := pem.Decode(csrPEM(t, "bob"))
+		block.Bytes[len(block.Bytes)-3] ^= 0xff
+		return pem.EncodeToMemory(block)
+	}()
+	bigBody := bytes.Repeat([]byte("a"), 5<<20)
+	aliasBomb := []byte(`a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+`)
+	bothConditions := approvedCSR.DeepCopy()
+	bothConditions.Status.Conditions = append(bothConditions.Status.Conditions,
+		certv1.CertificateSigningRequestCondition{Type: certv1.CertificateDenied, Status: corev1.ConditionTrue})
+	bothBody, _ := json.Marshal(bothConditions)
+	removed := approvedCSR.DeepCopy()
+	removed.Status.Conditions = nil
+	removedBody, _ := json.Marshal(removed)
+	stale := storedCSR.DeepCopy() // resourceVersion before the approval
+	stale.Labels = map[string]string{"x": "y"}
+	staleBody, _ := json.Marshal(stale)
+
+	tests := []struct {
+		name        string
+		client      *http.Client
+		method, url string
+		contentType string
+		body        []byte
+		header      []string
+		wantCode    int
+		wantReason  metav1.StatusReason
+		wantCause   string // a field that must be among details.causes
+	}{
+		{"request not PEM", admin, "POST", base, "application/json",
+			csrJSON(t, func(c *certv1.CertificateSigningRequest) { c.Spec.Request = []byte("not a pem") }),
+			nil, 422, metav1.StatusReasonInvalid, "spec.request"},
+		{"wrong PEM type", admin, "POST", base, "application/json",
+			csrJSON(t, func(c *certv1.CertificateSigningRequest) {
+				c.Spec.Request = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certDER})
+			}), nil, 422, metav1.StatusReasonInvalid, "spec.request"},
+		{"bad CSR signature", admin, "POST", base, "application/json",
+			csrJSON(t, func(c *certv1.CertificateSigningRequest) { c.Spec.Request = badSig }),
+			nil, 422, metav1.StatusReasonInvalid, "spec.request"},
+		{"invalid name", admin, "POST", base, "application/json",
+			csrJSON(t, func(c *certv1.CertificateSigningRequest) { c.Name = "a/b" }),
+			nil, 422, metav1.StatusReasonInvalid, "metadata.name"},
+		{"unknown usage", admin, "POST", base, "application/json",
+			csrJSON(t, func(c *certv1.CertificateSigningRequest) { c.Spec.Usages = []certv1.KeyUsage{"client auth", "flying"} }),
+			nil, 422, metav1.StatusReasonInvalid, "spec.usages[1]"},
+		{"malformed signerName", admin, "POST", base, "application/json",
+			csrJSON(t, func(c *certv1.CertificateSigningRequest) { c.Spec.SignerName = "no-slash" }),
+			nil, 422, metav1.StatusReasonInvalid, "spec.signerName"},
+		{"expirationSeconds under 600", admin, "POST", base, "application/json",
+			csrJSON(t, func(c *certv1.CertificateSigningRequest) { s := int32(599); c.Spec.ExpirationSeconds = &s }),
+			nil, 422, metav1.StatusReasonInvalid, "spec.expirationSeconds"},
+		{"both Approved and Denied", admin, "PUT", base + "/stored/approval", "application/json", bothBody,
+			nil, 422, metav1.StatusReasonInvalid, "status.conditions"},
+		{"removed Approved condition", admin, "PUT", base + "/stored/approval", "application/json", removedBody,
+			nil, 422, metav1.StatusReasonInvalid, "status.conditions"},
+		{"5 MB body", admin, "POST", base, "application/json", bigBody, nil, 413, metav1.StatusReasonRequestEntityTooLarge, ""},
+		{"malformed JSON", admin, "POST", base, "application/json", []byte(`{"apiVersion":`), nil, 400, metav1.StatusReasonBadRequest, ""},
+		{"malformed YAML", admin, "POST", base, "application/yaml", []byte("a: [\n b: :"), nil, 400, metav1.StatusReasonBadRequest, ""},
+		{"YAML alias bomb", admin, "POST", base, "application/yaml", aliasBomb, nil, 400, metav1.StatusReasonBadRequest, ""},
+		{"unknown field under Strict", admin, "POST", base + "?fieldValidation=Strict", "application/json",
+			bytes.Replace(csrJSON(t, nil), []byte(`"usages"`), []byte(`"usagez":["x"],"usages"`), 1),
+			nil, 400, metav1.StatusReasonBadRequest, ""},
+		{"case-mismatched field under Strict", admin, "POST", base + "?fieldValidation=Strict", "application/json",
+			bytes.Replace(csrJSON(t, nil), []byte(`"signerName"`), []byte(`"SignerName"`), 1),
+			nil, 400, metav1.StatusReasonBadRequest, ""},
+		{"duplicate field under Strict", admin, "POST", base + "?fieldValidation=Strict", "application/json",
+			bytes.Replace(csrJSON(t, nil), []byte(`"usages"`), []byte(`"signerName":"a.b/c","usages"`), 1),
+			nil, 400, metav1.StatusReasonBadRequest, ""},
+		{"bad fieldValidation", admin, "POST", base + "?fieldValidation=Loose", "application/json", csrJSON(t, nil),
+			nil, 400, metav1.StatusReasonBadRequest, ""},
+		{"wrong kind", admin, "POST", base, "application/json", []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"}}`),
+			nil, 400, metav1.StatusReasonBadRequest, ""},
+		{"unsupported media type", admin, "POST", base, "text/plain", csrJSON(t, nil), nil, 415, metav1.StatusReasonUnsupportedMediaType, ""},
+		{"unacceptable Accept", admin, "GET", base, "", nil, []string{"Accept", "image/png"}, 406, metav1.StatusReasonNotAcceptable, ""},
+		{"no credentials", anon, "GET", base, "", nil, nil, 401, metav1.StatusReasonUnauthorized, ""},
+		{"system:masters through kube-apiserver-client", admin, "POST", base, "application/json",
+			csrJSON(t, func(c *certv1.CertificateSigningRequest) { c.Spec.Request = csrPEM(t, "evil", "system:masters") }),
+			nil, 403, metav1.StatusReasonForbidden, ""},
+		{"stale resourceVersion", admin, "PUT", base + "/stored", "application/json", staleBody, nil, 409, metav1.StatusReasonConflict, ""},
+		{"name taken", admin, "POST", base, "application/json",
+			csrJSON(t, func(c *certv1.CertificateSigningRequest) { c.Name = "stored" }), nil, 409, metav1.StatusReasonAlreadyExists, ""},
+		{"name mismatch on update", admin, "PUT", base + "/other", "application/json", approvedBody, nil, 400, metav1.StatusReasonBadRequest, ""},
+		{"not found", admin, "GET", base + "/nope", "", nil, nil, 404, metav1.StatusReasonNotFound, ""},
+		{"unknown subresource", admin, "GET", base + "/stored/nope", "", nil, nil, 404, metav1.StatusReasonNotFound, ""},
+		{"method not allowed", admin, "POST", base + "/stored", "application/json", csrJSON(t, nil), nil, 405, metav1.StatusReasonMethodNotAllowed, ""},
+		{"bad label selector", admin, "GET", base + "?labelSelector=a%20in%20(", "", nil, nil, 400, metav1.StatusReasonBadRequest, ""},
+		{"unsupported field selector", admin, "GET", base + "?fieldSelector=spec.username%3Dx", "", nil, nil, 400, metav1.StatusReasonBadRequest, ""},
+		{"bad limit", admin, "GET", base + "?limit=-1", "", nil, nil, 400, metav1.StatusReasonBadRequest, ""},
+		{"bad continue", admin, "GET", base + "?limit=1&continue=garbage", "", nil, nil, 400, metav1.StatusReasonBadRequest, ""},
+		{"bad watch resourceVersion", admin, "GET", base + "?watch=true&resourceVersion=abc", "", nil, nil, 400, metav1.StatusReasonBadRequest, ""},
+		{"sendInitialEvents without NotOlderThan", admin, "GET", base + "?watch=true&sendInitialEvents=true&allowWatchBookmarks=true", "", nil, nil, 400, metav1.StatusReasonBadRequest, ""},
+		{"bad dryRun", admin, "POST", base + "?dryRun=Some", "application/json", csrJSON(t, nil), nil, 400, metav1.StatusReasonBadRequest, ""},
+		{"bad JSON patch", admin, "PATCH", base + "/stored", "application/json-patch+json", []byte(`{"op":1}`), nil, 400, metav1.StatusReasonBadRequest, ""},
+		{"bad merge patch", admin, "PATCH", base + "/stored", "application/merge-patch+json", []byte(`{`), nil, 400, metav1.StatusReasonBadRequest, ""},
+		{"apply without fieldManager", admin, "PATCH", base + "/stored", "application/apply-patch+yaml", csrJSON(t, nil), nil, 400, metav1.StatusReasonBadRequest, ""},
+		{"patch of unknown type", admin, "PATCH", base + "/stored", "application/xml", []byte(`<x/>`), nil, 415, metav1.StatusReasonUnsupportedMediaType, ""},
+		{"protobuf garbage", admin, "POST", base, "application/vnd.kubernetes.protobuf", []byte("k8s\x00\xff\xff\xff"), nil, 400, metav1.StatusReasonBadRequest, ""},
+		{"empty body", admin, "POST", base, "application/json", nil, nil, 400, metav1.StatusReasonBadRequest, ""},
+		{"too many path segments", admin, "GET", base + "/a/b/c", "", nil, nil, 404, metav1.StatusReasonNotFound, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before, err := srv.Store.CurrentRevision(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := do(t, tc.client, tc.method, tc.url, tc.contentType, tc.body, tc.header...)
+			if res.code != tc.wantCode || res.status.Reason != tc.wantReason || res.status.Code != int32(tc.wantCode) {
+				t.Errorf("%s %s = %d %s (Status code %d), want %d %s; body %.300s",
+					tc.method, tc.name, res.code, res.status.Reason, res.status.Code, tc.wantCode, tc.wantReason, res.body)
+			}
+			if tc.wantCause != "" {
+				found := false
+				if res.status.Details != nil {
+					for _, c := range res.status.Details.Causes {
+						found = found || strings.HasPrefix(c.Field, tc.wantCause)
+					}
+				}
+				if !found || res.status.Details.Kind != "CertificateSigningRequest" {
+					t.Errorf("Status details = %+v, want kind CertificateSigningRequest and a cause on %s", res.status.Details, tc.wantCause)
+				}
+			}
+			after, err := srv.Store.CurrentRevision(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after != before {
+				t.Errorf("store revision went %d → %d, want unchanged", before, after)
+			}
+		})
+	}
+	// The server still serves.
+	if res := do(t, admin, "GET", base+"/stored", "", nil); res.code != http.StatusOK {
+		t.Errorf("GET after the bad inputs = %d, want 200", res.code)
+	}
+	if res := do(t, anon, "GET", srv.URL+"/healthz", "", nil); res.code != http.StatusOK || string(res.body) != "ok" {
+		t.Errorf("GET /healthz = %d %q, want 200 ok", res.code, res.body)
+	}
+}
