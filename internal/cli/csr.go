@@ -2,8 +2,8 @@ package cli
 
 import (
 	"bytes"
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -51,6 +51,7 @@ CertificateSigningRequests on any Kubernetes API server, with kubectl's output.`
 		newCSRApproveCommand(streams, false),
 		newCSRDeleteCommand(streams),
 		newCSRCreateCommand(streams),
+		newCSRNewCommand(streams),
 	)
 	return cmd
 }
