@@ -213,6 +213,20 @@ func (m *Member) Running() bool {
 	return m.etcd != nil
 }
 
+// Leader returns the member that is currently the raft leader, or nil
+// when no running member is.
+func (c *Cluster) Leader() *Member {
+	for _, m := range c.members {
+		m.mu.Lock()
+		isLeader := m.etcd != nil && m.etcd.Server.Leader() == m.etcd.Server.MemberID()
+		m.mu.Unlock()
+		if isLeader {
+			return m
+		}
+	}
+	return nil
+}
+
 // Members returns the cluster's members in name order.
 func (c *Cluster) Members() []*Member { return c.members }
 
