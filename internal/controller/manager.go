@@ -1,0 +1,346 @@
+package controller
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	certv1 "k8s.io/api/certificates/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	certv1client "k8s.io/client-go/kubernetes/typed/certificates/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/kubepki/kubepki/internal/certificates"
+	"github.com/kubepki/kubepki/internal/pki"
+)
+
+// Defaults for Config fields left zero.
+const (
+	// DefaultSigningDuration is kube-controller-manager's
+	// --cluster-signing-duration default.
+	DefaultSigningDuration = 365 * 24 * time.Hour
+	// DefaultWorkers is the number of workers per queue.
+	DefaultWorkers = 8
+	// DefaultResyncPeriod is how often every cached CSR is looked at again
+	// even without an event.
+	DefaultResyncPeriod = 5 * time.Minute
+	// DefaultCleanInterval is how often the cleaner runs
+	// (kube-controller-manager's csrcleaner polls hourly).
+	DefaultCleanInterval = time.Hour
+	// DefaultReservationTimeout is how long another holder's reservation
+	// is respected before it is taken over (when running without an
+	// Elector); a live signer stores its certificate within milliseconds.
+	DefaultReservationTimeout = time.Minute
+	// campaignRetry is the pause after a failed election campaign.
+	campaignRetry = time.Second
+)
+
+// SignerCAs maps each built-in signer name to the CA that signs for it.
+type SignerCAs map[string]*pki.CA
+
+// SameCA returns SignerCAs with ca for every built-in signer, as
+// --cluster-signing-cert-file/--cluster-signing-key-file configure
+// kube-controller-manager.
+func SameCA(ca *pki.CA) SignerCAs {
+	s := SignerCAs{}
+	for _, name := range certificates.BuiltInSigners() {
+		s[name] = ca
+	}
+	return s
+}
+
+// Elector decides which of several processes runs the controllers.
+type Elector interface {
+	// Campaign blocks until this process leads or ctx ends. The returned
+	// context ends when leadership is lost (or ctx ends).
+	Campaign(ctx context.Context) (leaderCtx context.Context, err error)
+}
+
+// Config configures a Manager.
+type Config struct {
+	// Client is the API the controllers use. Required.
+	Client certv1client.CertificateSigningRequestInterface
+	// Signers holds the CA for each built-in signer to run; a signer
+	// without a CA leaves its CSRs alone. Nil runs no signer.
+	Signers SignerCAs
+	// SigningDuration caps certificate lifetimes (the CSR's
+	// expirationSeconds may shorten it). Zero means DefaultSigningDuration.
+	SigningDuration time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives state changes and the audit line of every decision;
+	// nil discards them.
+	Logger *slog.Logger
+	// NodeInventory enables auto-approval of kubelet-serving CSRs whose
+	// SANs all belong to the node; nil never auto-approves them.
+	NodeInventory func(nodeName string) (dns []string, ips []net.IP, ok bool)
+	// Authorize checks a kubelet client CSR's requester for the
+	// selfnodeclient/nodeclient permission; nil means kubeadm's default
+	// bindings (certificates.DefaultAuthorize).
+	Authorize certificates.AuthorizeFunc
+	// Elector, when set, runs the controllers only while this process
+	// leads; nil means always (a single server).
+	Elector Elector
+	// Metrics receives optional measurements.
+	Metrics *Metrics
+	// Identity names this process in reservations and logs; empty means
+	// the host name plus a random suffix.
+	Identity string
+	// Workers per queue; zero means DefaultWorkers.
+	Workers int
+	// ResyncPeriod; zero means DefaultResyncPeriod.
+	ResyncPeriod time.Duration
+	// CleanInterval; zero means DefaultCleanInterval.
+	CleanInterval time.Duration
+	// ReservationTimeout; zero means DefaultReservationTimeout.
+	ReservationTimeout time.Duration
+	// DisableApprover and DisableCleaner turn those loops off.
+	DisableApprover, DisableCleaner bool
+}
+
+// Manager runs the signer, auto-approver and cleaner.
+type Manager struct {
+	client   certv1client.CertificateSigningRequestInterface
+	signers  SignerCAs
+	duration time.Duration
+	now      func() time.Time
+	log      *slog.Logger
+	policy   certificates.ApprovalPolicy
+	elector  Elector
+	metrics  Metrics
+	identity string
+	workers  int
+	resync   time.Duration
+	clean    time.Duration
+	reserve  time.Duration
+	approve  bool
+	cleaner  bool
+
+	// pending holds certificates signed but not yet stored, by CSR UID, so
+	// that a failed store is retried with the same certificate instead of
+	// signing again.
+	mu      sync.Mutex
+	pending map[types.UID]pendingCert
+}
+
+// New checks cfg and returns a Manager.
+func New(cfg Config) (*Manager, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("controller: Config.Client is required")
+	}
+	for name, ca := range cfg.Signers {
+		if !certificates.IsBuiltInSigner(name) {
+			return nil, fmt.Errorf("controller: %q is not a built-in signer; use one of %v", name, certificates.BuiltInSigners())
+		}
+		if ca == nil || ca.Cert == nil || ca.Key == nil {
+			return nil, fmt.Errorf("controller: signer %q has no CA certificate and key", name)
+		}
+	}
+	if cfg.SigningDuration < 0 {
+		return nil, fmt.Errorf("controller: signing duration %v is negative", cfg.SigningDuration)
+	}
+	m := &Manager{
+		client:   cfg.Client,
+		signers:  cfg.Signers,
+		duration: orDefault(cfg.SigningDuration, DefaultSigningDuration),
+		now:      cfg.Now,
+		log:      cfg.Logger,
+		policy:   certificates.ApprovalPolicy{Authorize: cfg.Authorize, Inventory: cfg.NodeInventory},
+		elector:  cfg.Elector,
+		identity: cfg.Identity,
+		workers:  cfg.Workers,
+		resync:   orDefault(cfg.ResyncPeriod, DefaultResyncPeriod),
+		clean:    orDefault(cfg.CleanInterval, DefaultCleanInterval),
+		reserve:  orDefault(cfg.ReservationTimeout, DefaultReservationTimeout),
+		approve:  !cfg.DisableApprover,
+		cleaner:  !cfg.DisableCleaner,
+		pending:  map[types.UID]pendingCert{},
+	}
+	if cfg.Metrics != nil {
+		m.metrics = *cfg.Metrics
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	if m.workers <= 0 {
+		m.workers = DefaultWorkers
+	}
+	if m.identity == "" {
+		host, _ := os.Hostname()
+		var b [4]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, fmt.Errorf("controller: identity: %w", err)
+		}
+		m.identity = host + "-" + hex.EncodeToString(b[:])
+	}
+	return m, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+// Identity returns the name this Manager writes into reservations.
+func (m *Manager) Identity() string { return m.identity }
+
+// Run runs the controllers until ctx ends and returns nil then. With an
+// Elector it campaigns, runs while leading, and campaigns again after
+// losing leadership.
+func (m *Manager) Run(ctx context.Context) error {
+	if m.elector == nil {
+		return m.runTerm(ctx)
+	}
+	for ctx.Err() == nil {
+		leaderCtx, err := m.elector.Campaign(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			m.log.Warn("leader election campaign failed", "identity", m.identity, "err", err)
+			t := time.NewTimer(campaignRetry)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+			continue
+		}
+		m.log.Info("leading: controllers starting", "identity", m.identity)
+		if err := m.runTerm(leaderCtx); err != nil {
+			return err
+		}
+		m.log.Info("leadership ended: controllers stopped", "identity", m.identity)
+	}
+	return nil
+}
+
+// runTerm runs the informer, queues and loops until ctx ends, and returns
+// after every worker has stopped.
+func (m *Manager) runTerm(ctx context.Context) error {
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return m.client.List(ctx, opts)
+		},
+		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+			return m.client.Watch(ctx, opts)
+		},
+	}
+	informer := cache.NewSharedIndexInformerWithOptions(lw, &certv1.CertificateSigningRequest{},
+		cache.SharedIndexInformerOptions{ResyncPeriod: m.resync, ObjectDescription: "certificatesigningrequests"})
+	signQ := newQueue("csrsigning")
+	approveQ := newQueue("csrapproving")
+	enqueue := func(obj any) {
+		csr, ok := obj.(*certv1.CertificateSigningRequest)
+		if !ok {
+			return
+		}
+		if m.wantsSigning(csr) {
+			signQ.Add(csr.Name)
+		}
+		if m.approve && certificates.IsPending(csr) && !certificates.HasCertificate(csr) {
+			approveQ.Add(csr.Name)
+		}
+	}
+	if _, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    enqueue,
+		UpdateFunc: func(_, obj any) { enqueue(obj) },
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if csr, ok := obj.(*certv1.CertificateSigningRequest); ok {
+				m.dropPending(csr.UID)
+			}
+		},
+	}); err != nil {
+		return fmt.Errorf("controller: add event handler: %w", err)
+	}
+
+	var wg sync.WaitGroup
+	wg.Go(func() { informer.RunWithContext(ctx) })
+	defer wg.Wait()
+	defer signQ.ShutDown()
+	defer approveQ.ShutDown()
+	if !cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
+		return nil // ctx ended first
+	}
+	get := func(name string) (*certv1.CertificateSigningRequest, bool) {
+		obj, ok, err := informer.GetIndexer().GetByKey(name)
+		if err != nil || !ok {
+			return nil, false
+		}
+		csr, ok := obj.(*certv1.CertificateSigningRequest)
+		if !ok {
+			return nil, false
+		}
+		return csr.DeepCopy(), true
+	}
+	for range m.workers {
+		wg.Go(func() { m.work(ctx, signQ, get, m.sign) })
+		if m.approve {
+			wg.Go(func() { m.work(ctx, approveQ, get, m.autoApprove) })
+		}
+	}
+	if m.cleaner {
+		wg.Go(func() { m.cleanLoop(ctx, informer.GetStore()) })
+	}
+	<-ctx.Done()
+	return nil
+}
+
+func newQueue(name string) workqueue.TypedRateLimitingInterface[string] {
+	return workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: name})
+}
+
+// handler processes one CSR; a positive retry asks to look again later.
+type handler func(ctx context.Context, csr *certv1.CertificateSigningRequest) (retry time.Duration, err error)
+
+// work takes names off q until it shuts down and runs h on the cached
+// object. Failures are retried with the queue's rate limit.
+func (m *Manager) work(ctx context.Context, q workqueue.TypedRateLimitingInterface[string],
+	get func(string) (*certv1.CertificateSigningRequest, bool), h handler) {
+	for {
+		name, quit := q.Get()
+		if quit {
+			return
+		}
+		func() {
+			defer q.Done(name)
+			csr, ok := get(name)
+			if !ok {
+				q.Forget(name)
+				return
+			}
+			retry, err := h(ctx, csr)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				m.log.Warn("csr processing failed; retrying", "csr", name, "err", err)
+				q.AddRateLimited(name)
+			case err != nil:
+			case retry > 0:
+				q.Forget(name)
+				q.AddAfter(name, retry)
+			default:
+				q.Forget(name)
+			}
+		}()
+	}
+}
