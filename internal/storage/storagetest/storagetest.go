@@ -38,6 +38,20 @@ const testTimeout = 60 * time.Second
 // once, since some tests close the store before the cleanup does.
 func Run(t *testing.T, newStore func(t *testing.T) storage.Interface) {
 	t.Helper()
+	run(t, newStore, true)
+}
+
+// RunSerial runs the same suite one test at a time, for stores that share
+// a backend whose revision other tests would move, such as an etcd
+// cluster outside the test process: each test still gets its own store
+// from newStore (its own key prefix), but no other test writes meanwhile.
+func RunSerial(t *testing.T, newStore func(t *testing.T) storage.Interface) {
+	t.Helper()
+	run(t, newStore, false)
+}
+
+func run(t *testing.T, newStore func(t *testing.T) storage.Interface, parallel bool) {
+	t.Helper()
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, ctx context.Context, s storage.Interface)
@@ -68,7 +82,9 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Interface) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
+			if parallel {
+				t.Parallel()
+			}
 			ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 			defer cancel()
 			tc.fn(t, ctx, newStore(t))
