@@ -1,0 +1,191 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/kubepki/kubepki/internal/pki/pkitest"
+)
+
+func dirArgs(dir string) []string {
+	return []string{"--cert-dir", filepath.Join(dir, "pki"), "--kubeconfig-dir", dir}
+}
+
+func initDir(t *testing.T, extra ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if _, errOut, code := execPKI(t, initArgs(dir, extra...)...); code != 0 {
+		t.Fatalf("init: %s", errOut)
+	}
+	return dir
+}
+
+func TestCheckExpirationCommand(t *testing.T) {
+	t.Parallel()
+	dir := initDir(t, "--cert-validity", "500h")
+	out, errOut, code := execPKI(t, append([]string{"certs", "check-expiration"}, dirArgs(dir)...)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	header := regexp.MustCompile(`(?m)^CERTIFICATE {16}EXPIRES {18}RESIDUAL TIME   CERTIFICATE AUTHORITY   EXTERNALLY MANAGED$`)
+	row := regexp.MustCompile(`(?m)^apiserver {18}[A-Z][a-z]{2} \d\d, \d{4} \d\d:\d\d UTC   20d {13}ca {22}no$`)
+	caRow := regexp.MustCompile(`(?m)^etcd-ca {17}[A-Z][a-z]{2} \d\d, \d{4} \d\d:\d\d UTC   (9y364d|10y) +no$`)
+	for _, re := range []*regexp.Regexp{header, row, caRow} {
+		if !re.MatchString(out) {
+			t.Errorf("check-expiration output does not match %s:\n%s", re, out)
+		}
+	}
+	if strings.Contains(out, "kubelet.conf") {
+		t.Error("check-expiration lists kubelet.conf, which kubeadm leaves out")
+	}
+
+	out, _, code = execPKI(t, append([]string{"certs", "check-expiration", "-o", "json"}, dirArgs(dir)...)...)
+	var info struct {
+		APIVersion   string `json:"apiVersion"`
+		Kind         string `json:"kind"`
+		Certificates []struct {
+			Name         string `json:"name"`
+			ResidualTime int64  `json:"residualTime"`
+			CAName       string `json:"caName"`
+		} `json:"certificates"`
+		CertificateAuthorities []struct{ Name string } `json:"certificateAuthorities"`
+	}
+	if err := json.Unmarshal([]byte(out), &info); err != nil || code != 0 {
+		t.Fatalf("-o json exit %d: %v\n%s", code, err, out)
+	}
+	if info.Kind != "CertificateExpirationInfo" || len(info.Certificates) != 11 || len(info.CertificateAuthorities) != 3 {
+		t.Errorf("-o json: %s with %d certificates, %d CAs", info.Kind, len(info.Certificates), len(info.CertificateAuthorities))
+	}
+
+	// --fail-within: 500h left is within 720h.
+	_, errOut, code = execPKI(t, append([]string{"certs", "check-expiration", "--fail-within", "720h"}, dirArgs(dir)...)...)
+	if code == 0 || !strings.Contains(errOut, "apiserver") {
+		t.Errorf("--fail-within 720h exit %d, stderr %q; want non-zero naming apiserver", code, errOut)
+	}
+	_, errOut, code = execPKI(t, append([]string{"certs", "check-expiration", "--fail-within", "100h"}, dirArgs(dir)...)...)
+	if code != 0 {
+		t.Errorf("--fail-within 100h exit %d: %s", code, errOut)
+	}
+	// A missing file is marked, and fails --fail-within.
+	os.Remove(filepath.Join(dir, "scheduler.conf"))
+	out, _, code = execPKI(t, append([]string{"certs", "check-expiration", "--fail-within", "1h"}, dirArgs(dir)...)...)
+	if code == 0 || !strings.Contains(out, "!MISSING! scheduler.conf") {
+		t.Errorf("missing scheduler.conf: exit %d\n%s", code, out)
+	}
+}
+
+func TestRenewCommand(t *testing.T) {
+	t.Parallel()
+	dir := initDir(t)
+	before := pkiFolderState(t, dir)
+	out, errOut, code := execPKI(t, append([]string{"certs", "renew", "apiserver", "admin.conf"}, dirArgs(dir)...)...)
+	if code != 0 {
+		t.Fatalf("renew exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"renewed", filepath.Join(dir, "pki", "apiserver.crt"), filepath.Join(dir, "admin.conf"), "backup"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("renew stdout lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(errOut, "restart the kube-apiserver") {
+		t.Errorf("renew stderr %q lacks the restart advice", errOut)
+	}
+	after := pkiFolderState(t, dir)
+	if before["pki/apiserver.crt"] == after["pki/apiserver.crt"] || before["pki/apiserver.key"] != after["pki/apiserver.key"] {
+		t.Error("renew did not replace apiserver.crt or changed apiserver.key without --rotate-keys")
+	}
+	if before["pki/apiserver-kubelet-client.crt"] != after["pki/apiserver-kubelet-client.crt"] {
+		t.Error("renew apiserver also changed apiserver-kubelet-client.crt")
+	}
+	_, errOut, code = execPKI(t, append([]string{"certs", "renew", "apiserver-typo"}, dirArgs(dir)...)...)
+	if code != 2 || !strings.Contains(errOut, "apiserver-typo") {
+		t.Errorf("renew of unknown name: exit %d, %q", code, errOut)
+	}
+	_, _, code = execPKI(t, append([]string{"certs", "renew"}, dirArgs(dir)...)...)
+	if code != 1 && code != 2 {
+		t.Errorf("renew without names: exit %d", code)
+	}
+}
+
+func TestIssueUserCommandWithKubectl(t *testing.T) {
+	t.Parallel()
+	kubectl := pkitest.RequireTool(t, "kubectl")
+	openssl := pkitest.RequireTool(t, "openssl")
+	dir := initDir(t, "--control-plane-endpoint", "k8s.example.com")
+	out, errOut, code := execPKI(t, append([]string{"certs", "issue", "user", "jane", "--group", "dev", "--group", "ops"}, dirArgs(dir)...)...)
+	if code != 0 {
+		t.Fatalf("issue user exit %d: %s", code, errOut)
+	}
+	conf := filepath.Join(dir, "users", "jane.conf")
+	if !strings.Contains(out, conf) {
+		t.Errorf("issue user stdout lacks %s:\n%s", conf, out)
+	}
+	home := t.TempDir()
+	cmd := exec.Command(kubectl, "config", "view", "--raw", "--kubeconfig", conf, "-o", "jsonpath={.clusters[0].cluster.server} {.current-context}")
+	cmd.Env = append(os.Environ(), "HOME="+home, "KUBECACHEDIR="+home+"/cache", "KUBECONFIG=")
+	b, err := cmd.CombinedOutput()
+	if err != nil || string(b) != "https://k8s.example.com:6443 jane@kubernetes" {
+		t.Errorf("kubectl config view: %v %q", err, b)
+	}
+	b, err = exec.Command(openssl, "x509", "-noout", "-subject", "-in", filepath.Join(dir, "pki", "users", "jane.crt")).CombinedOutput()
+	if err != nil || !strings.Contains(string(b), "O = dev + O = ops, CN = jane") {
+		t.Errorf("openssl x509 -subject: %v %s", err, b)
+	}
+	b, err = exec.Command(openssl, "verify", "-CAfile", filepath.Join(dir, "pki", "ca.crt"), filepath.Join(dir, "pki", "users", "jane.crt")).CombinedOutput()
+	if err != nil {
+		t.Errorf("openssl verify: %v %s", err, b)
+	}
+
+	// Node issuance; upper-case names are refused.
+	_, errOut, code = execPKI(t, append([]string{"certs", "issue", "node", "Worker1"}, dirArgs(dir)...)...)
+	if code != 2 || !strings.Contains(errOut, `use "worker1"`) {
+		t.Errorf("issue node Worker1: exit %d, %q", code, errOut)
+	}
+	_, errOut, code = execPKI(t, append([]string{"certs", "issue", "node", "worker1", "--ip", "10.0.0.21", "--dns", "worker1.example.com"}, dirArgs(dir)...)...)
+	if code != 0 {
+		t.Fatalf("issue node exit %d: %s", code, errOut)
+	}
+	b, err = exec.Command(openssl, "x509", "-noout", "-ext", "subjectAltName,extendedKeyUsage", "-in", filepath.Join(dir, "pki", "nodes", "worker1", "kubelet.crt")).CombinedOutput()
+	if err != nil || !strings.Contains(string(b), "DNS:worker1, DNS:worker1.example.com, IP Address:10.0.0.21") || !strings.Contains(string(b), "TLS Web Server Authentication") {
+		t.Errorf("openssl x509 -ext of the node serving certificate: %v\n%s", err, b)
+	}
+
+	// Without admin.conf and --server there is no server to write.
+	empty := t.TempDir()
+	_, errOut, code = execPKI(t, append([]string{"certs", "issue", "user", "bob"}, dirArgs(empty)...)...)
+	if code != 2 || !strings.Contains(errOut, "--server") {
+		t.Errorf("issue user without admin.conf: exit %d, %q", code, errOut)
+	}
+}
+
+func TestCertsFlagsCommand(t *testing.T) {
+	t.Parallel()
+	dir := initDir(t)
+	out, errOut, code := execPKI(t, append([]string{"certs", "flags", "kube-apiserver"}, dirArgs(dir)...)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{
+		"--client-ca-file=" + filepath.Join(dir, "pki", "ca.crt"),
+		"--etcd-certfile=" + filepath.Join(dir, "pki", "apiserver-etcd-client.crt"),
+		"--requestheader-allowed-names=front-proxy-client",
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("kube-apiserver flags lack %s:\n%s", want, out)
+		}
+	}
+	out, _, code = execPKI(t, append([]string{"certs", "flags", "kubelet"}, dirArgs(dir)...)...)
+	if code != 0 || !strings.Contains(out, "kind: KubeletConfiguration") || !strings.Contains(out, "clientCAFile: "+filepath.Join(dir, "pki", "ca.crt")) {
+		t.Errorf("kubelet config exit %d:\n%s", code, out)
+	}
+	_, errOut, code = execPKI(t, "certs", "flags", "kube-proxyy")
+	if code != 2 || !strings.Contains(errOut, "kube-apiserver") {
+		t.Errorf("unknown component: exit %d, %q", code, errOut)
+	}
+}
