@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/tools/clientcmd"
@@ -80,6 +81,8 @@ writes one file from several and reports conflicts.`,
 		newConfigDeleteClusterCommand(streams, flags),
 		newConfigDeleteUserCommand(streams, flags),
 		newConfigRenameContextCommand(streams, flags),
+		newConfigCheckCommand(streams, flags),
+		newConfigMergeCommand(streams),
 	)
 	return cmd
 }
@@ -836,4 +839,152 @@ func newConfigRenameContextCommand(streams IOStreams, flags *configFlags) *cobra
 			return err
 		},
 	}
+}
+
+// configCheckReport is what "config check -o json|yaml" prints; a
+// versioned type: fields are added, never renamed.
+type configCheckReport struct {
+	APIVersion string                     `json:"apiVersion"`
+	Kind       string                     `json:"kind"`
+	Contexts   []kubeconfig.ContextReport `json:"contexts"`
+}
+
+func newConfigCheckCommand(streams IOStreams, flags *configFlags) *cobra.Command {
+	var context, output string
+	var connect bool
+	var timeout, warn time.Duration
+	cmd := &cobra.Command{
+		Use:   "check [--context NAME] [--connect]",
+		Short: "Check every context's credentials and server",
+		Long: `Check each context of the loaded kubeconfig files (or only --context): its
+cluster and user exist, the CA and the client certificate and key files exist
+and parse, the key matches the certificate, the certificate chains to the
+cluster's CA for client auth, and how long it remains valid (a warning within
+--expiry-warning). With --connect, also a TLS handshake with the server: its
+certificate must chain to the cluster CA and name the server's host (or
+tls-server-name), and GET /version must succeed with the context's credentials.
+
+Exits 1 if any check fails; warnings do not fail.`,
+		Example: `  kubepki config check
+  kubepki config check --kubeconfig /etc/kubernetes/admin.conf --connect
+  kubepki config check --context jane@kubernetes -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "" {
+				if err := checkOutputFormat(output, "json", "yaml"); err != nil {
+					return err
+				}
+			}
+			cfg, err := kubeconfig.LoadingRules(flags.kubeconfig).Load()
+			if err != nil {
+				return fmt.Errorf("load kubeconfig: %w", err)
+			}
+			reports, err := kubeconfig.Check(cmd.Context(), cfg, kubeconfig.CheckOptions{
+				Context: context, Connect: connect, Timeout: timeout, ExpiryWarning: warn,
+			})
+			if err != nil {
+				return err
+			}
+			if output != "" {
+				if err := printFormatted(streams.Out, output, configCheckReport{APIVersion: "kubepki.io/v1alpha1", Kind: "KubeconfigCheck", Contexts: reports}); err != nil {
+					return err
+				}
+			} else {
+				printCheckReports(streams.Out, reports)
+			}
+			var failed []string
+			for i := range reports {
+				if reports[i].Failed() {
+					failed = append(failed, reports[i].Context)
+				}
+			}
+			if len(failed) > 0 {
+				return &ExitError{Code: 1, Err: fmt.Errorf("%d of %d contexts failed their checks: %s", len(failed), len(reports), strings.Join(failed, ", "))}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&context, "context", "", "check only this context")
+	f.BoolVar(&connect, "connect", false, "also connect to each server: TLS handshake and GET /version")
+	f.DurationVar(&timeout, "timeout", 10*time.Second, "bound of each connection with --connect")
+	f.DurationVar(&warn, "expiry-warning", kubeconfig.DefaultExpiryWarning, "warn when a certificate expires sooner than this")
+	f.StringVarP(&output, "output", "o", "", "output format: json, yaml or jsonpath=TEMPLATE (default: text)")
+	return cmd
+}
+
+// printCheckReports prints reports as text, one block per context.
+func printCheckReports(out io.Writer, reports []kubeconfig.ContextReport) {
+	for i, r := range reports {
+		if i > 0 {
+			fmt.Fprintln(out)
+		}
+		fmt.Fprintf(out, "context %s (cluster %s, user %s", r.Context, r.Cluster, r.User)
+		if r.Server != "" {
+			fmt.Fprintf(out, ", server %s", r.Server)
+		}
+		fmt.Fprintln(out, ")")
+		w := newTable(out)
+		for _, res := range r.Results {
+			fmt.Fprintf(w, "  %s\t%s\t%s\n", res.Status, res.Check, res.Message)
+		}
+		w.Flush()
+	}
+}
+
+func newConfigMergeCommand(streams IOStreams) *cobra.Command {
+	var output, prefer string
+	var force, flatten bool
+	cmd := &cobra.Command{
+		Use:   "merge FILE... -o OUTPUT",
+		Short: "Merge kubeconfig files into one",
+		Long: `Merge the clusters, users and contexts of several kubeconfig files into one
+file (written 0600). Relative paths become absolute, or the referenced files are
+embedded with --flatten. A name defined identically in several files is kept
+once; a name defined differently is a conflict: all conflicts are reported and
+nothing is written, unless --prefer first (kubectl's rule) or --prefer last says
+which to keep, in which case each conflict is still reported on stderr.
+current-context is the first file's that has one.`,
+		Example: `  kubepki config merge ~/.kube/config jane.conf -o merged.conf
+  kubepki config merge a.conf b.conf --prefer last --flatten -o all.conf`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(_ *cobra.Command, files []string) error {
+			if output == "" {
+				return &UsageError{Err: errors.New("-o OUTPUT is required")}
+			}
+			p, err := kubeconfig.ParsePrefer(prefer)
+			if err != nil {
+				return &UsageError{Err: fmt.Errorf("--prefer: %w", err)}
+			}
+			if !force {
+				if _, err := os.Lstat(output); err == nil {
+					return fmt.Errorf("%s already exists; choose another -o or pass --force to replace it", output)
+				}
+			}
+			cfg, conflicts, err := kubeconfig.Merge(files, p)
+			if err != nil {
+				return err
+			}
+			for _, c := range conflicts {
+				fmt.Fprintf(streams.ErrOut, "warning: %s\n", c)
+			}
+			if flatten {
+				if err := clientcmdapi.FlattenConfig(cfg); err != nil {
+					return fmt.Errorf("flatten: %w", err)
+				}
+			}
+			if err := kubeconfig.Write(output, cfg); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(streams.Out, "merged %d files into %s (%d clusters, %d users, %d contexts)\n",
+				len(files), output, len(cfg.Clusters), len(cfg.AuthInfos), len(cfg.Contexts))
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&output, "output", "o", "", "file to write (required)")
+	f.StringVar(&prefer, "prefer", "", "on conflicts keep the first or the last file's entry (default: fail)")
+	f.BoolVar(&force, "force", false, "replace OUTPUT if it exists")
+	f.BoolVar(&flatten, "flatten", false, "embed referenced certificate and key files")
+	return cmd
 }
