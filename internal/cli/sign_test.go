@@ -1,0 +1,212 @@
+package cli
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/kubepki/kubepki/internal/pki"
+	"github.com/kubepki/kubepki/internal/pki/pkitest"
+)
+
+func runOpenSSL(t *testing.T, openssl string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(openssl, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// TestOpenSSLJobs runs ca new, key new, csr new and sign on keys and
+// requests made by the real openssl, and checks the results with openssl.
+func TestOpenSSLJobs(t *testing.T) {
+	t.Parallel()
+	openssl := pkitest.RequireTool(t, "openssl")
+	dir := t.TempDir()
+	p := func(name string) string { return filepath.Join(dir, name) }
+
+	if _, errOut, code := execPKI(t, "ca", "new", "--common-name", "test-root", "--cert-out", p("ca.crt"), "--key-out", p("ca.key")); code != 0 {
+		t.Fatalf("ca new: %s", errOut)
+	}
+	text := runOpenSSL(t, openssl, "x509", "-noout", "-text", "-in", p("ca.crt"))
+	for _, want := range []string{"CA:TRUE", "Certificate Sign", "DNS:test-root", "Subject: CN = test-root"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("ca.crt lacks %q", want)
+		}
+	}
+	if _, errOut, code := execPKI(t, "ca", "new", "--cert-out", p("ca.crt"), "--key-out", p("ca.key")); code != 1 || !strings.Contains(errOut, "--force") {
+		t.Errorf("ca new over existing files: exit %d, %q", code, errOut)
+	}
+
+	// Keys from openssl genrsa (PKCS#1 or PKCS#8 depending on version),
+	// genpkey EC (PKCS#8) and ec (SEC1), and from key new.
+	runOpenSSL(t, openssl, "genrsa", "-out", p("rsa.key"), "2048")
+	runOpenSSL(t, openssl, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", p("ec8.key"))
+	runOpenSSL(t, openssl, "ec", "-in", p("ec8.key"), "-out", p("sec1.key"))
+	runOpenSSL(t, openssl, "rsa", "-in", p("rsa.key"), "-traditional", "-out", p("rsa1.key"))
+	out, errOut, code := execPKI(t, "key", "new", "--algorithm", "ecdsa-p384", "-o", p("ours.key"), "--pub-out", p("ours.pub"))
+	if code != 0 || !strings.Contains(out, p("ours.key")) {
+		t.Fatalf("key new: exit %d %s", code, errOut)
+	}
+	for _, f := range []string{"ours.key", "ours.pub"} {
+		if fi, _ := os.Stat(p(f)); fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s mode %04o, want 0600", f, fi.Mode().Perm())
+		}
+	}
+	runOpenSSL(t, openssl, "pkey", "-noout", "-in", p("ours.key"))
+	runOpenSSL(t, openssl, "pkey", "-pubin", "-noout", "-in", p("ours.pub"))
+
+	for _, key := range []string{"rsa.key", "rsa1.key", "ec8.key", "sec1.key", "ours.key"} {
+		t.Run(key, func(t *testing.T) {
+			csr := p(key + ".csr")
+			_, errOut, code := execCommand(t, newCSRNewCommand, "--key", p(key), "--subject", "/CN=jane/O=dev/O=ops", "--san", "DNS:jane.example.com", "--san", "IP:10.1.2.3", "-o", csr)
+			if code != 0 {
+				t.Fatalf("csr new --key %s: %s", key, errOut)
+			}
+			v := runOpenSSL(t, openssl, "req", "-verify", "-noout", "-text", "-in", csr)
+			if !strings.Contains(v, "DNS:jane.example.com, IP Address:10.1.2.3") {
+				t.Errorf("openssl req -text lacks the SANs:\n%s", v)
+			}
+			crt := p(key + ".crt")
+			_, errOut, code = execPKI(t, "sign", "--ca-cert", p("ca.crt"), "--ca-key", p("ca.key"), "--csr", csr, "--usages", "digital signature,key encipherment,client auth", "--duration", "24h", "-o", crt)
+			if code != 0 {
+				t.Fatalf("sign: %s", errOut)
+			}
+			if v := runOpenSSL(t, openssl, "verify", "-CAfile", p("ca.crt"), crt); !strings.Contains(v, ": OK") {
+				t.Errorf("openssl verify: %s", v)
+			}
+			c, err := pki.ReadCertificateFile(crt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]string{"dev", "ops"}, c.Subject.Organization); diff != "" || c.Subject.CommonName != "jane" {
+				t.Errorf("signed subject %s (-want +got O):\n%s", c.Subject, diff)
+			}
+			if c.NotAfter.Sub(c.NotBefore).Hours() < 24 || c.NotAfter.Sub(c.NotBefore).Hours() > 24.2 {
+				t.Errorf("validity %s to %s, want 24h (+5m backdate)", c.NotBefore, c.NotAfter)
+			}
+		})
+	}
+
+	// An openssl-made request with a SAN section and extensions: only
+	// subject and SANs are copied, never CA:TRUE or its usages.
+	cnf := p("req.cnf")
+	os.WriteFile(cnf, []byte(`[req]
+distinguished_name = dn
+req_extensions = ext
+prompt = no
+[dn]
+CN = web.example.com
+O = web
+[ext]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign
+extendedKeyUsage = codeSigning
+subjectAltName = DNS:web.example.com,DNS:www.example.com,IP:192.0.2.7
+`), 0o600)
+	runOpenSSL(t, openssl, "req", "-new", "-key", p("rsa.key"), "-config", cnf, "-out", p("web.csr"))
+	out, errOut, code = execPKI(t, "sign", "--ca-cert", p("ca.crt"), "--ca-key", p("ca.key"), "--csr", p("web.csr"), "--usages", "digital signature,key encipherment,server auth")
+	if code != 0 {
+		t.Fatalf("sign web.csr: %s", errOut)
+	}
+	os.WriteFile(p("web.crt"), []byte(out), 0o644)
+	text = runOpenSSL(t, openssl, "x509", "-noout", "-text", "-in", p("web.crt"))
+	for _, want := range []string{"CA:FALSE", "DNS:web.example.com, DNS:www.example.com, IP Address:192.0.2.7", "TLS Web Server Authentication", "Digital Signature, Key Encipherment"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("web.crt lacks %q:\n%s", want, text)
+		}
+	}
+	for _, unwanted := range []string{"CA:TRUE", "Code Signing", "Certificate Sign"} {
+		if strings.Contains(text, unwanted) {
+			t.Errorf("web.crt copied %q from the request's extensions", unwanted)
+		}
+	}
+	runOpenSSL(t, openssl, "verify", "-CAfile", p("ca.crt"), "-purpose", "sslserver", p("web.crt"))
+}
+
+// TestOpenSSLJobsBadInput gives each command a wrong or damaged input and
+// checks the exit code, that the message names the file, and that no
+// output file appears.
+func TestOpenSSLJobsBadInput(t *testing.T) {
+	t.Parallel()
+	openssl := pkitest.RequireTool(t, "openssl")
+	dir := t.TempDir()
+	p := func(name string) string { return filepath.Join(dir, name) }
+	if _, errOut, code := execPKI(t, "ca", "new", "--cert-out", p("ca.crt"), "--key-out", p("ca.key")); code != 0 {
+		t.Fatal(errOut)
+	}
+	if _, errOut, code := execPKI(t, "ca", "new", "--cert-out", p("other.crt"), "--key-out", p("other.key")); code != 0 {
+		t.Fatal(errOut)
+	}
+	if _, errOut, code := execPKI(t, "key", "new", "-o", p("good.key")); code != 0 {
+		t.Fatal(errOut)
+	}
+	if _, errOut, code := execCommand(t, newCSRNewCommand, "--key", p("good.key"), "--subject", "/CN=x", "-o", p("good.csr")); code != 0 {
+		t.Fatal(errOut)
+	}
+	os.WriteFile(p("garbled.key"), []byte("-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n"), 0o600)
+	runOpenSSL(t, openssl, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-aes256", "-pass", "pass:secret", "-out", p("encrypted.key"))
+	os.WriteFile(p("world.key"), mustRead(t, p("ca.key")), 0o644)
+
+	tests := []struct {
+		name     string
+		csrNew   bool
+		args     []string
+		wantCode int
+		wantText []string
+	}{
+		{"garbled key", true, []string{"--key", p("garbled.key"), "--subject", "/CN=x", "-o", p("out.csr")}, 1, []string{"garbled.key"}},
+		{"certificate as key", true, []string{"--key", p("ca.crt"), "--subject", "/CN=x", "-o", p("out.csr")}, 1, []string{"ca.crt", "not the certificate"}},
+		{"encrypted key", true, []string{"--key", p("encrypted.key"), "--subject", "/CN=x", "-o", p("out.csr")}, 1, []string{"encrypted.key", "encrypted", "openssl pkey"}},
+		{"missing key", true, []string{"--key", p("nope.key"), "--subject", "/CN=x", "-o", p("out.csr")}, 1, []string{"nope.key"}},
+		{"bad subject", true, []string{"--key", p("good.key"), "--subject", "CN=x", "-o", p("out.csr")}, 2, []string{"--subject"}},
+		{"bad SAN", true, []string{"--key", p("good.key"), "--subject", "/CN=x", "--san", "DNS:-bad-", "-o", p("out.csr")}, 2, []string{"--san"}},
+		{"mismatched CA key", false, []string{"sign", "--ca-cert", p("ca.crt"), "--ca-key", p("other.key"), "--csr", p("good.csr"), "-o", p("out.crt")}, 1, []string{"ca.crt", "other.key"}},
+		{"missing CA", false, []string{"sign", "--ca-cert", p("missing.crt"), "--ca-key", p("ca.key"), "--csr", p("good.csr"), "-o", p("out.crt")}, 1, []string{"missing.crt"}},
+		{"world-readable CA key", false, []string{"sign", "--ca-cert", p("ca.crt"), "--ca-key", p("world.key"), "--csr", p("good.csr"), "-o", p("out.crt")}, 1, []string{"world.key", "chmod 600"}},
+		{"key as CSR", false, []string{"sign", "--ca-cert", p("ca.crt"), "--ca-key", p("ca.key"), "--csr", p("good.key"), "-o", p("out.crt")}, 1, []string{"good.key"}},
+		{"unknown usage", false, []string{"sign", "--ca-cert", p("ca.crt"), "--ca-key", p("ca.key"), "--csr", p("good.csr"), "--usages", "client auth,cert sign", "-o", p("out.crt")}, 2, []string{"cert sign"}},
+		{"missing flags", false, []string{"sign", "--csr", p("good.csr")}, 2, []string{"--ca-cert, --ca-key"}},
+		{"unwritable output", false, []string{"sign", "--ca-cert", p("ca.crt"), "--ca-key", p("ca.key"), "--csr", p("good.csr"), "-o", "/sys/kubepki-test.crt"}, 1, []string{"/sys/kubepki-test.crt"}},
+		{"key new without -o", false, []string{"key", "new"}, 2, []string{"-o FILE"}},
+		{"key new over a file", false, []string{"key", "new", "-o", p("good.key")}, 1, []string{"good.key", "--force"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var errOut string
+			var code int
+			if tc.csrNew {
+				_, errOut, code = execCommand(t, newCSRNewCommand, tc.args...)
+			} else {
+				_, errOut, code = execPKI(t, tc.args...)
+			}
+			if code != tc.wantCode {
+				t.Errorf("exit %d, want %d; stderr %q", code, tc.wantCode, errOut)
+			}
+			for _, w := range tc.wantText {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("stderr %q lacks %q", errOut, w)
+				}
+			}
+		})
+	}
+	for _, f := range []string{"out.csr", "out.crt"} {
+		if _, err := os.Stat(p(f)); err == nil {
+			t.Errorf("%s was written by a failing command", f)
+		}
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
