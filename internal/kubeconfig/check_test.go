@@ -1,0 +1,115 @@
+package kubeconfig
+
+import (
+	"crypto"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/kubepki/kubepki/internal/pki"
+	"github.com/kubepki/kubepki/internal/pki/pkitest"
+)
+
+// statuses returns each check's status in r.
+func statuses(r ContextReport) map[string]Status {
+	m := map[string]Status{}
+	for _, res := range r.Results {
+		m[res.Check] = res.Status
+	}
+	return m
+}
+
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	ca := pkitest.NewCA(t, "kubernetes")
+	other := pkitest.NewCA(t, "other")
+	cert, key := pkitest.ClientCert(t, ca, "jane", "dev")
+	foreign, _ := pkitest.ClientCert(t, other, "jane", "dev")
+	_, otherKey := pkitest.ClientCert(t, ca, "x")
+	serverOnly, serverKey := pkitest.Leaf(t, ca, pki.CertOptions{Subject: pkix.Name{CommonName: "srv"}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	caPEM := pki.MarshalCertificatePEM(ca.Cert)
+	mk := func(certPEM, kPEM []byte) *clientcmdapi.Config {
+		return NewCertConfig("kubernetes", "https://127.0.0.1:6443", caPEM, "jane", certPEM, kPEM)
+	}
+	pemKey := func(k crypto.Signer) []byte {
+		b, err := pki.MarshalPrivateKeyPEM(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	dir := t.TempDir()
+	certFile, keyFile := pkitest.WritePair(t, dir, "jane", cert, key)
+	withFiles := mk(nil, nil)
+	withFiles.AuthInfos["jane"].ClientCertificate = certFile
+	withFiles.AuthInfos["jane"].ClientKey = filepath.Join(dir, "missing.key")
+	withPaths := mk(nil, nil)
+	withPaths.AuthInfos["jane"].ClientCertificate = certFile
+	withPaths.AuthInfos["jane"].ClientKey = keyFile
+	noCluster := mk(pki.MarshalCertificatePEM(cert), pemKey(key))
+	noCluster.Contexts["jane@kubernetes"].Cluster = "gone"
+	token := mk(nil, nil)
+	token.AuthInfos["jane"].Token = "t"
+	if err := os.WriteFile(filepath.Join(dir, "ca.crt"), []byte("garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	badCA := mk(pki.MarshalCertificatePEM(cert), pemKey(key))
+	badCA.Clusters["kubernetes"].CertificateAuthorityData = nil
+	badCA.Clusters["kubernetes"].CertificateAuthority = filepath.Join(dir, "ca.crt")
+
+	tests := []struct {
+		name     string
+		cfg      *clientcmdapi.Config
+		now      time.Time
+		want     map[string]Status
+		wantFail bool
+	}{
+		{name: "good", cfg: mk(pki.MarshalCertificatePEM(cert), pemKey(key)),
+			want: map[string]Status{CheckEntries: StatusOK, CheckCA: StatusOK, CheckFiles: StatusOK, CheckKey: StatusOK, CheckChain: StatusOK, CheckExpiry: StatusOK, CheckServerSAN: StatusSkip}},
+		{name: "good with paths", cfg: withPaths, want: map[string]Status{CheckFiles: StatusOK, CheckKey: StatusOK, CheckChain: StatusOK}},
+		{name: "key mismatch", cfg: mk(pki.MarshalCertificatePEM(cert), pemKey(otherKey)), want: map[string]Status{CheckKey: StatusFail, CheckChain: StatusOK}, wantFail: true},
+		{name: "other CA", cfg: mk(pki.MarshalCertificatePEM(foreign), pemKey(key)), want: map[string]Status{CheckChain: StatusFail}, wantFail: true},
+		{name: "server-only certificate", cfg: mk(pki.MarshalCertificatePEM(serverOnly), pemKey(serverKey)), want: map[string]Status{CheckKey: StatusOK, CheckChain: StatusFail}, wantFail: true},
+		{name: "expired", cfg: mk(pki.MarshalCertificatePEM(cert), pemKey(key)), now: cert.NotAfter.Add(time.Hour), want: map[string]Status{CheckExpiry: StatusFail}, wantFail: true},
+		{name: "expires soon", cfg: mk(pki.MarshalCertificatePEM(cert), pemKey(key)), now: cert.NotAfter.Add(-24 * time.Hour), want: map[string]Status{CheckExpiry: StatusWarn, CheckChain: StatusOK}},
+		{name: "missing key file", cfg: withFiles, want: map[string]Status{CheckFiles: StatusFail}, wantFail: true},
+		{name: "missing cluster", cfg: noCluster, want: map[string]Status{CheckEntries: StatusFail}, wantFail: true},
+		{name: "token user", cfg: token, want: map[string]Status{CheckFiles: StatusSkip}},
+		{name: "unparseable CA file", cfg: badCA, want: map[string]Status{CheckCA: StatusFail, CheckChain: StatusSkip}, wantFail: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			opts := CheckOptions{}
+			if !tc.now.IsZero() {
+				opts.Now = func() time.Time { return tc.now }
+			}
+			reports, err := Check(t.Context(), tc.cfg, opts)
+			if err != nil {
+				t.Fatalf("Check: %v", err)
+			}
+			if len(reports) != 1 {
+				t.Fatalf("got %d reports, want 1", len(reports))
+			}
+			got := statuses(reports[0])
+			for check, want := range tc.want {
+				if got[check] != want {
+					t.Errorf("check %s = %q, want %q (results %+v)", check, got[check], want, reports[0].Results)
+				}
+			}
+			if reports[0].Failed() != tc.wantFail {
+				t.Errorf("Failed() = %v, want %v (results %+v)", reports[0].Failed(), tc.wantFail, reports[0].Results)
+			}
+		})
+	}
+
+	if _, err := Check(t.Context(), mk(nil, nil), CheckOptions{Context: "nope"}); err == nil {
+		t.Error("Check of an unknown context succeeded, want ErrNoContext")
+	}
+}
+
