@@ -112,4 +112,3 @@ func TestCheck(t *testing.T) {
 		t.Error("Check of an unknown context succeeded, want ErrNoContext")
 	}
 }
-
