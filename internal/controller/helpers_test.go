@@ -305,3 +305,9 @@ func clientFor(t testing.TB, cfg *rest.Config) certv1client.CertificateSigningRe
 	}
 	return cs.CertificatesV1().CertificateSigningRequests()
 }
+
+// pkitestLeaf signs a throwaway client certificate with the server's CA.
+func pkitestLeaf(t *testing.T, e *env) (*x509.Certificate, crypto.Signer) {
+	t.Helper()
+	return pkitest.ClientCert(t, e.srv.CA, "someone")
+}
