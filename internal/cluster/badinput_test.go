@@ -209,8 +209,9 @@ func unwritableDir(t *testing.T) string {
 	return filepath.Join(ro, "kubeconfigs")
 }
 
-// TestCommitRollsBackPartialWrites makes the fifth write of a stage fail
-// and checks that files written before it are restored or removed.
+// TestCommitRollsBackPartialWrites makes the fifth rename of a stage fail
+// and checks that files renamed before it are restored or removed, and
+// that no temporary file or new folder is left.
 func TestCommitRollsBackPartialWrites(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -225,11 +226,11 @@ func TestCommitRollsBackPartialWrites(t *testing.T) {
 		st.add(filepath.Join(dir, name), []byte("secret"), pki.ModeKey, pki.ModeKeyDir)
 	}
 	boom := errors.New("disk full")
-	st.writeFile = func(path string, data []byte, perm fs.FileMode) error {
+	st.beforeRename = func(path string) error {
 		if filepath.Base(path) == "fail.key" {
 			return boom
 		}
-		return pki.WriteFile(path, data, perm)
+		return nil
 	}
 	if err := st.commit(t.Context()); !errors.Is(err, boom) {
 		t.Fatalf("commit = %v, want %v", err, boom)
