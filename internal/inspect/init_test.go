@@ -232,3 +232,30 @@ func TestInspectManifestBroken(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkLintInit lints what kubepki init makes with a cluster file:
+// three CAs, the kubeadm leaves and kubeconfigs, two control-plane and one
+// worker node, a user and kube-proxy.
+func BenchmarkLintInit(b *testing.B) {
+	dir := b.TempDir()
+	opts := cluster.DefaultOptions()
+	opts.CertDir, opts.KubeconfigDir = filepath.Join(dir, "pki"), dir
+	f, err := cluster.ParseClusterFile([]byte(clusterFile))
+	if err != nil {
+		b.Fatal(err)
+	}
+	f.Apply(&opts)
+	if _, err := cluster.Init(b.Context(), opts); err != nil {
+		b.Fatal(err)
+	}
+	ctx := inspect.Context{ServiceCIDR: opts.ServiceCIDR, DNSDomain: opts.DNSDomain}
+	var certs int
+	for b.Loop() {
+		rep, err := inspect.Lint([]string{dir}, inspect.LintOptions{Context: ctx})
+		if err != nil {
+			b.Fatal(err)
+		}
+		certs = rep.Certificates
+	}
+	b.ReportMetric(float64(certs), "certs/op")
+}

@@ -1,6 +1,7 @@
 package inspect
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -44,6 +45,24 @@ type entry struct {
 // set is every object read for one inspection or lint run.
 type set struct {
 	entries []*entry
+	// signed caches signature checks, by the child's signature and the
+	// parent's public key: kubeconfig files repeat the CA certificate, and
+	// every rule asks for issuers again.
+	signed map[string]bool
+}
+
+// signedBy reports whether parent's key signed cert, with a cache.
+func (s *set) signedBy(cert, parent *x509.Certificate) bool {
+	k := string(cert.Signature) + "\x00" + string(cert.RawTBSCertificate) + "\x00" + string(parent.RawSubjectPublicKeyInfo)
+	if ok, hit := s.signed[k]; hit {
+		return ok
+	}
+	if s.signed == nil {
+		s.signed = map[string]bool{}
+	}
+	ok := checkSignature(cert, parent) == nil
+	s.signed[k] = ok
+	return ok
 }
 
 // readOptions says how to read inputs.
@@ -102,7 +121,7 @@ func readPaths(paths []string, opts readOptions) (*set, error) {
 // addFile reads and parses one file. In a directory walk (quiet), files
 // that are not PEM, DER or kubeconfig are skipped.
 func (s *set) addFile(path, ref string, quiet bool) {
-	st, err := os.Lstat(path)
+	st, err := os.Stat(path) // an explicit symbolic link is read through, with its target's mode
 	if err == nil && st.Size() > MaxInputSize {
 		if !quiet {
 			s.entries = append(s.entries, &entry{source: path, path: path, ref: ref, err: fmt.Errorf("%w: %d bytes", ErrTooLarge, st.Size())})
@@ -266,7 +285,7 @@ func (s *set) issuerOf(e *entry) *entry {
 		if string(c.obj.Certificate.RawSubject) != string(cert.RawIssuer) {
 			continue
 		}
-		if checkSignature(cert, c.obj.Certificate) != nil {
+		if !s.signedBy(cert, c.obj.Certificate) {
 			continue
 		}
 		if best == nil || (best.embedded && !c.embedded) {
