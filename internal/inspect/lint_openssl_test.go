@@ -86,6 +86,13 @@ func TestLintGuideCluster(t *testing.T) {
 		{name: "kubelet client of apiserver without an authorised group", want: []string{RuleKubeletClientGroup}, break_: func(g *guide) {
 			g.sign("apiserver-kubelet-client", "ca", "/CN=kube-apiserver-kubelet-client", extClient)
 		}},
+		{name: "request written with -newhdr", want: []string{RuleCSRPEMType}, break_: func(g *guide) {
+			g.run("req", "-new", "-newhdr", "-key", "jane.key", "-subj", "/O=dev/CN=jane", "-out", "jane.csr")
+		}},
+		{name: "front-proxy client signed by the cluster CA", want: []string{RuleFrontProxyCA}, break_: func(g *guide) {
+			g.ca("front-proxy-ca", "front-proxy-ca")
+			g.leaf("front-proxy-client", "ca", "/CN=front-proxy-client", extClient)
+		}},
 		{name: "CA without keyCertSign", want: []string{RuleCANotCA}, break_: func(g *guide) {
 			g.write("ca.ext", "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,digitalSignature,keyEncipherment\n", 0o644)
 			g.run("req", "-new", "-key", "ca.key", "-subj", "/CN=kubernetes", "-out", "ca.csr")

@@ -133,6 +133,8 @@ func TestLintCertificate(t *testing.T) {
 		{"expired", signRaw(t, ca, leafTmpl("jane", nil, client), nil), Context{Now: time.Now().Add(400 * 24 * time.Hour)}, []string{RuleValidity}},
 		{"outlives its CA", signRaw(t, ca, outlives, nil), Context{CA: ca.Cert}, []string{RuleOutlivesCA}},
 		{"signed by another CA", signRaw(t, other, leafTmpl("jane", nil, client), nil), Context{CA: ca.Cert}, []string{RuleWrongCA}},
+		{"leaf file where the CA should be", signRaw(t, ca, leafTmpl("kubernetes", nil), nil), Context{Path: "pki/ca.crt"}, []string{RuleCANotCA}},
+		{"CA without key usage", noKeyUsageCA(t), Context{}, []string{RuleCANoKeyUsage}},
 		{"CA", ca.Cert, Context{}, nil},
 	}
 	for _, tc := range tests {
@@ -265,4 +267,32 @@ func TestLintKubeconfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// noKeyUsageCA makes a self-signed CA:TRUE certificate with no key usage
+// extension, as openssl req -x509 does with the default configuration.
+func noKeyUsageCA(t *testing.T) *x509.Certificate {
+	t.Helper()
+	key, err := pki.GenerateKey(pki.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := pki.NewSerial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: n, Subject: pkix.Name{CommonName: "kubernetes"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * 365 * time.Hour),
+		BasicConstraintsValid: true, IsCA: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
 }
