@@ -2,17 +2,22 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kubepki/kubepki/internal/apiserver/apiservertest"
+	"github.com/kubepki/kubepki/internal/kubeconfig"
+	"github.com/kubepki/kubepki/internal/pki"
 	"github.com/kubepki/kubepki/internal/pki/pkitest"
 )
 
@@ -301,4 +306,120 @@ func sortLines(s string) string {
 	lines := strings.Split(s, "\n")
 	slices.Sort(lines)
 	return strings.Join(lines, "\n")
+}
+
+func TestConfigCheckAgainstServer(t *testing.T) {
+	t.Parallel()
+	srv := apiservertest.Start(t, apiservertest.Options{})
+	admin := srv.KubeconfigFor(apiservertest.AdminUser, apiservertest.AdminGroup)
+
+	r := runCLI(t, "config", "check", "--kubeconfig", admin, "--connect")
+	if r.code != 0 {
+		t.Fatalf("config check --connect = exit %d (%v), stdout:\n%s", r.code, r.err, r.stdout)
+	}
+	for _, check := range []string{"server-san", "connect", "chain", "key-matches", "expiry"} {
+		if !hasCheckLine(r.stdout, "ok", check) {
+			t.Errorf("stdout lacks an ok %s line:\n%s", check, r.stdout)
+		}
+	}
+
+	// A server name the serving certificate does not carry fails.
+	cfg, err := kubeconfig.Read(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Clusters["kubepki"].TLSServerName = "wrong.example"
+	wrong := filepath.Join(t.TempDir(), "wrong.conf")
+	if err := kubeconfig.Write(wrong, cfg); err != nil {
+		t.Fatal(err)
+	}
+	r = runCLI(t, "config", "check", "--kubeconfig", wrong, "--connect", "-o", "json")
+	if r.code != 1 {
+		t.Fatalf("config check with a wrong server name = exit %d, want 1", r.code)
+	}
+	var rep configCheckReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("-o json output does not parse: %v\n%s", err, r.stdout)
+	}
+	if rep.Kind != "KubeconfigCheck" || len(rep.Contexts) != 1 || rep.Contexts[0].Expires == nil {
+		t.Fatalf("report = %+v", rep)
+	}
+	found := false
+	for _, res := range rep.Contexts[0].Results {
+		if res.Check == kubeconfig.CheckServerSAN && res.Status == kubeconfig.StatusFail && strings.Contains(res.Message, "wrong.example") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("results %+v lack a failed server-san check naming wrong.example", rep.Contexts[0].Results)
+	}
+
+	// A user whose certificate the server's CA did not sign fails offline.
+	other := pkitest.NewCA(t, "other")
+	cert, key := pkitest.ClientCert(t, other, "mallory")
+	keyPEM, err := pki.MarshalPrivateKeyPEM(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign := filepath.Join(t.TempDir(), "foreign.conf")
+	if err := kubeconfig.Write(foreign, kubeconfig.NewCertConfig("kubepki", srv.URL, srv.CAPEM, "mallory", pki.MarshalCertificatePEM(cert), keyPEM)); err != nil {
+		t.Fatal(err)
+	}
+	r = runCLI(t, "config", "check", "--kubeconfig", foreign)
+	if r.code != 1 || !hasCheckLine(r.stdout, "fail", "chain") {
+		t.Errorf("config check of a foreign certificate = exit %d, stdout:\n%s", r.code, r.stdout)
+	}
+	if r = runCLI(t, "config", "check", "--kubeconfig", foreign, "--context", "nope"); r.code != 1 {
+		t.Errorf("config check --context nope = exit %d, want 1", r.code)
+	}
+}
+
+func TestConfigMerge(t *testing.T) {
+	t.Parallel()
+	dir := writeConfigFixtureDir(t)
+	a, b := filepath.Join(dir, "alpha.conf"), filepath.Join(dir, "beta.conf")
+	out := filepath.Join(dir, "merged.conf")
+
+	r := runCLI(t, "config", "merge", a, b, "-o", out)
+	if r.code != 1 || r.err == nil || !strings.Contains(r.err.Error(), `cluster "alpha" is defined differently`) {
+		t.Fatalf("merge with a conflict = exit %d, %v; want the conflict reported", r.code, r.err)
+	}
+	if _, err := os.Lstat(out); err == nil {
+		t.Fatal("merge wrote a file despite the conflict")
+	}
+
+	r = runCLI(t, "config", "merge", a, b, "-o", out, "--prefer", "first")
+	if r.code != 0 || !strings.Contains(r.stderr, `warning: cluster "alpha" is defined differently`) {
+		t.Fatalf("merge --prefer first = exit %d (%v), stderr %q", r.code, r.err, r.stderr)
+	}
+	st, err := os.Stat(out)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("merged file: %v, mode %v; want 0600", err, st)
+	}
+	// The merged file gives kubectl the same view as the KUBECONFIG list
+	// (kubectl also keeps the first file's entry), paths aside.
+	kubectl := pkitest.RequireTool(t, "kubectl")
+	merged := runKubectl(t, kubectl, dir, "", "config", "view", "--raw", "--kubeconfig", out)
+	listed := runKubectl(t, kubectl, dir, a+":"+b, "config", "view", "--raw")
+	norm := strings.NewReplacer(filepath.Join(dir, "pki/ca.crt"), "pki/ca.crt").Replace
+	if d := cmp.Diff(listed.stdout, norm(merged.stdout)); d != "" {
+		t.Errorf("merged file differs from the KUBECONFIG merge (-kubectl +kubepki):\n%s", d)
+	}
+
+	r = runCLI(t, "config", "merge", a, b, "-o", out, "--prefer", "last")
+	if r.code != 1 || !strings.Contains(r.err.Error(), "already exists") {
+		t.Errorf("merge over an existing file = exit %d, %v; want already exists", r.code, r.err)
+	}
+	if r = runCLI(t, "config", "merge", a, "-o", out, "--prefer", "middle"); r.code != 2 {
+		t.Errorf("--prefer middle = exit %d, want 2", r.code)
+	}
+}
+
+// writeConfigFixtureDir is writeConfigFixture for parallel tests.
+func writeConfigFixtureDir(t *testing.T) string { return writeConfigFixture(t) }
+
+// hasCheckLine reports whether a config check text output has a line with
+// status and check.
+func hasCheckLine(out, status, check string) bool {
+	return regexp.MustCompile(`(?m)^\s+` + status + `\s+` + check + `\s`).MatchString(out)
 }

@@ -267,7 +267,10 @@ func checkCredentials(r *ContextReport, user *clientcmdapi.AuthInfo) (*x509.Cert
 	}
 	certPEM := load(user.ClientCertificateData, user.ClientCertificate, "client-certificate")
 	keyPEM := load(user.ClientKeyData, user.ClientKey, "client-key")
-	defer clear(keyPEM)
+	if len(user.ClientKeyData) == 0 {
+		// Read from a file here: this copy is ours to wipe.
+		defer clear(keyPEM)
+	}
 	var certs []*x509.Certificate
 	var key crypto.Signer
 	var err error
