@@ -1,8 +1,11 @@
 package apiserver_test
 
 import (
+	"context"
 	"crypto/x509/pkix"
+	"slices"
 	"testing"
+	"time"
 
 	certv1 "k8s.io/api/certificates/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,4 +38,14 @@ func newCSR(t testing.TB, name, cn string, orgs ...string) *certv1.CertificateSi
 			Usages:     []certv1.KeyUsage{certv1.UsageClientAuth, certv1.UsageDigitalSignature},
 		},
 	}
+}
+
+func contextWithTimeout(t *testing.T, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(t.Context(), d)
+}
+
+func uniqueSorted(in []string) []string {
+	out := slices.Clone(in)
+	slices.Sort(out)
+	return slices.Compact(out)
 }

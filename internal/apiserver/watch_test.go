@@ -1,0 +1,296 @@
+package apiserver_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	certv1 "k8s.io/api/certificates/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/kubepki/kubepki/internal/apiserver"
+	"github.com/kubepki/kubepki/internal/apiserver/apiservertest"
+	"github.com/kubepki/kubepki/internal/storage/bolt"
+)
+
+// watchStream opens a raw watch and returns a reader of its events.
+type rawWatch struct {
+	resp *http.Response
+	sc   *bufio.Scanner
+}
+
+func openWatch(t *testing.T, c *http.Client, url string, header ...string) *rawWatch {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("watch %s: %d", url, resp.StatusCode)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	return &rawWatch{resp: resp, sc: sc}
+}
+
+type rawEvent struct {
+	Type   string          `json:"type"`
+	Object json.RawMessage `json:"object"`
+}
+
+func (w *rawWatch) next(t *testing.T) (string, map[string]any) {
+	t.Helper()
+	if !w.sc.Scan() {
+		t.Fatalf("watch ended: %v", w.sc.Err())
+	}
+	var ev rawEvent
+	if err := json.Unmarshal(w.sc.Bytes(), &ev); err != nil {
+		t.Fatalf("watch line %q: %v", w.sc.Text(), err)
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(ev.Object, &obj); err != nil {
+		t.Fatal(err)
+	}
+	return ev.Type, obj
+}
+
+func metaOf(obj map[string]any) map[string]any {
+	m, _ := obj["metadata"].(map[string]any)
+	return m
+}
+
+func TestWatchSemantics(t *testing.T) {
+	t.Parallel()
+	srv := apiservertest.Start(t, apiservertest.Options{})
+	admin := httpClient(t, srv, apiservertest.AdminUser, apiservertest.AdminGroup)
+	cs := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
+	base := srv.URL + csrPath
+	first, err := cs.Create(t.Context(), newCSR(t, "w1", "w1"), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// resourceVersion=0: the current object as a synthetic ADDED, then changes.
+	w0 := openWatch(t, admin, base+"?watch=true&resourceVersion=0&fieldSelector=metadata.name%3Dw1")
+	// resourceVersion=N: only changes after N.
+	wN := openWatch(t, admin, base+"?watch=true&resourceVersion="+first.ResourceVersion)
+	// Table watch with bookmarks.
+	wT := openWatch(t, admin, base+"?watch=true&resourceVersion="+first.ResourceVersion,
+		"Accept", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json")
+	typ, obj := w0.next(t)
+	if typ != "ADDED" || metaOf(obj)["name"] != "w1" || obj["kind"] != "CertificateSigningRequest" {
+		t.Errorf("rv=0 first event = %s %v, want ADDED w1 with kind", typ, metaOf(obj)["name"])
+	}
+	first.Labels = map[string]string{"a": "b"}
+	upd, err := cs.Update(t.Context(), first, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.Create(t.Context(), newCSR(t, "w2", "w2"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	typ, obj = w0.next(t)
+	if typ != "MODIFIED" || metaOf(obj)["resourceVersion"] != upd.ResourceVersion {
+		t.Errorf("rv=0 second event = %s rv %v, want MODIFIED rv %s", typ, metaOf(obj)["resourceVersion"], upd.ResourceVersion)
+	}
+	typ, obj = wN.next(t)
+	if typ != "MODIFIED" || metaOf(obj)["name"] != "w1" {
+		t.Errorf("rv=N first event = %s %v, want MODIFIED w1 (nothing before N)", typ, metaOf(obj)["name"])
+	}
+	typ, obj = wN.next(t)
+	if typ != "ADDED" || metaOf(obj)["name"] != "w2" {
+		t.Errorf("rv=N second event = %s %v, want ADDED w2", typ, metaOf(obj)["name"])
+	}
+	typ, obj = wT.next(t)
+	rows, _ := obj["rows"].([]any)
+	if typ != "MODIFIED" || obj["kind"] != "Table" || len(rows) != 1 {
+		t.Fatalf("Table watch event = %s kind %v rows %d, want a one-row Table", typ, obj["kind"], len(rows))
+	}
+	cells, _ := rows[0].(map[string]any)["cells"].([]any)
+	if len(cells) != 6 || cells[0] != "w1" || cells[5] != "Pending" {
+		t.Errorf("Table row cells = %v", cells)
+	}
+	if err := cs.Delete(t.Context(), "w1", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if typ, obj = w0.next(t); typ != "DELETED" || metaOf(obj)["name"] != "w1" {
+		t.Errorf("after delete: %s %v, want DELETED w1", typ, metaOf(obj)["name"])
+	}
+
+	// WatchList: ADDED for current objects, then the initial-events-end bookmark.
+	wl := openWatch(t, admin, base+"?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true")
+	typ, obj = wl.next(t)
+	if typ != "ADDED" || metaOf(obj)["name"] != "w2" {
+		t.Errorf("WatchList first = %s %v, want ADDED w2", typ, metaOf(obj)["name"])
+	}
+	typ, obj = wl.next(t)
+	ann, _ := metaOf(obj)["annotations"].(map[string]any)
+	if typ != "BOOKMARK" || ann[metav1.InitialEventsAnnotationKey] != "true" {
+		t.Errorf("WatchList second = %s %v, want the initial-events-end BOOKMARK", typ, obj)
+	}
+}
+
+func TestWatchBookmarksAndTimeout(t *testing.T) {
+	t.Parallel()
+	srv := apiservertest.Start(t, apiservertest.Options{Configure: func(c *apiserver.Config) {
+		c.BookmarkInterval = 50 * time.Millisecond
+	}})
+	admin := httpClient(t, srv, apiservertest.AdminUser, apiservertest.AdminGroup)
+	w := openWatch(t, admin, srv.URL+csrPath+"?watch=true&allowWatchBookmarks=true&timeoutSeconds=5")
+	typ, obj := w.next(t)
+	if typ != "BOOKMARK" || obj["kind"] != "CertificateSigningRequest" || metaOf(obj)["resourceVersion"] == "" {
+		t.Errorf("first event = %s %v, want a BOOKMARK with a resourceVersion", typ, obj)
+	}
+	// Without allowWatchBookmarks none come; the stream ends at timeoutSeconds.
+	w2 := openWatch(t, admin, srv.URL+csrPath+"?watch=true&timeoutSeconds=1")
+	if w2.sc.Scan() {
+		t.Errorf("watch without bookmarks sent %q, want nothing before its timeout", w2.sc.Text())
+	}
+}
+
+func TestWatchTooOld(t *testing.T) {
+	t.Parallel()
+	store, err := bolt.Open(filepath.Join(t.TempDir(), "small.db"), bolt.Options{HistorySize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	srv := apiservertest.Start(t, apiservertest.Options{Store: store})
+	cs := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
+	var firstRV string
+	for i := range 6 {
+		c, err := cs.Create(t.Context(), newCSR(t, fmt.Sprintf("old-%d", i), "x"), metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			firstRV = c.ResourceVersion
+		}
+	}
+	admin := httpClient(t, srv, apiservertest.AdminUser, apiservertest.AdminGroup)
+	w := openWatch(t, admin, srv.URL+csrPath+"?watch=true&resourceVersion="+firstRV)
+	typ, obj := w.next(t)
+	if typ != "ERROR" || obj["kind"] != "Status" || obj["code"] != float64(410) || obj["reason"] != "Expired" {
+		t.Errorf("watch from a compacted revision = %s %v, want ERROR 410 Expired", typ, obj)
+	}
+	// client-go sees it as an error event too.
+	cw, err := cs.Watch(t.Context(), metav1.ListOptions{ResourceVersion: firstRV})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cw.Stop()
+	select {
+	case ev := <-cw.ResultChan():
+		if ev.Type != watch.Error {
+			t.Errorf("client-go event = %s, want ERROR", ev.Type)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no event from a compacted watch")
+	}
+}
+
+func TestInformerSyncsAndSeesChanges(t *testing.T) {
+	t.Parallel()
+	srv := apiservertest.Start(t, apiservertest.Options{})
+	cs := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup)
+	for i := range 3 {
+		if _, err := cs.CertificatesV1().CertificateSigningRequests().Create(t.Context(), newCSR(t, "inf-"+strconv.Itoa(i), "x"), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	factory := informers.NewSharedInformerFactory(cs, 0)
+	inf := factory.Certificates().V1().CertificateSigningRequests().Informer()
+	added := make(chan string, 10)
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: func(obj any) {
+		if c, ok := obj.(*certv1.CertificateSigningRequest); ok {
+			added <- c.Name
+		}
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	factory.Start(stop)
+	ctx, cancel := contextWithTimeout(t, 30*time.Second)
+	defer cancel()
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+		t.Fatal("informer did not sync")
+	}
+	if n := len(inf.GetStore().List()); n != 3 {
+		t.Errorf("informer cache has %d CSRs, want 3", n)
+	}
+	if _, err := cs.CertificatesV1().CertificateSigningRequests().Create(t.Context(), newCSR(t, "inf-late", "x"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case name := <-added:
+			if name == "inf-late" {
+				return
+			}
+		case <-ctx.Done():
+			t.Fatal("informer never saw inf-late")
+		}
+	}
+}
+
+func TestListPaging(t *testing.T) {
+	t.Parallel()
+	srv := apiservertest.Start(t, apiservertest.Options{Configure: func(c *apiserver.Config) { c.MaxListPage = 4 }})
+	cs := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
+	for i := range 10 {
+		c := newCSR(t, fmt.Sprintf("page-%02d", i), "x")
+		if i%2 == 0 {
+			c.Labels = map[string]string{"even": "yes"}
+		}
+		if _, err := cs.Create(t.Context(), c, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		selector string
+		limit    int64
+		want     int
+	}{{"", 3, 10}, {"", 0, 10}, {"even=yes", 2, 5}, {"even!=yes", 100, 5}} {
+		var names []string
+		cont := ""
+		for i := 0; i < 20; i++ {
+			list, err := cs.List(t.Context(), metav1.ListOptions{LabelSelector: tc.selector, Limit: tc.limit, Continue: cont})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if max := max(tc.limit, 0); (max > 0 && int64(len(list.Items)) > max) || len(list.Items) > 4 {
+				t.Errorf("page of %d items for limit %d and page cap 4", len(list.Items), tc.limit)
+			}
+			for _, it := range list.Items {
+				names = append(names, it.Name)
+			}
+			if cont = list.Continue; cont == "" {
+				break
+			}
+		}
+		if len(names) != tc.want {
+			t.Errorf("List(%q, limit %d) paged to %d items %v, want %d", tc.selector, tc.limit, len(names), names, tc.want)
+		}
+		if strings.Join(names, ",") != strings.Join(uniqueSorted(names), ",") {
+			t.Errorf("paged names %v repeat or are out of order", names)
+		}
+	}
+}
