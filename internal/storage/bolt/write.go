@@ -150,6 +150,8 @@ func (s *Store) commit(ops []*op) {
 		live[0].done <- result{err: fmt.Errorf("commit to %s: %w", s.path, err)}
 		return
 	}
+	s.commits.Add(1)
+	s.writes.Add(int64(len(events)))
 	s.hub.publish(rev, events)
 	for i, o := range live {
 		o.done <- results[i]
