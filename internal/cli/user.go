@@ -171,6 +171,9 @@ func (e *enroller) enroll(ctx context.Context, req enrollRequest) (*enrollResult
 	}
 	created, err := e.client.Create(ctx, obj, metav1.CreateOptions{})
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, &ExitError{Code: 1, Err: fmt.Errorf("%s while creating CertificateSigningRequest %s; no file was written; the request may exist on the server: check with \"kubepki csr get %s\", delete it with \"kubepki csr delete %s\" and run the command again: %w", stopReason(ctx), name, name, name, errWaitEnded)}
+		}
 		return nil, fmt.Errorf("create CertificateSigningRequest %s: %w", name, apiError(err))
 	}
 	fail := func(err error) (*enrollResult, error) {
@@ -362,10 +365,18 @@ func waitError(ctx context.Context, name string) error {
 	if name != "" {
 		what = "CertificateSigningRequest " + name
 	}
-	if errors.Is(context.Cause(ctx), context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if stopReason(ctx) == "timed out" {
 		return &ExitError{Code: 1, Err: fmt.Errorf("timed out waiting for %s to be approved and issued; no file was written; have it approved sooner (or pass --approve) and run the command again, with a longer --timeout if needed: %w", what, errWaitEnded)}
 	}
 	return &ExitError{Code: 1, Err: fmt.Errorf("interrupted while waiting for %s; no file was written; run the command again to start over: %w", what, errWaitEnded)}
+}
+
+// stopReason says why ctx ended: "timed out" or "interrupted".
+func stopReason(ctx context.Context) string {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return "timed out"
+	}
+	return "interrupted"
 }
 
 // hasCondition reports whether csr has a condition of type t.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -433,4 +434,111 @@ func TestCSRObjectName(t *testing.T) {
 			t.Errorf("csrObjectName(%q) returned %q twice, want a fresh name each time", in, name)
 		}
 	}
+}
+
+// waitForCSR polls until the server holds a CSR and returns it.
+func waitForCSR(ctx context.Context, t *testing.T, client certclient.CertificateSigningRequestInterface) *certv1.CertificateSigningRequest {
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 0; i < 3000 && time.Now().Before(deadline); i++ {
+		list, err := client.List(ctx, metav1.ListOptions{})
+		if err == nil && len(list.Items) > 0 {
+			return &list.Items[0]
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Error("no CSR appeared within 30s")
+	return nil
+}
+
+func TestUserAddInterruptedAndReplaced(t *testing.T) {
+	t.Parallel()
+	t.Run("interrupted", func(t *testing.T) {
+		t.Parallel()
+		srv := apiservertest.Start(t, apiservertest.Options{})
+		admin := srv.KubeconfigFor(apiservertest.AdminUser, apiservertest.AdminGroup)
+		client := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
+		out := filepath.Join(t.TempDir(), "jane.conf")
+		ctx, cancel := context.WithCancel(t.Context())
+		go func() {
+			// The user presses ^C once the request is on the server.
+			waitForCSR(ctx, t, client)
+			cancel()
+		}()
+		var stdout, stderr bytes.Buffer
+		c := NewRootCommand(IOStreams{In: strings.NewReader(""), Out: &stdout, ErrOut: &stderr})
+		c.SetArgs([]string{"user", "add", "jane", "--kubeconfig", admin, "-o", out, "--timeout", "1m"})
+		err := c.ExecuteContext(ctx)
+		if ExitCode(err) != 1 || err == nil || !strings.Contains(err.Error(), "interrupted") ||
+			!strings.Contains(err.Error(), "no file was written") || !strings.Contains(err.Error(), "run the command again") {
+			t.Fatalf("interrupted user add = exit %d, %v; want exit 1 saying interrupted, nothing written, and how to resume", ExitCode(err), err)
+		}
+		if _, err := os.Lstat(out); err == nil {
+			t.Error("a kubeconfig was written although the run was interrupted")
+		}
+		// Interrupted while waiting, the command deletes its request;
+		// interrupted while the create was in flight it cannot know the
+		// request's UID and says so instead.
+		if !strings.Contains(err.Error(), "may exist on the server") {
+			if names := listCSRs(t, client); len(names) != 0 {
+				t.Errorf("CSRs left after the interruption: %v, want ours deleted", names)
+			}
+		}
+	})
+	t.Run("replaced while waiting", func(t *testing.T) {
+		t.Parallel()
+		srv := apiservertest.Start(t, apiservertest.Options{})
+		startTestSigner(t, srv, signHonestly)
+		admin := srv.KubeconfigFor(apiservertest.AdminUser, apiservertest.AdminGroup)
+		client := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
+		out := filepath.Join(t.TempDir(), "jane.conf")
+		done := make(chan struct{})
+		defer func() { <-done }()
+		go func() {
+			defer close(done)
+			// Someone deletes our request and creates an approved one of
+			// the same name for a key of their own.
+			ours := waitForCSR(t.Context(), t, client)
+			if ours == nil {
+				return
+			}
+			if err := client.Delete(t.Context(), ours.Name, metav1.DeleteOptions{}); err != nil {
+				t.Errorf("delete: %v", err)
+				return
+			}
+			key, err := pki.GenerateKey(pki.ECDSAP256)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			der, err := pki.CreateCSR(key, pkix.Name{CommonName: "jane"}, pki.SANs{})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			theirs := &certv1.CertificateSigningRequest{
+				ObjectMeta: metav1.ObjectMeta{Name: ours.Name},
+				Spec:       certv1.CertificateSigningRequestSpec{Request: pki.MarshalCSRPEM(der), SignerName: ours.Spec.SignerName, Usages: ours.Spec.Usages},
+			}
+			created, err := client.Create(context.Background(), theirs, metav1.CreateOptions{})
+			if err != nil {
+				t.Errorf("recreate: %v", err)
+				return
+			}
+			created.Status.Conditions = append(created.Status.Conditions, certv1.CertificateSigningRequestCondition{Type: certv1.CertificateApproved, Status: corev1.ConditionTrue, Reason: "Test"})
+			if _, err := client.UpdateApproval(context.Background(), created.Name, created, metav1.UpdateOptions{}); err != nil {
+				t.Errorf("approve: %v", err)
+			}
+		}()
+		r := runCLI(t, "user", "add", "jane", "--kubeconfig", admin, "-o", out, "--timeout", "1m")
+		if r.code != 1 || r.err == nil || !strings.Contains(r.err.Error(), "was deleted") {
+			t.Fatalf("user add with its request deleted = exit %d, %v; want exit 1, was deleted", r.code, r.err)
+		}
+		if _, err := os.Lstat(out); err == nil {
+			t.Error("a kubeconfig was written for a request that is not ours")
+		}
+	})
 }
