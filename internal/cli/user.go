@@ -112,7 +112,9 @@ type enroller struct {
 	now      func() time.Time
 }
 
-var invalidNameChars = regexp.MustCompile(`[^a-z0-9.-]+`)
+// invalidNameChars are the runs of characters replaced by "-" in CSR
+// object names, which keeps them valid DNS-1123 subdomains.
+var invalidNameChars = regexp.MustCompile(`[^a-z0-9]+`)
 
 // csrObjectName returns a fresh, valid object name for a request of kind
 // for name: "kubepki-<kind>-<sanitised name>-<8 random hex digits>".
@@ -122,10 +124,10 @@ func csrObjectName(kind, name string) (string, error) {
 		return "", err
 	}
 	s := invalidNameChars.ReplaceAllString(strings.ToLower(name), "-")
-	s = strings.Trim(s, "-.")
 	if len(s) > 200 {
 		s = s[:200]
 	}
+	s = strings.Trim(s, "-")
 	parts := []string{"kubepki", kind}
 	if s != "" {
 		parts = append(parts, s)

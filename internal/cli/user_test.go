@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
 	certclient "k8s.io/client-go/kubernetes/typed/certificates/v1"
 
 	"github.com/kubepki/kubepki/internal/apiserver/apiservertest"
@@ -426,7 +427,7 @@ func TestCSRObjectName(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(name) > 253 || !invalidNameChars.MatchString("X") || invalidNameChars.MatchString(name) || strings.HasSuffix(name, "-") {
+		if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
 			t.Errorf("csrObjectName(%q) = %q, not a valid object name", in, name)
 		}
 		again, _ := csrObjectName("user", in)
@@ -539,6 +540,38 @@ func TestUserAddInterruptedAndReplaced(t *testing.T) {
 		}
 		if _, err := os.Lstat(out); err == nil {
 			t.Error("a kubeconfig was written for a request that is not ours")
+		}
+	})
+}
+
+func FuzzEnrollFlags(f *testing.F) {
+	f.Add("jane", "dev", "10.0.0.1", "worker-1.example")
+	f.Add("Jane.Doe@Example.COM", "", "::1", "*.example")
+	f.Add("system:node:n1", "system:nodes", "300.1.1.1", "-bad-")
+	f.Add("", " ", "", "")
+	f.Fuzz(func(t *testing.T, name, group, ip, dns string) {
+		objName, err := csrObjectName("user", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if errs := validation.IsDNS1123Subdomain(objName); len(errs) > 0 {
+			t.Fatalf("csrObjectName(%q) = %q, invalid: %v", name, objName, errs)
+		}
+		if err := validateIdentity(name, []string{group}); err != nil && err.Error() == "" {
+			t.Fatal("empty error")
+		}
+		o := &nodeAddOptions{ips: []string{ip}, dnsNames: []string{dns}}
+		if err := o.Complete([]string{name}); err != nil {
+			t.Fatal(err)
+		}
+		if err := o.Validate(); err != nil {
+			if err.Error() == "" {
+				t.Fatal("empty error")
+			}
+			return
+		}
+		if errs := validation.IsDNS1123Subdomain(o.name); len(errs) > 0 {
+			t.Fatalf("node name %q accepted: %v", o.name, errs)
 		}
 	})
 }
