@@ -3,7 +3,6 @@ package apiserver_test
 import (
 	"bytes"
 	"context"
-	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -16,11 +15,8 @@ import (
 	"time"
 
 	certv1 "k8s.io/api/certificates/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubepki/kubepki/internal/apiserver/apiservertest"
-	"github.com/kubepki/kubepki/internal/pki"
 	"github.com/kubepki/kubepki/internal/pki/pkitest"
 )
 
@@ -130,58 +126,11 @@ spec:
 `, name, base64.StdEncoding.EncodeToString(csrPEM), signer)
 }
 
-// startSigner signs approved kube-apiserver-client CSRs through the status
-// subresource, as an external signer holding "sign" would, until the test ends.
-func startSigner(t *testing.T, srv *apiservertest.Server) {
-	t.Helper()
-	client := srv.Clientset("test-signer", "system:masters").CertificatesV1().CertificateSigningRequests()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	t.Cleanup(func() { cancel(); <-done })
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			w, err := client.Watch(ctx, metav1.ListOptions{})
-			if err != nil {
-				return
-			}
-			for ev := range w.ResultChan() {
-				csr, ok := ev.Object.(*certv1.CertificateSigningRequest)
-				if !ok || len(csr.Status.Certificate) > 0 || !isApproved(csr) {
-					continue
-				}
-				req, err := pki.ParseCSRPEM(csr.Spec.Request)
-				if err != nil {
-					continue
-				}
-				cert, err := srv.CA.Sign(req.PublicKey, pki.CertOptions{Subject: req.Subject,
-					ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, Validity: 24 * time.Hour})
-				if err != nil {
-					continue
-				}
-				csr.Status.Certificate = pki.MarshalCertificatePEM(cert)
-				_, _ = client.UpdateStatus(ctx, csr, metav1.UpdateOptions{})
-			}
-			w.Stop()
-		}
-	}()
-}
-
-func isApproved(csr *certv1.CertificateSigningRequest) bool {
-	for _, c := range csr.Status.Conditions {
-		if c.Type == certv1.CertificateApproved && c.Status == corev1.ConditionTrue {
-			return true
-		}
-	}
-	return false
-}
-
 func TestKubectlWorkflow(t *testing.T) {
 	t.Parallel()
 	kubectl := newKubectl(t)
 	pkitest.RequireTool(t, "openssl")
-	srv := apiservertest.Start(t, apiservertest.Options{})
-	startSigner(t, srv)
+	srv := apiservertest.Start(t, apiservertest.Options{Controllers: true})
 	dir := t.TempDir()
 	admin := srv.KubeconfigFor(apiservertest.AdminUser, apiservertest.AdminGroup)
 

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/x509/pkix"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,9 +11,13 @@ import (
 	"testing"
 	"time"
 
+	certv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kubepki/kubepki/internal/pki"
 )
 
 // serveBuffer is a bytes.Buffer shared by the command and the test.
@@ -85,6 +90,60 @@ func serveCountCSRs(t *testing.T, kubeconfigPath string) int {
 	return len(list.Items)
 }
 
+// serveIssue has a CSR approved by the administrator and waits until the
+// in-process signer issues it.
+func serveIssue(t *testing.T, kubeconfigPath string) {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := cs.CertificatesV1().CertificateSigningRequests()
+	key, err := pki.GenerateKey(pki.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := pki.CreateCSR(key, pkix.Name{CommonName: "serve-user", Organization: []string{"devs"}}, pki.SANs{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, err := client.Create(t.Context(), &certv1.CertificateSigningRequest{
+		ObjectMeta: metav1.ObjectMeta{Name: "serve-user"},
+		Spec: certv1.CertificateSigningRequestSpec{Request: pki.MarshalCSRPEM(der),
+			SignerName: certv1.KubeAPIServerClientSignerName, Usages: []certv1.KeyUsage{certv1.UsageClientAuth}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create CSR: %v", err)
+	}
+	csr.Status.Conditions = append(csr.Status.Conditions, certv1.CertificateSigningRequestCondition{
+		Type: certv1.CertificateApproved, Status: corev1.ConditionTrue, Reason: "Test"})
+	if _, err := client.UpdateApproval(t.Context(), csr.Name, csr, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("approve: %v", err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := client.Get(t.Context(), csr.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Status.Certificate) > 0 {
+			cert, err := pki.ParseCertificatePEM(got.Status.Certificate)
+			if err != nil || cert.Subject.CommonName != "serve-user" {
+				t.Fatalf("issued certificate: %v, CN %q", err, cert.Subject.CommonName)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the in-process signer did not issue the approved CSR within 30s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func TestServeCreatesPKIAndReusesIt(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "data")
@@ -97,6 +156,7 @@ func TestServeCreatesPKIAndReusesIt(t *testing.T) {
 	if n := serveCountCSRs(t, adminConf); n != 0 {
 		t.Errorf("fresh server lists %d CSRs, want 0", n)
 	}
+	serveIssue(t, adminConf)
 	for path, mode := range map[string]os.FileMode{
 		adminConf:                                  0o600,
 		filepath.Join(dir, "pki", "ca.key"):        0o600,
@@ -130,8 +190,8 @@ func TestServeCreatesPKIAndReusesIt(t *testing.T) {
 	if !bytes.Equal(caBefore, caAfter) {
 		t.Error("the second start replaced ca.crt, want it reused")
 	}
-	if n := serveCountCSRs(t, adminConf); n != 0 {
-		t.Errorf("restarted server lists %d CSRs, want 0", n)
+	if n := serveCountCSRs(t, adminConf); n != 1 {
+		t.Errorf("restarted server lists %d CSRs, want the 1 stored before", n)
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/kubepki/kubepki/internal/apiserver"
+	"github.com/kubepki/kubepki/internal/controller"
 	"github.com/kubepki/kubepki/internal/kubeconfig"
 	"github.com/kubepki/kubepki/internal/pki"
 	"github.com/kubepki/kubepki/internal/pki/pkitest"
@@ -48,6 +49,12 @@ type Options struct {
 	// Store replaces the bbolt store (for example an etcd store); the
 	// caller closes it.
 	Store storage.Interface
+	// Controllers runs the signer, auto-approver and cleaner in-process
+	// through the server's loopback client, signing with CA.
+	Controllers bool
+	// ControllerConfig, when set, may change the controller configuration
+	// (Client and Signers are filled in).
+	ControllerConfig func(*controller.Config)
 }
 
 // Server is a running test server.
@@ -130,10 +137,42 @@ func Start(t testing.TB, opts Options) *Server {
 			t.Errorf("apiserver.Run: %v", err)
 		}
 	})
+	if opts.Controllers {
+		startControllers(t, ctx, api, ca, opts.ControllerConfig)
+	}
 	return &Server{
 		URL: "https://" + ln.Addr().String(), CA: ca, CAPEM: pki.MarshalCertificatePEM(ca.Cert),
 		API: api, Store: store, Registry: reg, Dir: dir, t: t,
 	}
+}
+
+// startControllers runs the controllers until the test ends.
+func startControllers(t testing.TB, ctx context.Context, api *apiserver.Server, ca *pki.CA, configure func(*controller.Config)) {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(api.LoopbackConfig())
+	if err != nil {
+		t.Fatalf("loopback client: %v", err)
+	}
+	cfg := controller.Config{
+		Client:  cs.CertificatesV1().CertificateSigningRequests(),
+		Signers: controller.SameCA(ca),
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	m, err := controller.New(cfg)
+	if err != nil {
+		t.Fatalf("controller.New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("controllers: %v", err)
+		}
+	})
 }
 
 // ClientCert returns a client certificate and key (PEM) for user in groups.
