@@ -21,7 +21,10 @@ import (
 
 // KV is one stored value with its versions.
 type KV struct {
-	// Key is the full key, for example "/registry/certificatesigningrequests/csr-1".
+	// Key is the key as the caller gave it, for example
+	// "/certificatesigningrequests/csr-1". The etcd store keeps keys under
+	// its prefix (--etcd-prefix, default "/registry"), as kube-apiserver
+	// does, so callers do not repeat the prefix in their keys.
 	Key string
 	// Value is the stored bytes. Callers must not modify it.
 	Value []byte
