@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sync"
 
@@ -45,17 +44,27 @@ type undoRecord struct {
 }
 
 // preflight checks that nothing but regular files and folders is in the
-// way of the staged paths, before anything is written.
-func (s *stage) preflight() error {
-	for _, f := range s.files {
-		if fi, err := os.Lstat(f.path); err == nil && !fi.Mode().IsRegular() {
-			return fmt.Errorf("%s is in the way: it is a %s, not a regular file; move it away and retry", f.path, describeMode(fi.Mode()))
+// way of the staged paths, before anything is written, and records what
+// each path holds now so that a failed commit can put it back.
+func (s *stage) preflight(records []undoRecord) error {
+	dirOK := map[string]bool{}
+	for i, f := range s.files {
+		if fi, err := os.Lstat(f.path); err == nil {
+			if !fi.Mode().IsRegular() {
+				return fmt.Errorf("%s is in the way: it is a %s, not a regular file; move it away and retry", f.path, describeMode(fi.Mode()))
+			}
+			old, err := os.ReadFile(f.path)
+			if err != nil {
+				return fmt.Errorf("read %s before replacing it: %w", f.path, err)
+			}
+			records[i] = undoRecord{existed: true, old: old, oldMode: fi.Mode().Perm()}
 		}
-		for dir := filepath.Dir(f.path); ; dir = filepath.Dir(dir) {
+		for dir := filepath.Dir(f.path); !dirOK[dir]; dir = filepath.Dir(dir) {
 			if fi, err := os.Stat(dir); err == nil {
 				if !fi.IsDir() {
 					return fmt.Errorf("%s is in the way: it is a file where a folder is needed for %s; move it away and retry", dir, f.path)
 				}
+				dirOK[dir] = true
 				break
 			}
 			if parent := filepath.Dir(dir); parent == dir {
@@ -98,7 +107,13 @@ func (s *stage) commit(ctx context.Context) (err error) {
 	if len(s.files) == 0 {
 		return nil
 	}
-	if err := s.preflight(); err != nil {
+	records := make([]undoRecord, len(s.files))
+	defer func() {
+		for i := range records {
+			clear(records[i].old)
+		}
+	}()
+	if err := s.preflight(records); err != nil {
 		return err
 	}
 	var createdDirs []string
@@ -110,24 +125,18 @@ func (s *stage) commit(ctx context.Context) (err error) {
 			}
 		}
 	}()
+	made := map[string]bool{}
 	for _, f := range s.files {
-		dirs, derr := mkdirs(filepath.Dir(f.path), f.dirMode)
-		createdDirs = append(createdDirs, dirs...)
-		if derr != nil {
-			return derr
+		if dir := filepath.Dir(f.path); !made[dir] {
+			dirs, derr := mkdirs(dir, f.dirMode)
+			createdDirs = append(createdDirs, dirs...)
+			if derr != nil {
+				return derr
+			}
+			made[dir] = true
 		}
 	}
 
-	records := make([]undoRecord, len(s.files))
-	for i, f := range s.files {
-		if fi, lerr := os.Lstat(f.path); lerr == nil {
-			old, rerr := os.ReadFile(f.path)
-			if rerr != nil {
-				return fmt.Errorf("read %s before replacing it: %w", f.path, rerr)
-			}
-			records[i] = undoRecord{existed: true, old: old, oldMode: fi.Mode().Perm()}
-		}
-	}
 	temps := make([]string, len(s.files))
 	defer func() {
 		for _, tmp := range temps {
@@ -145,9 +154,6 @@ func (s *stage) commit(ctx context.Context) (err error) {
 					os.Remove(s.files[i].path)
 				}
 			}
-		}
-		for i := range records {
-			clear(records[i].old)
 		}
 	}()
 
@@ -168,9 +174,8 @@ func (s *stage) commit(ctx context.Context) (err error) {
 				return err
 			}
 		}
-		if fi, lerr := os.Lstat(f.path); lerr == nil && !fi.Mode().IsRegular() {
-			return fmt.Errorf("write %s: %w; remove it or choose another path", f.path, pki.ErrUnsafePath)
-		}
+		// rename(2) replaces a symlink planted since preflight instead
+		// of following it, and fails on a folder.
 		if err := os.Rename(temps[i], f.path); err != nil {
 			return fmt.Errorf("write %s: %w", f.path, err)
 		}
@@ -230,13 +235,17 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// parallel runs fn(0..n-1) on all cores (at least two workers, since much
-// of the work waits on the disk) and returns the errors joined.
+// ioWorkers is how many files are written at once: file system calls
+// block, so more of them than cores keep the cores and the disk busy.
+const ioWorkers = 16
+
+// parallel runs fn(0..n-1) on ioWorkers goroutines and returns the errors
+// joined.
 func parallel(ctx context.Context, n int, fn func(i int) error) error {
 	errs := make([]error, n)
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for range min(max(runtime.GOMAXPROCS(0), 2), n) {
+	for range min(ioWorkers, n) {
 		wg.Go(func() {
 			for i := range next {
 				if err := ctx.Err(); err != nil {
