@@ -66,15 +66,22 @@ func (p PolicyProblem) String() string {
 	return b.String()
 }
 
-// PolicyError reports every problem found in an authorization policy file.
+// PolicyError reports every problem found in an authorization policy file
+// or a bootstrap token file.
 type PolicyError struct {
+	// What names the kind of file; empty means "authorization policy".
+	What     string
 	File     string
 	Problems []PolicyProblem
 }
 
 func (e *PolicyError) Error() string {
+	what := e.What
+	if what == "" {
+		what = "authorization policy"
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "authorization policy %s is invalid; fix these and restart:", e.File)
+	fmt.Fprintf(&b, "%s %s is invalid; fix these and restart:", what, e.File)
 	for _, p := range e.Problems {
 		b.WriteString("\n  ")
 		b.WriteString(p.String())
