@@ -51,7 +51,9 @@ type BootstrapToken struct {
 func (t BootstrapToken) String() string { return t.ID + ".<redacted>" }
 
 // GoString redacts the secret in %#v.
-func (t BootstrapToken) GoString() string { return "BootstrapToken{ID: " + t.ID + ", Secret: <redacted>}" }
+func (t BootstrapToken) GoString() string {
+	return "BootstrapToken{ID: " + t.ID + ", Secret: <redacted>}"
+}
 
 // errInvalidBootstrapToken is every failure of a well-formed bootstrap
 // token: unknown ID, wrong secret or expired. One error for all keeps the
