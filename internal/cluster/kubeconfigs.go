@@ -54,12 +54,19 @@ func checkKubeconfig(path string, k KubeconfigSpec, caCert *x509.Certificate, no
 	if !exists(path) {
 		return stateAbsent, nil, nil, "", nil
 	}
+	if !k.Expiration && k.CertBaseName == "" {
+		// kubelet.conf after kubeadm's kubelet-finalize phase points at
+		// the kubelet's rotated kubelet-client-current.pem instead of
+		// embedding a certificate; like kubeadm, only its CA is checked.
+		if ok, err := caOnlyKubeconfig(path, caCert); ok || err != nil {
+			return stateValid, nil, nil, "", err
+		}
+	}
 	e, err := readEmbedded(path)
 	if err != nil {
 		return 0, nil, nil, "", err
 	}
-	cas, err := pki.ParseCertificatesPEM(e.cluster.CertificateAuthorityData)
-	if err != nil || !cas[0].Equal(caCert) {
+	if !sameCA(e.cluster, caCert) {
 		return 0, nil, nil, "", &MismatchError{File: path, Problem: "exists already but has got the wrong CA cert"}
 	}
 	key, err := pki.ParsePrivateKeyPEM(e.user.ClientKeyData)
@@ -77,4 +84,41 @@ func checkKubeconfig(path string, k KubeconfigSpec, caCert *x509.Certificate, no
 		warn = fmt.Sprintf("%s: server is %q, the plan says %q; kept as it is", path, e.cluster.Server, k.Server)
 	}
 	return stateValid, e.cert, key, warn, nil
+}
+
+// sameCA reports whether a kubeconfig cluster embeds caCert (first
+// certificate of certificate-authority-data, or of the certificate-authority
+// file).
+func sameCA(cl *clientcmdapi.Cluster, caCert *x509.Certificate) bool {
+	data := cl.CertificateAuthorityData
+	if len(data) == 0 && cl.CertificateAuthority != "" {
+		var err error
+		if data, err = pki.ReadFile(cl.CertificateAuthority); err != nil {
+			return false
+		}
+	}
+	cas, err := pki.ParseCertificatesPEM(data)
+	return err == nil && cas[0].Equal(caCert)
+}
+
+// caOnlyKubeconfig reports whether the kubeconfig at path authenticates
+// with client certificate files (not embedded data) and trusts caCert.
+// A wrong CA is a *MismatchError.
+func caOnlyKubeconfig(path string, caCert *x509.Certificate) (bool, error) {
+	cfg, err := kubeconfig.Read(path)
+	if err != nil {
+		return false, nil // readEmbedded reports it
+	}
+	kctx := cfg.Contexts[cfg.CurrentContext]
+	if kctx == nil || cfg.Clusters[kctx.Cluster] == nil || cfg.AuthInfos[kctx.AuthInfo] == nil {
+		return false, nil
+	}
+	user := cfg.AuthInfos[kctx.AuthInfo]
+	if len(user.ClientCertificateData) > 0 || user.ClientCertificate == "" {
+		return false, nil
+	}
+	if !sameCA(cfg.Clusters[kctx.Cluster], caCert) {
+		return false, &MismatchError{File: path, Problem: "exists already but has got the wrong CA cert"}
+	}
+	return true, nil
 }

@@ -4,7 +4,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"net"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -203,4 +205,79 @@ func TestFirstServiceIP(t *testing.T) {
 	if _, err := firstServiceIP("10.0.0.1/32"); err == nil {
 		t.Error("firstServiceIP(/32) succeeded, want an error")
 	}
+}
+
+// TestInitKeepsRotatedKubeletConf accepts kubeadm's kubelet.conf after
+// kubelet-finalize, which points at the kubelet's rotated certificate file
+// instead of embedding one, as kubeadm does: only the CA is checked.
+func TestInitKeepsRotatedKubeletConf(t *testing.T) {
+	t.Parallel()
+	o := testOptions(t)
+	mustInit(t, o)
+	path := filepath.Join(o.KubeconfigDir, "kubelet.conf")
+	cfg, err := kubeconfig.Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := cfg.AuthInfos["system:node:cp1"]
+	u.ClientCertificateData, u.ClientKeyData = nil, nil
+	u.ClientCertificate = "/var/lib/kubelet/pki/kubelet-client-current.pem"
+	u.ClientKey = u.ClientCertificate
+	if err := kubeconfig.Write(path, cfg); err != nil {
+		t.Fatal(err)
+	}
+	res := mustInit(t, o)
+	for _, f := range res.Files {
+		if f.Path == path && f.Status != StatusUnchanged {
+			t.Errorf("kubelet.conf %s, want unchanged", f.Status)
+		}
+	}
+	// With another cluster's CA it is a mismatch.
+	other := testOptions(t)
+	mustInit(t, other)
+	caPEM, _ := os.ReadFile(filepath.Join(other.CertDir, "ca.crt"))
+	cfg.Clusters["kubernetes"].CertificateAuthorityData = caPEM
+	if err := kubeconfig.Write(path, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Init(t.Context(), o); err == nil || !strings.Contains(err.Error(), "wrong CA") {
+		t.Errorf("Init with kubelet.conf of another CA = %v, want a wrong-CA error", err)
+	}
+}
+
+// FuzzNewPlan feeds the string options (endpoint, CIDR, SANs, names,
+// addresses) to the plan: it must return a plan or an error, never panic,
+// and a plan's SANs must be de-duplicated.
+func FuzzNewPlan(f *testing.F) {
+	f.Add("k8s.example.com:6443", "10.96.0.0/12", "10.0.0.10", "cp1", "api.example.com")
+	f.Add("[fd00::1]:443", "fd00::/108,10.96.0.0/12", "fd00::10", "cp-1.x", "*.apps.example.com")
+	f.Add("", "10.0.0.0/32", "0.0.0.0", "CP1", "not a name")
+	f.Add("host:0", "bogus", "::", "", "10.0.0.10")
+	f.Fuzz(func(t *testing.T, endpoint, cidr, addr, node, san string) {
+		o := DefaultOptions()
+		o.CertDir, o.KubeconfigDir = "/nonexistent/pki", "/nonexistent"
+		o.ControlPlaneEndpoint, o.ServiceCIDR, o.AdvertiseAddress, o.NodeName = endpoint, cidr, addr, node
+		o.APIServerCertSANs = []string{san}
+		p, err := NewPlan(o)
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("empty error")
+			}
+			return
+		}
+		for _, c := range p.Certs {
+			for i := range c.IPAddresses {
+				for j := range i {
+					if c.IPAddresses[i].Equal(c.IPAddresses[j]) {
+						t.Fatalf("%s has IP %s twice", c.Name, c.IPAddresses[i])
+					}
+				}
+			}
+			for i := 1; i < len(c.DNSNames); i++ {
+				if c.DNSNames[i-1] >= c.DNSNames[i] {
+					t.Fatalf("%s DNS SANs not sorted and unique: %q", c.Name, c.DNSNames)
+				}
+			}
+		}
+	})
 }
