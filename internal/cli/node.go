@@ -60,7 +60,8 @@ O=system:nodes to the signer kubernetes.io/kube-apiserver-client-kubelet with
 the usages "digital signature" and "client auth" (and "key encipherment" for
 RSA keys), approved with --approve, waited for, verified, and a kubeconfig
 written (0600, to kubelet-NAME.conf unless -o) whose user is system:node:NAME,
-as kubeadm's kubelet.conf.
+as kubeadm's kubelet.conf. Without --approve the request waits for an approver:
+the kubelet auto-approver only approves a node's own requests.
 
 With --ip or --dns a kubelet serving certificate is requested too (signer
 kubernetes.io/kubelet-serving, usages "digital signature" and "server auth", the
@@ -125,10 +126,10 @@ func (o *nodeAddOptions) Validate() error {
 		return &UsageError{Err: fmt.Errorf("--ip/--dns: %w", err)}
 	}
 	o.sans = sans
-	if o.serving() && !o.force {
+	if o.serving() {
 		for _, p := range []string{o.servingCert, o.servingKey} {
-			if _, err := os.Lstat(p); err == nil {
-				return fmt.Errorf("%s already exists; choose another path or pass --force to replace it", p)
+			if err := checkOutputPath(p, o.force); err != nil {
+				return err
 			}
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -449,10 +450,8 @@ func (o *enrollOptions) complete() error {
 	if o.timeout <= 0 {
 		return &UsageError{Err: fmt.Errorf("--timeout must be positive, got %s", o.timeout)}
 	}
-	if !o.force {
-		if _, err := os.Lstat(o.output); err == nil {
-			return fmt.Errorf("%s already exists; choose another -o or pass --force to replace it", o.output)
-		}
+	if err := checkOutputPath(o.output, o.force); err != nil {
+		return err
 	}
 	cc := o.client.clientConfig()
 	raw, err := cc.RawConfig()
@@ -489,6 +488,20 @@ func (o *enrollOptions) complete() error {
 		if err != nil {
 			return fmt.Errorf("parse CA certificates of cluster %q: %w", kctx.Cluster, err)
 		}
+	}
+	return nil
+}
+
+// checkOutputPath fails early, before anything is requested, if path
+// cannot be written: its directory is missing, or it exists and force is
+// not set.
+func checkOutputPath(path string, force bool) error {
+	dir := filepath.Dir(path)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fmt.Errorf("cannot write %s: directory %s does not exist; create it first", path, dir)
+	}
+	if _, err := os.Lstat(path); err == nil && !force {
+		return fmt.Errorf("%s already exists; choose another path or pass --force to replace it", path)
 	}
 	return nil
 }

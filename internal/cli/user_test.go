@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,7 +45,7 @@ const (
 // as a system:masters identity and signs approved ones with the server's
 // CA through the status subresource (or denies pending ones), until the
 // test ends.
-func startTestSigner(t *testing.T, srv *apiservertest.Server, mode signerMode) {
+func startTestSigner(t testing.TB, srv *apiservertest.Server, mode signerMode) {
 	t.Helper()
 	client := srv.Clientset("test-signer", "system:masters").CertificatesV1().CertificateSigningRequests()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -574,4 +575,25 @@ func FuzzEnrollFlags(f *testing.F) {
 			t.Fatalf("node name %q accepted: %v", o.name, errs)
 		}
 	})
+}
+
+// BenchmarkUserAdd measures one whole "user add --approve" against a real
+// server on loopback with a signer next to it: key generation, create,
+// approve, watch, issue, verify and the kubeconfig write.
+func BenchmarkUserAdd(b *testing.B) {
+	srv := apiservertest.Start(b, apiservertest.Options{})
+	startTestSigner(b, srv, signHonestly)
+	admin := srv.KubeconfigFor(apiservertest.AdminUser, apiservertest.AdminGroup)
+	dir := b.TempDir()
+	i := 0
+	for b.Loop() {
+		i++
+		var out, errOut bytes.Buffer
+		c := NewRootCommand(IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+		c.SetArgs([]string{"user", "add", fmt.Sprintf("user-%d", i), "--group", "dev", "--approve",
+			"--kubeconfig", admin, "-o", filepath.Join(dir, fmt.Sprintf("u%d.conf", i))})
+		if err := c.ExecuteContext(b.Context()); err != nil {
+			b.Fatalf("user add: %v", err)
+		}
+	}
 }
