@@ -75,8 +75,9 @@ type Store struct {
 
 	closeOnce sync.Once
 	closeErr  error
-	closing   chan struct{}
+	closing   chan struct{} // closed under hub.mu by Close
 	watches   sync.WaitGroup
+	hub       hub
 }
 
 var _ storage.Interface = (*Store)(nil)
@@ -121,6 +122,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("connect to etcd %s: %w", strings.Join(cfg.Endpoints, ","), err)
 	}
 	s := &Store{client: client, prefix: strings.TrimSuffix(cfg.Prefix, "/"), cfg: cfg, closing: make(chan struct{})}
+	s.hub.s = s
 	hctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
 	if err := s.Health(hctx); err != nil {
@@ -157,7 +159,10 @@ func (s *Store) requestContext(ctx context.Context) (context.Context, context.Ca
 // Close ends every watch and closes the client. It is idempotent.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		// Under the hub's lock, so that no watch starts after Wait began.
+		s.hub.mu.Lock()
 		close(s.closing)
+		s.hub.mu.Unlock()
 		s.watches.Wait()
 		if err := s.client.Close(); err != nil && !errors.Is(err, context.Canceled) {
 			s.closeErr = fmt.Errorf("close etcd client: %w", err)
