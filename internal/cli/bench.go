@@ -1,8 +1,1017 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
 
-// newBenchCommand is a placeholder until its command group lands.
-func newBenchCommand(_ IOStreams) *cobra.Command {
-	return &cobra.Command{Use: "newBenchCommand", Hidden: true}
+	"github.com/spf13/cobra"
+	certv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	certv1client "k8s.io/client-go/kubernetes/typed/certificates/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubepki/kubepki/internal/apiserver"
+	"github.com/kubepki/kubepki/internal/controller"
+	"github.com/kubepki/kubepki/internal/pki"
+	"github.com/kubepki/kubepki/internal/storage/bolt"
+)
+
+// Defaults of kubepki bench.
+const (
+	benchDefaultDuration    = 10 * time.Second
+	benchDefaultWatchers    = 1000
+	benchDefaultWatchEvents = 100
+	benchDefaultStored      = 100000
+	// benchWatchersPerUser keeps each watcher identity under the server's
+	// default per-user watch limit, and spreads watchers over connections
+	// (HTTP/2 allows 250 streams on one).
+	benchWatchersPerUser = 50
+	// benchFillConcurrency is the number of clients that fill the store
+	// for the memory measurement.
+	benchFillConcurrency = 64
+	// benchSigningTime is how long the raw signing rate is measured.
+	benchSigningTime = 2 * time.Second
+	// benchWaitTimeout bounds every wait for the server (a CSR to be
+	// issued, watch events to arrive).
+	benchWaitTimeout = 60 * time.Second
+	benchLabel       = "kubepki.io/bench"
+)
+
+// benchOptions are the flags of kubepki bench.
+type benchOptions struct {
+	concurrency []int
+	duration    time.Duration
+	watchers    int
+	watchEvents int
+	stored      int
+	output      string
+	skip        []string
+}
+
+func newBenchCommand(streams IOStreams) *cobra.Command {
+	o := &benchOptions{}
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure the Certificates API server: full CSR cycles, watch fan-out, memory",
+		Long: `bench starts a kubepki API server in this process, on 127.0.0.1 with a bbolt
+store in a temporary directory, an ECDSA P-256 cluster CA and the built-in
+signing controller, exactly as "kubepki serve" runs them, and drives it with
+client-go over keep-alive HTTPS with client certificates (so every request
+pays for TLS, authentication, RBAC authorization and durable storage):
+
+  signing   the raw rate of the CA: ECDSA P-256 signatures and whole leaf
+            certificates per second, measured first, in the same run;
+  cycles    for each --concurrency level, for --duration: create a CSR,
+            approve it (UpdateApproval), wait until the signer issued it
+            (one shared watch), get it; cycles/s, API requests/s, p50/p99;
+  watch     --watchers watches on CSRs, then --watch-events CSRs created;
+            events delivered per second and delivery latency (from the start
+            of the create request to the event at each watcher);
+  memory    the store filled to --stored CSRs through the API, then the Go
+            heap and the process RSS after a garbage collection.
+
+The load clients run in the same process and on the same cores as the
+server, so the numbers are a floor for a server on its own machine. The
+temporary directory is removed at the end.`,
+		Example: `  # The full benchmark as docs/PERFORMANCE.md reports it
+  kubepki bench
+
+  # A quick run as JSON
+  kubepki bench --concurrency 1,16 --duration 3s --watchers 100 --stored 5000 -o json
+
+  # Only the cycle benchmark
+  kubepki bench --skip watch,memory`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return &UsageError{Err: fmt.Errorf("bench takes no arguments, got %q", args)}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Complete(cmd); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context(), streams)
+		},
+	}
+	f := cmd.Flags()
+	f.IntSliceVar(&o.concurrency, "concurrency", []int{1, 16, 64}, "concurrent clients of the cycle benchmark, one run per value")
+	f.DurationVar(&o.duration, "duration", benchDefaultDuration, "how long each concurrency level runs")
+	f.IntVar(&o.watchers, "watchers", benchDefaultWatchers, "number of concurrent watches in the fan-out benchmark")
+	f.IntVar(&o.watchEvents, "watch-events", benchDefaultWatchEvents, "CSRs created while the watchers listen")
+	f.IntVar(&o.stored, "stored", benchDefaultStored, "CSRs in the store when memory is measured")
+	f.StringSliceVar(&o.skip, "skip", nil, "parts to skip: signing, cycles, watch, memory")
+	f.StringVarP(&o.output, "output", "o", "table", "output format: table, json or yaml")
+	return cmd
+}
+
+// Complete has nothing to derive; it exists for the command convention.
+func (o *benchOptions) Complete(_ *cobra.Command) error { return nil }
+
+// Validate checks the flags.
+func (o *benchOptions) Validate() error {
+	for _, c := range o.concurrency {
+		if c < 1 || c > 4096 {
+			return &UsageError{Err: fmt.Errorf("--concurrency %d is out of range; use values from 1 to 4096", c)}
+		}
+	}
+	if o.duration <= 0 {
+		return &UsageError{Err: fmt.Errorf("--duration %s must be positive", o.duration)}
+	}
+	if o.watchers < 0 || o.watchEvents < 0 || o.stored < 0 {
+		return &UsageError{Err: errors.New("--watchers, --watch-events and --stored must not be negative")}
+	}
+	for _, s := range o.skip {
+		if !slices.Contains([]string{"signing", "cycles", "watch", "memory"}, s) {
+			return &UsageError{Err: fmt.Errorf("--skip %q is not a part; use signing, cycles, watch or memory", s)}
+		}
+	}
+	switch o.output {
+	case "table", "json", "yaml":
+	default:
+		return &UsageError{Err: fmt.Errorf("--output %q is not supported; use table, json or yaml", o.output)}
+	}
+	return nil
+}
+
+func (o *benchOptions) skips(part string) bool { return slices.Contains(o.skip, part) }
+
+// BenchResult is what kubepki bench measured. JSON and YAML output use it;
+// fields are only ever added.
+type BenchResult struct {
+	Machine BenchMachine       `json:"machine"`
+	Signing *BenchSigning      `json:"signing,omitempty"`
+	Cycles  []BenchCycleResult `json:"cycles,omitempty"`
+	Watch   *BenchWatchResult  `json:"watch,omitempty"`
+	Memory  *BenchMemoryResult `json:"memory,omitempty"`
+	Notes   []string           `json:"notes,omitempty"`
+}
+
+// BenchMachine describes where the benchmark ran.
+type BenchMachine struct {
+	CPUModel   string `json:"cpuModel,omitempty"`
+	CPUs       int    `json:"cpus"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	MemoryMB   int    `json:"memoryMB,omitempty"`
+	GoVersion  string `json:"goVersion"`
+	OS         string `json:"os"`
+	Arch       string `json:"arch"`
+}
+
+// BenchSigning is the raw signing rate of the cluster CA.
+type BenchSigning struct {
+	ECDSASignaturesPerSecond   float64 `json:"ecdsaSignaturesPerSecond"`
+	CertificatesPerSecond      float64 `json:"certificatesPerSecond"`
+	SingleCoreCertificatesPerS float64 `json:"singleCoreCertificatesPerSecond"`
+}
+
+// BenchCycleResult is one concurrency level of the cycle benchmark.
+type BenchCycleResult struct {
+	Concurrency       int                        `json:"concurrency"`
+	Cycles            int                        `json:"cycles"`
+	Errors            int                        `json:"errors"`
+	FirstError        string                     `json:"firstError,omitempty"`
+	Seconds           float64                    `json:"seconds"`
+	CyclesPerSecond   float64                    `json:"cyclesPerSecond"`
+	RequestsPerSecond float64                    `json:"requestsPerSecond"`
+	P50Millis         float64                    `json:"p50Millis"`
+	P99Millis         float64                    `json:"p99Millis"`
+	Steps             map[string]BenchPercentile `json:"steps"`
+}
+
+// BenchPercentile is a latency summary in milliseconds.
+type BenchPercentile struct {
+	P50Millis float64 `json:"p50Millis"`
+	P99Millis float64 `json:"p99Millis"`
+}
+
+// BenchWatchResult is the watch fan-out benchmark.
+type BenchWatchResult struct {
+	Watchers        int     `json:"watchers"`
+	Events          int     `json:"events"`
+	Delivered       int     `json:"delivered"`
+	Seconds         float64 `json:"seconds"`
+	EventsPerSecond float64 `json:"eventsPerSecond"`
+	P50Millis       float64 `json:"p50Millis"`
+	P99Millis       float64 `json:"p99Millis"`
+	MaxMillis       float64 `json:"maxMillis"`
+}
+
+// BenchMemoryResult is the memory measurement.
+type BenchMemoryResult struct {
+	CSRs          int     `json:"csrs"`
+	FillPerSecond float64 `json:"fillPerSecond"`
+	HeapInuseMB   float64 `json:"heapInuseMB"`
+	HeapAllocMB   float64 `json:"heapAllocMB"`
+	RSSMB         float64 `json:"rssMB"`
+	PeakRSSMB     float64 `json:"peakRSSMB"`
+	StoreFileMB   float64 `json:"storeFileMB"`
+}
+
+// Run runs the benchmark and prints the result.
+func (o *benchOptions) Run(ctx context.Context, streams IOStreams) error {
+	progress := func(format string, args ...any) {
+		if isTerminal(streams.ErrOut) {
+			fmt.Fprintf(streams.ErrOut, format+"\n", args...)
+		}
+	}
+	res := &BenchResult{Machine: benchMachine()}
+	if !o.skips("signing") {
+		progress("measuring the raw signing rate")
+		s, err := measureSigning(ctx)
+		if err != nil {
+			return err
+		}
+		res.Signing = s
+	}
+	if o.skips("cycles") && o.skips("watch") && o.skips("memory") {
+		return o.print(streams.Out, res)
+	}
+	progress("starting the server")
+	b, err := startBenchServer(ctx)
+	if err != nil {
+		return err
+	}
+	defer b.stop()
+
+	if !o.skips("cycles") {
+		for _, c := range o.concurrency {
+			progress("cycles at concurrency %d for %s", c, o.duration)
+			r, err := b.runCycles(ctx, c, o.duration)
+			if err != nil {
+				return err
+			}
+			res.Cycles = append(res.Cycles, *r)
+		}
+	}
+	if !o.skips("watch") && o.watchers > 0 && o.watchEvents > 0 {
+		progress("watch fan-out: %d watchers, %d events", o.watchers, o.watchEvents)
+		w, err := b.runWatch(ctx, o.watchers, o.watchEvents)
+		if err != nil {
+			return err
+		}
+		res.Watch = w
+	}
+	if !o.skips("memory") && o.stored > 0 {
+		progress("filling the store to %d CSRs", o.stored)
+		m, err := b.runMemory(ctx, o.stored)
+		if err != nil {
+			return err
+		}
+		res.Memory = m
+	}
+	res.Notes = append(res.Notes,
+		"load clients share the process and the cores with the server",
+		"server logs are encoded as JSON to a discarded writer")
+	return o.print(streams.Out, res)
+}
+
+// print writes res in the chosen format.
+func (o *benchOptions) print(out io.Writer, res *BenchResult) error {
+	switch o.output {
+	case "json":
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	case "yaml":
+		data, err := yaml.Marshal(res)
+		if err != nil {
+			return err
+		}
+		_, err = out.Write(data)
+		return err
+	}
+	return printBenchTable(out, res)
+}
+
+func printBenchTable(out io.Writer, res *BenchResult) error {
+	m := res.Machine
+	fmt.Fprintf(out, "machine: %s, %d CPUs (GOMAXPROCS %d), %d MB, %s %s/%s\n\n",
+		orDash(m.CPUModel), m.CPUs, m.GOMAXPROCS, m.MemoryMB, m.GoVersion, m.OS, m.Arch)
+	if s := res.Signing; s != nil {
+		fmt.Fprintf(out, "raw signing (ECDSA P-256 CA): %.0f signatures/s, %.0f certificates/s (%.0f on one core)\n\n",
+			s.ECDSASignaturesPerSecond, s.CertificatesPerSecond, s.SingleCoreCertificatesPerS)
+	}
+	if len(res.Cycles) > 0 {
+		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "CONCURRENCY\tCYCLES\tERRORS\tCYCLES/S\tREQUESTS/S\tP50\tP99\tCREATE P50/P99\tAPPROVE P50/P99\tISSUED P50/P99\tGET P50/P99")
+		for _, c := range res.Cycles {
+			fmt.Fprintf(tw, "%d\t%d\t%d\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Concurrency, c.Cycles, c.Errors,
+				c.CyclesPerSecond, c.RequestsPerSecond, ms(c.P50Millis), ms(c.P99Millis),
+				pair(c.Steps["create"]), pair(c.Steps["approve"]), pair(c.Steps["issued"]), pair(c.Steps["get"]))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		for _, c := range res.Cycles {
+			if c.FirstError != "" {
+				fmt.Fprintf(out, "concurrency %d: first error: %s\n", c.Concurrency, c.FirstError)
+			}
+		}
+		fmt.Fprintln(out)
+	}
+	if w := res.Watch; w != nil {
+		fmt.Fprintf(out, "watch fan-out: %d watchers x %d events: %d delivered in %.2fs = %.0f events/s; delivery latency p50 %s p99 %s max %s\n\n",
+			w.Watchers, w.Events, w.Delivered, w.Seconds, w.EventsPerSecond, ms(w.P50Millis), ms(w.P99Millis), ms(w.MaxMillis))
+	}
+	if mr := res.Memory; mr != nil {
+		fmt.Fprintf(out, "memory with %d CSRs stored (filled at %.0f/s): heap in use %.1f MB, heap alloc %.1f MB, RSS %.1f MB (peak %.1f MB), store file %.1f MB\n\n",
+			mr.CSRs, mr.FillPerSecond, mr.HeapInuseMB, mr.HeapAllocMB, mr.RSSMB, mr.PeakRSSMB, mr.StoreFileMB)
+	}
+	for _, n := range res.Notes {
+		fmt.Fprintf(out, "note: %s\n", n)
+	}
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func ms(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) + "ms" }
+
+func pair(p BenchPercentile) string { return ms(p.P50Millis) + "/" + ms(p.P99Millis) }
+
+// benchMachine describes this machine.
+func benchMachine() BenchMachine {
+	m := BenchMachine{
+		CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
+		GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH,
+	}
+	m.CPUModel = procField("/proc/cpuinfo", "model name")
+	if kb, err := strconv.Atoi(strings.TrimSuffix(procField("/proc/meminfo", "MemTotal"), " kB")); err == nil {
+		m.MemoryMB = kb / 1024
+	}
+	return m
+}
+
+// procField returns the value of the first "key: value" line of a /proc
+// file, or "" when the file or key is missing.
+func procField(path, key string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(k) == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// measureSigning measures raw ECDSA P-256 signatures and whole leaf
+// certificates signed by a fresh CA, on every core and on one.
+func measureSigning(ctx context.Context) (*BenchSigning, error) {
+	ca, err := pki.NewSelfSignedCA(pki.CAOptions{CommonName: "kubernetes"})
+	if err != nil {
+		return nil, err
+	}
+	key, err := pki.GenerateKey(pki.ECDSAP256)
+	if err != nil {
+		return nil, err
+	}
+	ecKey, ok := ca.Key.(*ecdsa.PrivateKey)
+	if !ok || ecKey.Curve != elliptic.P256() {
+		return nil, errors.New("bench: the CA key is not ECDSA P-256")
+	}
+	digest := sha256.Sum256([]byte("kubepki"))
+	opts := pki.CertOptions{
+		Subject:     pkix.Name{CommonName: "bench", Organization: []string{"bench"}},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	signs, err := rate(ctx, runtime.GOMAXPROCS(0), func() error {
+		_, err := ecdsa.SignASN1(rand.Reader, ecKey, digest[:])
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	signCert := func() error { _, err := ca.Sign(key.Public(), opts); return err }
+	certs, err := rate(ctx, runtime.GOMAXPROCS(0), signCert)
+	if err != nil {
+		return nil, err
+	}
+	single, err := rate(ctx, 1, signCert)
+	if err != nil {
+		return nil, err
+	}
+	return &BenchSigning{ECDSASignaturesPerSecond: signs, CertificatesPerSecond: certs, SingleCoreCertificatesPerS: single}, nil
+}
+
+// rate runs op on n goroutines for benchSigningTime and returns ops/s.
+func rate(ctx context.Context, n int, op func() error) (float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, benchSigningTime)
+	defer cancel()
+	var count atomic.Int64
+	var firstErr error
+	var once sync.Once
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				if err := op(); err != nil {
+					once.Do(func() { firstErr = err })
+					cancel()
+					return
+				}
+				count.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	return float64(count.Load()) / time.Since(start).Seconds(), firstErr
+}
+
+// benchServer is the server under test and the clients that drive it.
+type benchServer struct {
+	dir       string
+	url       string
+	ca        *pki.CA
+	store     *bolt.Store
+	admin     certv1client.CertificateSigningRequestInterface
+	adminCfg  *rest.Config
+	csrPEMs   [][]byte
+	cancel    context.CancelFunc
+	done      chan error
+	ctrlDone  chan error
+	seq       atomic.Int64
+	dbPath    string
+	closeOnce sync.Once
+}
+
+// startBenchServer starts a server as kubepki serve does, in a temporary
+// directory.
+func startBenchServer(ctx context.Context) (*benchServer, error) {
+	dir, err := os.MkdirTemp("", "kubepki-bench-")
+	if err != nil {
+		return nil, fmt.Errorf("create a temporary directory: %w", err)
+	}
+	b := &benchServer{dir: dir, done: make(chan error, 1), ctrlDone: make(chan error, 1)}
+	ok := false
+	defer func() {
+		if !ok {
+			b.stop()
+		}
+	}()
+	if b.ca, err = pki.NewSelfSignedCA(pki.CAOptions{CommonName: "kubernetes"}); err != nil {
+		return nil, err
+	}
+	b.dbPath = filepath.Join(dir, "kubepki.db")
+	if b.store, err = bolt.Open(b.dbPath, bolt.Options{}); err != nil {
+		return nil, fmt.Errorf("open the store: %w", err)
+	}
+	servingKey, err := pki.GenerateKey(pki.ECDSAP256)
+	if err != nil {
+		return nil, err
+	}
+	serving, err := b.ca.Sign(servingKey.Public(), pki.CertOptions{
+		Subject:     pkix.Name{CommonName: "kube-apiserver"},
+		SANs:        pki.SANs{DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	})
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(b.ca.Cert)
+	policy := apiserver.DefaultPolicy()
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	srv, err := apiserver.New(apiserver.Config{
+		Store:         b.store,
+		Authenticator: apiserver.NewX509Authenticator(pool, time.Now),
+		Authorizer:    apiserver.NewRBACAuthorizer(policy),
+		Policy:        policy,
+		Logger:        logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	b.url = "https://" + ln.Addr().String()
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	b.cancel = cancel
+	tlsCert := tls.Certificate{Certificate: [][]byte{serving.Raw}, PrivateKey: servingKey, Leaf: serving}
+	go func() { b.done <- srv.Run(runCtx, ln, apiserver.TLSConfig(tlsCert)) }()
+
+	loop, err := kubernetes.NewForConfig(srv.LoopbackConfig())
+	if err != nil {
+		return nil, err
+	}
+	m, err := controller.New(controller.Config{
+		Client:  loop.CertificatesV1().CertificateSigningRequests(),
+		Signers: controller.SameCA(b.ca),
+		Logger:  logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	go func() { b.ctrlDone <- m.Run(runCtx) }()
+
+	if b.adminCfg, err = b.clientConfig("kubernetes-admin", apiserver.GroupKubeadmClusterAdmins); err != nil {
+		return nil, err
+	}
+	cs, err := kubernetes.NewForConfig(b.adminCfg)
+	if err != nil {
+		return nil, err
+	}
+	b.admin = cs.CertificatesV1().CertificateSigningRequests()
+	if err := waitReady(ctx, cs); err != nil {
+		return nil, err
+	}
+	for i := range 64 {
+		key, err := pki.GenerateKey(pki.ECDSAP256)
+		if err != nil {
+			return nil, err
+		}
+		der, err := pki.CreateCSR(key, pkix.Name{CommonName: fmt.Sprintf("bench-user-%d", i), Organization: []string{"bench"}}, pki.SANs{})
+		if err != nil {
+			return nil, err
+		}
+		b.csrPEMs = append(b.csrPEMs, pki.MarshalCSRPEM(der))
+	}
+	ok = true
+	return b, nil
+}
+
+// waitReady polls /readyz until the server answers ok.
+func waitReady(ctx context.Context, cs *kubernetes.Clientset) error {
+	ctx, cancel := context.WithTimeout(ctx, benchWaitTimeout)
+	defer cancel()
+	var last error
+	for ctx.Err() == nil {
+		_, last = cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		if last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("the bench server did not become ready: %v", last)
+}
+
+// clientConfig returns a client-go configuration with a fresh client
+// certificate for user in groups; each call gets its own connection.
+func (b *benchServer) clientConfig(user string, groups ...string) (*rest.Config, error) {
+	key, err := pki.GenerateKey(pki.ECDSAP256)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := b.ca.Sign(key.Public(), pki.CertOptions{
+		Subject:     pkix.Name{CommonName: user, Organization: groups},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := pki.MarshalPrivateKeyPEM(key)
+	if err != nil {
+		return nil, err
+	}
+	return &rest.Config{
+		Host: b.url,
+		TLSClientConfig: rest.TLSClientConfig{
+			CAData: pki.MarshalCertificatePEM(b.ca.Cert), CertData: pki.MarshalCertificatePEM(cert), KeyData: keyPEM,
+		},
+		QPS:     -1, // no client-side rate limit
+		Timeout: benchWaitTimeout,
+	}, nil
+}
+
+// stop shuts the server down and removes its directory.
+func (b *benchServer) stop() {
+	b.closeOnce.Do(func() {
+		if b.cancel != nil {
+			b.cancel()
+			<-b.done
+			<-b.ctrlDone
+		}
+		if b.store != nil {
+			_ = b.store.Close()
+		}
+		_ = os.RemoveAll(b.dir)
+	})
+}
+
+// newCSR returns a new client-certificate CSR object with a unique name.
+func (b *benchServer) newCSR(prefix string, labels map[string]string) *certv1.CertificateSigningRequest {
+	n := b.seq.Add(1)
+	return &certv1.CertificateSigningRequest{
+		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d", prefix, n), Labels: labels},
+		Spec: certv1.CertificateSigningRequestSpec{
+			Request:    b.csrPEMs[int(n)%len(b.csrPEMs)],
+			SignerName: certv1.KubeAPIServerClientSignerName,
+			Usages:     []certv1.KeyUsage{certv1.UsageDigitalSignature, certv1.UsageClientAuth},
+		},
+	}
+}
+
+// issuedWaiter follows one watch of all CSRs and wakes the goroutine
+// waiting for each CSR to be issued.
+type issuedWaiter struct {
+	mu      sync.Mutex
+	waiting map[string]chan struct{}
+	issued  map[string]bool
+}
+
+func (w *issuedWaiter) register(name string) chan struct{} {
+	ch := make(chan struct{})
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.issued[name] {
+		delete(w.issued, name)
+		close(ch)
+		return ch
+	}
+	w.waiting[name] = ch
+	return ch
+}
+
+func (w *issuedWaiter) unregister(name string) {
+	w.mu.Lock()
+	delete(w.waiting, name)
+	w.mu.Unlock()
+}
+
+func (w *issuedWaiter) saw(csr *certv1.CertificateSigningRequest) {
+	if len(csr.Status.Certificate) == 0 {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if ch, ok := w.waiting[csr.Name]; ok {
+		close(ch)
+		delete(w.waiting, csr.Name)
+	}
+}
+
+// follow watches CSRs with labels sel from resourceVersion rv until ctx
+// ends, restarting the watch whenever the server ends it.
+func follow(ctx context.Context, client certv1client.CertificateSigningRequestInterface, sel, rv string, on func(*certv1.CertificateSigningRequest)) error {
+	for ctx.Err() == nil {
+		w, err := client.Watch(ctx, metav1.ListOptions{LabelSelector: sel, ResourceVersion: rv, AllowWatchBookmarks: true})
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("watch CSRs: %w", err)
+		}
+		for ev := range w.ResultChan() {
+			if ev.Type == watch.Error {
+				// Too old or otherwise ended: start again from now.
+				rv = ""
+				break
+			}
+			csr, ok := ev.Object.(*certv1.CertificateSigningRequest)
+			if !ok {
+				continue
+			}
+			rv = csr.ResourceVersion
+			if ev.Type != watch.Bookmark {
+				on(csr)
+			}
+		}
+		w.Stop()
+	}
+	return nil
+}
+
+// currentRV returns the store's current resourceVersion.
+func currentRV(ctx context.Context, client certv1client.CertificateSigningRequestInterface) (string, error) {
+	l, err := client.List(ctx, metav1.ListOptions{Limit: 1})
+	if err != nil {
+		return "", fmt.Errorf("list CSRs: %w", err)
+	}
+	return l.ResourceVersion, nil
+}
+
+// runCycles runs full cycles with c concurrent clients for d.
+func (b *benchServer) runCycles(ctx context.Context, c int, d time.Duration) (*BenchCycleResult, error) {
+	label := fmt.Sprintf("cycles-%d", c)
+	sel := benchLabel + "=" + label
+	rv, err := currentRV(ctx, b.admin)
+	if err != nil {
+		return nil, err
+	}
+	waiter := &issuedWaiter{waiting: map[string]chan struct{}{}, issued: map[string]bool{}}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	watchErr := make(chan error, 1)
+	go func() { watchErr <- follow(watchCtx, b.admin, sel, rv, waiter.saw) }()
+
+	type sample struct{ total, create, approve, issued, get time.Duration }
+	var (
+		mu       sync.Mutex
+		samples  []sample
+		errCount int
+		firstErr string
+	)
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		errCount++
+		if firstErr == "" {
+			firstErr = err.Error()
+		}
+	}
+	cycle := func(ctx context.Context) (sample, error) {
+		var s sample
+		csr := b.newCSR("bench-"+label, map[string]string{benchLabel: label})
+		issued := waiter.register(csr.Name)
+		defer waiter.unregister(csr.Name)
+		t0 := time.Now()
+		created, err := b.admin.Create(ctx, csr, metav1.CreateOptions{})
+		if err != nil {
+			return s, fmt.Errorf("create: %w", err)
+		}
+		t1 := time.Now()
+		created.Status.Conditions = append(created.Status.Conditions, certv1.CertificateSigningRequestCondition{
+			Type: certv1.CertificateApproved, Status: corev1.ConditionTrue,
+			Reason: "KubepkiBench", Message: "approved by kubepki bench",
+		})
+		if _, err := b.admin.UpdateApproval(ctx, created.Name, created, metav1.UpdateOptions{}); err != nil {
+			return s, fmt.Errorf("approve: %w", err)
+		}
+		t2 := time.Now()
+		select {
+		case <-issued:
+		case <-ctx.Done():
+			return s, fmt.Errorf("wait for %s to be issued: %w", created.Name, ctx.Err())
+		}
+		t3 := time.Now()
+		got, err := b.admin.Get(ctx, created.Name, metav1.GetOptions{})
+		if err != nil {
+			return s, fmt.Errorf("get: %w", err)
+		}
+		if len(got.Status.Certificate) == 0 {
+			return s, fmt.Errorf("get %s: no certificate after the watch saw one", created.Name)
+		}
+		t4 := time.Now()
+		return sample{total: t4.Sub(t0), create: t1.Sub(t0), approve: t2.Sub(t1), issued: t3.Sub(t2), get: t4.Sub(t3)}, nil
+	}
+
+	start := time.Now()
+	deadline := start.Add(d)
+	var wg sync.WaitGroup
+	for range c {
+		wg.Go(func() {
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				cctx, cancel := context.WithTimeout(ctx, benchWaitTimeout)
+				s, err := cycle(cctx)
+				cancel()
+				if err != nil {
+					fail(err)
+					continue
+				}
+				mu.Lock()
+				samples = append(samples, s)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start).Seconds()
+	stopWatch()
+	if err := <-watchErr; err != nil && errCount == 0 {
+		fail(err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	pick := func(f func(sample) time.Duration) BenchPercentile {
+		ds := make([]time.Duration, len(samples))
+		for i, s := range samples {
+			ds[i] = f(s)
+		}
+		return percentiles(ds)
+	}
+	total := pick(func(s sample) time.Duration { return s.total })
+	return &BenchCycleResult{
+		Concurrency: c, Cycles: len(samples), Errors: errCount, FirstError: firstErr, Seconds: elapsed,
+		CyclesPerSecond: float64(len(samples)) / elapsed,
+		// create, approve and get; the shared watch is one long request.
+		RequestsPerSecond: 3 * float64(len(samples)) / elapsed,
+		P50Millis:         total.P50Millis, P99Millis: total.P99Millis,
+		Steps: map[string]BenchPercentile{
+			"create":  pick(func(s sample) time.Duration { return s.create }),
+			"approve": pick(func(s sample) time.Duration { return s.approve }),
+			"issued":  pick(func(s sample) time.Duration { return s.issued }),
+			"get":     pick(func(s sample) time.Duration { return s.get }),
+		},
+	}, nil
+}
+
+// percentiles returns p50 and p99 of ds in milliseconds (zero when empty).
+func percentiles(ds []time.Duration) BenchPercentile {
+	if len(ds) == 0 {
+		return BenchPercentile{}
+	}
+	slices.Sort(ds)
+	at := func(q float64) float64 {
+		return float64(ds[int(q*float64(len(ds)-1))]) / float64(time.Millisecond)
+	}
+	return BenchPercentile{P50Millis: at(0.50), P99Millis: at(0.99)}
+}
+
+// runWatch opens n watches, creates events CSRs and measures delivery.
+func (b *benchServer) runWatch(ctx context.Context, n, events int) (*BenchWatchResult, error) {
+	label := "fanout"
+	sel := benchLabel + "=" + label
+	rv, err := currentRV(ctx, b.admin)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*benchWaitTimeout)
+	defer cancel()
+
+	// One client (connection, identity) per benchWatchersPerUser watchers.
+	var clients []certv1client.CertificateSigningRequestInterface
+	for i := 0; i*benchWatchersPerUser < n; i++ {
+		cfg, err := b.clientConfig(fmt.Sprintf("bench-watcher-%d", i), apiserver.GroupKubeadmClusterAdmins)
+		if err != nil {
+			return nil, err
+		}
+		cs, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return nil, err
+		}
+		clients = append(clients, cs.CertificatesV1().CertificateSigningRequests())
+	}
+	var (
+		sent      sync.Map // name → time the create request started
+		latMu     sync.Mutex
+		latencies = make([]time.Duration, 0, n*events)
+		delivered atomic.Int64
+		lastAt    atomic.Int64
+	)
+	watches := make([]watch.Interface, n)
+	for i := range n {
+		w, err := clients[i/benchWatchersPerUser].Watch(ctx, metav1.ListOptions{LabelSelector: sel, ResourceVersion: rv})
+		if err != nil {
+			for _, w := range watches[:i] {
+				w.Stop()
+			}
+			return nil, fmt.Errorf("open watch %d of %d: %w", i+1, n, err)
+		}
+		watches[i] = w
+	}
+	var wg sync.WaitGroup
+	for _, w := range watches {
+		wg.Go(func() {
+			defer w.Stop()
+			local := make([]time.Duration, 0, events)
+			for got := 0; got < events; {
+				select {
+				case <-ctx.Done():
+					latMu.Lock()
+					latencies = append(latencies, local...)
+					latMu.Unlock()
+					return
+				case ev, ok := <-w.ResultChan():
+					if !ok {
+						return
+					}
+					csr, isCSR := ev.Object.(*certv1.CertificateSigningRequest)
+					if ev.Type != watch.Added || !isCSR {
+						continue
+					}
+					now := time.Now()
+					if t0, ok := sent.Load(csr.Name); ok {
+						local = append(local, now.Sub(t0.(time.Time)))
+					}
+					got++
+					delivered.Add(1)
+					lastAt.Store(now.UnixNano())
+				}
+			}
+			latMu.Lock()
+			latencies = append(latencies, local...)
+			latMu.Unlock()
+		})
+	}
+	start := time.Now()
+	for range events {
+		csr := b.newCSR("bench-fanout", map[string]string{benchLabel: label})
+		sent.Store(csr.Name, time.Now())
+		if _, err := b.admin.Create(ctx, csr, metav1.CreateOptions{}); err != nil {
+			cancel()
+			wg.Wait()
+			return nil, fmt.Errorf("create fan-out CSR: %w", err)
+		}
+	}
+	wg.Wait()
+	if d := delivered.Load(); d < int64(n*events) {
+		return nil, fmt.Errorf("watch fan-out: %d of %d events delivered within %s", d, n*events, 2*benchWaitTimeout)
+	}
+	elapsed := time.Unix(0, lastAt.Load()).Sub(start).Seconds()
+	p := percentiles(latencies)
+	return &BenchWatchResult{
+		Watchers: n, Events: events, Delivered: int(delivered.Load()), Seconds: elapsed,
+		EventsPerSecond: float64(delivered.Load()) / elapsed,
+		P50Millis:       p.P50Millis, P99Millis: p.P99Millis,
+		MaxMillis: float64(latencies[len(latencies)-1]) / float64(time.Millisecond),
+	}, nil
+}
+
+// runMemory fills the store to total CSRs and measures memory.
+func (b *benchServer) runMemory(ctx context.Context, total int) (*BenchMemoryResult, error) {
+	have := 0
+	opts := metav1.ListOptions{Limit: 5000}
+	for {
+		l, err := b.admin.List(ctx, opts)
+		if err != nil {
+			return nil, fmt.Errorf("count CSRs: %w", err)
+		}
+		have += len(l.Items)
+		if l.Continue == "" {
+			break
+		}
+		opts.Continue = l.Continue
+	}
+	need := max(total-have, 0)
+	var next atomic.Int64
+	var firstErr error
+	var once sync.Once
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range benchFillConcurrency {
+		wg.Go(func() {
+			for next.Add(1) <= int64(need) && ctx.Err() == nil {
+				csr := b.newCSR("bench-stored", map[string]string{benchLabel: "stored"})
+				if _, err := b.admin.Create(ctx, csr, metav1.CreateOptions{}); err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, fmt.Errorf("fill the store: %w", firstErr)
+	}
+	fill := float64(need) / time.Since(start).Seconds()
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	res := &BenchMemoryResult{
+		CSRs: have + need, FillPerSecond: fill,
+		HeapInuseMB: float64(ms.HeapInuse) / (1 << 20), HeapAllocMB: float64(ms.HeapAlloc) / (1 << 20),
+		RSSMB: procKB("VmRSS") / 1024, PeakRSSMB: procKB("VmHWM") / 1024,
+	}
+	if st, err := os.Stat(b.dbPath); err == nil {
+		res.StoreFileMB = float64(st.Size()) / (1 << 20)
+	}
+	return res, nil
+}
+
+// procKB reads a kB field of /proc/self/status (0 when unavailable).
+func procKB(key string) float64 {
+	v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(procField("/proc/self/status", key), "kB")), 64)
+	if err != nil {
+		return 0
+	}
+	return v
 }

@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// runBench runs kubepki bench in-process and returns stdout, stderr and
+// the exit code.
+func runBench(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	c := NewRootCommand(IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	c.SetArgs(append([]string{"bench"}, args...))
+	err := c.ExecuteContext(t.Context())
+	return out.String(), errOut.String(), ExitCode(err)
+}
+
+// TestBenchSmall runs every part of the benchmark at a tiny scale against
+// the real in-process server and checks that each reports what it
+// measured. Speeds are not asserted.
+func TestBenchSmall(t *testing.T) {
+	t.Parallel()
+	out, errOut, code := runBench(t, "--concurrency", "1,3", "--duration", "500ms",
+		"--watchers", "60", "--watch-events", "3", "--stored", "40", "-o", "json")
+	if code != 0 {
+		t.Fatalf("bench: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	if errOut != "" {
+		t.Errorf("bench wrote to stderr when not on a terminal: %q", errOut)
+	}
+	var res BenchResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("decode bench JSON: %v\n%s", err, out)
+	}
+	if res.Machine.CPUs < 1 || res.Machine.GoVersion == "" {
+		t.Errorf("machine = %+v, want CPUs and Go version", res.Machine)
+	}
+	if s := res.Signing; s == nil || s.ECDSASignaturesPerSecond <= 0 || s.CertificatesPerSecond <= 0 || s.SingleCoreCertificatesPerS <= 0 {
+		t.Errorf("signing = %+v, want positive rates", res.Signing)
+	}
+	if len(res.Cycles) != 2 || res.Cycles[0].Concurrency != 1 || res.Cycles[1].Concurrency != 3 {
+		t.Fatalf("cycles = %+v, want levels 1 and 3", res.Cycles)
+	}
+	for _, c := range res.Cycles {
+		if c.Cycles < 1 || c.Errors != 0 || c.CyclesPerSecond <= 0 || c.P99Millis < c.P50Millis || c.P50Millis <= 0 {
+			t.Errorf("cycles at %d = %+v, want completed cycles without errors", c.Concurrency, c)
+		}
+		for _, step := range []string{"create", "approve", "issued", "get"} {
+			if p, ok := c.Steps[step]; !ok || p.P50Millis <= 0 {
+				t.Errorf("cycles at %d: step %s = %+v, want a latency", c.Concurrency, step, p)
+			}
+		}
+	}
+	if w := res.Watch; w == nil || w.Watchers != 60 || w.Events != 3 || w.Delivered != 180 || w.EventsPerSecond <= 0 {
+		t.Errorf("watch = %+v, want 60 watchers x 3 events all delivered", res.Watch)
+	}
+	if m := res.Memory; m == nil || m.CSRs < 40 || m.HeapInuseMB <= 0 || m.StoreFileMB <= 0 {
+		t.Errorf("memory = %+v, want at least 40 CSRs and sizes", res.Memory)
+	}
+}
+
+func TestBenchTableAndSkip(t *testing.T) {
+	t.Parallel()
+	out, errOut, code := runBench(t, "--skip", "cycles,watch,memory")
+	if code != 0 {
+		t.Fatalf("bench: exit %d\n%s", code, errOut)
+	}
+	for _, want := range []string{"machine:", "raw signing (ECDSA P-256 CA):", "certificates/s"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table output %q lacks %q", out, want)
+		}
+	}
+	if strings.Contains(out, "CONCURRENCY") || strings.Contains(out, "watch fan-out") {
+		t.Errorf("skipped parts were printed:\n%s", out)
+	}
+}
+
+func TestBenchUsage(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"--concurrency", "0"},
+		{"--duration", "0s"},
+		{"--watchers", "-1"},
+		{"--skip", "everything"},
+		{"-o", "xml"},
+		{"extra-arg"},
+	} {
+		out, errOut, code := runBench(t, args...)
+		if code != 2 || out != "" {
+			t.Errorf("bench %v: exit %d, stdout %q, stderr %q; want exit 2 and no output", args, code, out, errOut)
+		}
+	}
+}
