@@ -597,3 +597,30 @@ func BenchmarkUserAdd(b *testing.B) {
 		}
 	}
 }
+
+func TestUserAddChecksOutputFirst(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	existing := filepath.Join(dir, "taken.conf")
+	if err := os.WriteFile(existing, []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// No kubeconfig and no server are needed: the checks come first.
+	none := filepath.Join(dir, "none.conf")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"user", "add", "jane", "-o", filepath.Join(dir, "missing", "jane.conf")}, "does not exist"},
+		{[]string{"user", "add", "jane", "-o", existing}, "already exists"},
+		{[]string{"node", "add", "n1", "--ip", "10.0.0.1", "--serving-key-file", existing}, "already exists"},
+	} {
+		r := runCLI(t, append(tc.args, "--kubeconfig", none)...)
+		if r.code != 1 || r.err == nil || !strings.Contains(r.err.Error(), tc.want) {
+			t.Errorf("%v = exit %d, %v; want exit 1 with %q", tc.args, r.code, r.err, tc.want)
+		}
+	}
+	if b, _ := os.ReadFile(existing); string(b) != "keep" {
+		t.Errorf("%s was changed to %q", existing, b)
+	}
+}
