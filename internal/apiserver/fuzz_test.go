@@ -1,0 +1,101 @@
+package apiserver
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	certv1 "k8s.io/api/certificates/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubepki/kubepki/internal/certificates"
+)
+
+func fuzzServer(t testing.TB) *Server {
+	t.Helper()
+	c, err := newCodecs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := c.serializerFor(mediaJSON)
+	return &Server{codecs: c, jsonInfo: info}
+}
+
+// FuzzDecodeCSR feeds request bodies through the decoders of every content
+// type and directive, then through create validation: each input gives an
+// error or an object, never a panic.
+func FuzzDecodeCSR(f *testing.F) {
+	seeds := []string{
+		`{"apiVersion":"certificates.k8s.io/v1","kind":"CertificateSigningRequest","metadata":{"name":"a"},"spec":{"request":"AAAA","signerName":"a.b/c","usages":["client auth"]}}`,
+		`{"metadata":{"name":"a"},"spec":{"usagez":1,"usages":["x"],"usages":["y"]}}`,
+		`{"apiVersion":"v1","kind":"Pod"}`,
+		"apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata: {name: a}\n",
+		"a: &a [1,2]\nb: &b [*a,*a]\nc: [*b,*b]\n",
+		"k8s\x00\x0a\x00\x12\x00",
+		`{"spec":{"request":"` + "\x00" + `"}}`,
+		`[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[`,
+	}
+	for _, s := range seeds {
+		for _, ct := range []uint8{0, 1, 2} {
+			f.Add([]byte(s), ct, uint8(0))
+		}
+	}
+	s := fuzzServer(f)
+	f.Fuzz(func(t *testing.T, data []byte, ct, directive uint8) {
+		mt := []string{mediaJSON, mediaYAML, mediaProtobuf}[int(ct)%3]
+		info, ok := s.codecs.serializerFor(mt)
+		if !ok {
+			t.Fatalf("no serializer for %s", mt)
+		}
+		d := []string{fieldValidationStrict, fieldValidationWarn, fieldValidationIgnore}[int(directive)%3]
+		csr := &certv1.CertificateSigningRequest{}
+		if _, err := s.decodeObject(info, d, data, csrGVK, csr); err != nil {
+			return
+		}
+		certificates.PrepareForCreate(csr, certificates.User{Name: "fuzz", Groups: []string{GroupAuthenticated}})
+		_ = certificates.ValidateCreate(csr)
+		_ = admitCreate(csr)
+		if _, err := encodeStored(csr); err != nil {
+			t.Fatalf("a decoded object does not encode: %v", err)
+		}
+	})
+}
+
+// FuzzDecodeStored checks that a corrupt stored value is an error.
+func FuzzDecodeStored(f *testing.F) {
+	csr := &certv1.CertificateSigningRequest{ObjectMeta: metav1.ObjectMeta{Name: "a", Labels: map[string]string{"a": "b"}}}
+	good, err := encodeStored(csr)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte{0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, _ = decodeStoredValue(data)
+	})
+}
+
+// FuzzRequestParameters drives path, query and Accept parsing.
+func FuzzRequestParameters(f *testing.F) {
+	f.Add("/apis/certificates.k8s.io/v1/certificatesigningrequests", "watch=true&resourceVersion=0&labelSelector=a%20in%20(b)&fieldSelector=metadata.name%3Dx",
+		"application/json;as=Table;v=v1;g=meta.k8s.io,application/json")
+	f.Add("/apis/certificates.k8s.io/v1/certificatesigningrequests/x/approval", "limit=-1&continue=%ff", "*/*;q=0.5, application/vnd.kubernetes.protobuf")
+	f.Add("/api/v1/events", "sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=99999999999", ";;;,,,")
+	s := fuzzServer(f)
+	s.cfg.MaxWatchDuration = DefaultMaxWatchDuration
+	f.Fuzz(func(t *testing.T, path, query, accept string) {
+		r := httptest.NewRequest(http.MethodGet, "https://x/", nil)
+		r.URL.Path, r.URL.RawQuery = path, query
+		r.Header.Set("Accept", accept)
+		ri := parseRequestInfo(r)
+		if ri.resource && ri.kind == "" {
+			t.Fatalf("resource request without a resource: %+v", ri)
+		}
+		_, _ = parseSelector(r)
+		_, _ = s.parseWatch(r)
+		_, _ = s.codecs.negotiate(r, true, true)
+		_, _ = fieldValidation(r)
+		_, _ = dryRun(r)
+		_, _ = includeObject(r)
+	})
+}
