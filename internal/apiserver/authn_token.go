@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -54,6 +55,9 @@ func (t BootstrapToken) String() string { return t.ID + ".<redacted>" }
 func (t BootstrapToken) GoString() string {
 	return "BootstrapToken{ID: " + t.ID + ", Secret: <redacted>}"
 }
+
+// LogValue redacts the secret in slog records.
+func (t BootstrapToken) LogValue() slog.Value { return slog.StringValue(t.String()) }
 
 // errInvalidBootstrapToken is every failure of a well-formed bootstrap
 // token: unknown ID, wrong secret or expired. One error for all keeps the

@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -73,6 +74,7 @@ type benchOptions struct {
 	stored      int
 	output      string
 	skip        []string
+	cpuProfile  string
 }
 
 func newBenchCommand(streams IOStreams) *cobra.Command {
@@ -132,6 +134,7 @@ temporary directory is removed at the end.`,
 	f.IntVar(&o.stored, "stored", benchDefaultStored, "CSRs in the store when memory is measured")
 	f.StringSliceVar(&o.skip, "skip", nil, "parts to skip: signing, cycles, watch, memory")
 	f.StringVarP(&o.output, "output", "o", "table", "output format: table, json or yaml")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the cycle benchmark (server and clients) to this file")
 	return cmd
 }
 
@@ -183,9 +186,14 @@ type BenchMachine struct {
 	CPUs       int    `json:"cpus"`
 	GOMAXPROCS int    `json:"gomaxprocs"`
 	MemoryMB   int    `json:"memoryMB,omitempty"`
-	GoVersion  string `json:"goVersion"`
-	OS         string `json:"os"`
-	Arch       string `json:"arch"`
+	// LoadAverage is /proc/loadavg's 1, 5 and 15 minute averages at the
+	// start and the end of the run: other work on the machine skews
+	// every number.
+	LoadAverageStart string `json:"loadAverageStart,omitempty"`
+	LoadAverageEnd   string `json:"loadAverageEnd,omitempty"`
+	GoVersion        string `json:"goVersion"`
+	OS               string `json:"os"`
+	Arch             string `json:"arch"`
 }
 
 // BenchSigning is the raw signing rate of the cluster CA.
@@ -265,14 +273,22 @@ func (o *benchOptions) Run(ctx context.Context, streams IOStreams) error {
 	defer b.stop()
 
 	if !o.skips("cycles") {
+		stopProfile := func() {}
+		if o.cpuProfile != "" {
+			if stopProfile, err = startCPUProfile(o.cpuProfile); err != nil {
+				return err
+			}
+		}
 		for _, c := range o.concurrency {
 			progress("cycles at concurrency %d for %s", c, o.duration)
 			r, err := b.runCycles(ctx, c, o.duration)
 			if err != nil {
+				stopProfile()
 				return err
 			}
 			res.Cycles = append(res.Cycles, *r)
 		}
+		stopProfile()
 	}
 	if !o.skips("watch") && o.watchers > 0 && o.watchEvents > 0 {
 		progress("watch fan-out: %d watchers, %d events", o.watchers, o.watchEvents)
@@ -296,8 +312,26 @@ func (o *benchOptions) Run(ctx context.Context, streams IOStreams) error {
 	return o.print(streams.Out, res)
 }
 
+// startCPUProfile profiles the process into path until the returned
+// function is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create --cpuprofile file: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start the CPU profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
 // print writes res in the chosen format.
 func (o *benchOptions) print(out io.Writer, res *BenchResult) error {
+	res.Machine.LoadAverageEnd = loadAverage()
 	switch o.output {
 	case "json":
 		enc := json.NewEncoder(out)
@@ -316,8 +350,9 @@ func (o *benchOptions) print(out io.Writer, res *BenchResult) error {
 
 func printBenchTable(out io.Writer, res *BenchResult) error {
 	m := res.Machine
-	fmt.Fprintf(out, "machine: %s, %d CPUs (GOMAXPROCS %d), %d MB, %s %s/%s\n\n",
-		orDash(m.CPUModel), m.CPUs, m.GOMAXPROCS, m.MemoryMB, m.GoVersion, m.OS, m.Arch)
+	fmt.Fprintf(out, "machine: %s, %d CPUs (GOMAXPROCS %d), %d MB, %s %s/%s, load average %s at start, %s at end\n\n",
+		orDash(m.CPUModel), m.CPUs, m.GOMAXPROCS, m.MemoryMB, m.GoVersion, m.OS, m.Arch,
+		orDash(m.LoadAverageStart), orDash(m.LoadAverageEnd))
 	if s := res.Signing; s != nil {
 		fmt.Fprintf(out, "raw signing (ECDSA P-256 CA): %.0f signatures/s, %.0f certificates/s (%.0f on one core)\n\n",
 			s.ECDSASignaturesPerSecond, s.CertificatesPerSecond, s.SingleCoreCertificatesPerS)
@@ -372,10 +407,24 @@ func benchMachine() BenchMachine {
 		GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH,
 	}
 	m.CPUModel = procField("/proc/cpuinfo", "model name")
+	m.LoadAverageStart = loadAverage()
 	if kb, err := strconv.Atoi(strings.TrimSuffix(procField("/proc/meminfo", "MemTotal"), " kB")); err == nil {
 		m.MemoryMB = kb / 1024
 	}
 	return m
+}
+
+// loadAverage returns the three load averages of /proc/loadavg, or "".
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // procField returns the value of the first "key: value" line of a /proc
