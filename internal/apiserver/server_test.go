@@ -1,0 +1,332 @@
+package apiserver_test
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	certv1 "k8s.io/api/certificates/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/version"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubepki/kubepki/internal/apiserver"
+	"github.com/kubepki/kubepki/internal/apiserver/apiservertest"
+)
+
+const aggregatedAccept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json"
+
+func TestDiscoveryVersionOpenAPI(t *testing.T) {
+	t.Parallel()
+	srv := apiservertest.Start(t, apiservertest.Options{})
+	admin := httpClient(t, srv, apiservertest.AdminUser, apiservertest.AdminGroup)
+	anon := httpClient(t, srv, "")
+
+	res := do(t, admin, "GET", srv.URL+"/apis", "", nil, "Accept", aggregatedAccept)
+	if ct := res.header.Get("Content-Type"); ct != "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList" {
+		t.Errorf("aggregated /apis Content-Type = %q", ct)
+	}
+	for _, want := range []string{`"shortNames":["csr"]`, `"responseKind":{"group":"certificates.k8s.io","version":"v1","kind":"CertificateSigningRequest"}`,
+		`"subresource":"approval"`, `"subresource":"status"`, `"selfsubjectreviews"`, `"selfsubjectaccessreviews"`, `"selfsubjectrulesreviews"`} {
+		if !bytes.Contains(res.body, []byte(want)) {
+			t.Errorf("aggregated /apis lacks %s: %s", want, res.body)
+		}
+	}
+	res = do(t, admin, "GET", srv.URL+"/api", "", nil, "Accept", aggregatedAccept)
+	if !bytes.Contains(res.body, []byte(`"items":[]`)) {
+		t.Errorf("aggregated /api = %s, want no groups", res.body)
+	}
+	res = do(t, admin, "GET", srv.URL+"/apis", "", nil)
+	if !bytes.Contains(res.body, []byte(`"kind":"APIGroupList"`)) || res.header.Get("Content-Type") != "application/json" {
+		t.Errorf("legacy /apis = %s %s", res.header.Get("Content-Type"), res.body)
+	}
+	res = do(t, admin, "GET", srv.URL+"/apis/certificates.k8s.io/v1", "", nil)
+	if !bytes.Contains(res.body, []byte(`"name":"certificatesigningrequests/approval"`)) || !bytes.Contains(res.body, []byte(`"kind":"APIResourceList"`)) {
+		t.Errorf("/apis/certificates.k8s.io/v1 = %s", res.body)
+	}
+	res = do(t, admin, "GET", srv.URL+"/apis/certificates.k8s.io", "", nil)
+	if !bytes.Contains(res.body, []byte(`"kind":"APIGroup"`)) {
+		t.Errorf("/apis/certificates.k8s.io = %s", res.body)
+	}
+	if res := do(t, anon, "GET", srv.URL+"/apis", "", nil); res.code != http.StatusUnauthorized {
+		t.Errorf("anonymous /apis = %d, want 401", res.code)
+	}
+
+	res = do(t, anon, "GET", srv.URL+"/version?timeout=5s", "", nil)
+	var v struct{ Major, Minor, GitVersion string }
+	if err := json.Unmarshal(res.body, &v); err != nil || v.Major != "1" || v.Minor != "32" {
+		t.Errorf("/version = %s (%v), want major 1 minor 32", res.body, err)
+	}
+	if _, err := version.ParseSemantic(v.GitVersion); err != nil || !strings.HasPrefix(v.GitVersion, "v1.32.") {
+		t.Errorf("gitVersion %q: %v", v.GitVersion, err)
+	}
+
+	res = do(t, admin, "GET", srv.URL+"/openapi/v3", "", nil)
+	var root struct {
+		Paths map[string]struct {
+			ServerRelativeURL string `json:"serverRelativeURL"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(res.body, &root); err != nil {
+		t.Fatal(err)
+	}
+	u := root.Paths["apis/certificates.k8s.io/v1"].ServerRelativeURL
+	if u == "" {
+		t.Fatalf("/openapi/v3 = %s, want the certificates group", res.body)
+	}
+	res = do(t, admin, "GET", srv.URL+u, "", nil)
+	var doc map[string]any
+	if err := json.Unmarshal(res.body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	patch := doc["paths"].(map[string]any)["/apis/certificates.k8s.io/v1/certificatesigningrequests/{name}"].(map[string]any)["patch"].(map[string]any)
+	if !strings.Contains(string(mustJSON(t, patch["parameters"])), `"fieldValidation"`) || patch["x-kubernetes-group-version-kind"] == nil {
+		t.Errorf("PATCH operation = %v, want fieldValidation and the GVK", patch)
+	}
+	if !strings.Contains(res.header.Get("Cache-Control"), "immutable") {
+		t.Errorf("hashed OpenAPI Cache-Control = %q", res.header.Get("Cache-Control"))
+	}
+	if res := do(t, admin, "GET", srv.URL+"/openapi/v2", "", nil); res.code != http.StatusNotFound {
+		t.Errorf("/openapi/v2 = %d, want 404", res.code)
+	}
+	if res := do(t, admin, "GET", srv.URL+"/api/v1/events?limit=500", "", nil); res.code != http.StatusOK || !bytes.Contains(res.body, []byte(`"EventList"`)) {
+		t.Errorf("/api/v1/events = %d %s", res.code, res.body)
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestResponseFormats(t *testing.T) {
+	t.Parallel()
+	srv := apiservertest.Start(t, apiservertest.Options{})
+	admin := httpClient(t, srv, apiservertest.AdminUser, apiservertest.AdminGroup)
+	cs := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
+	if _, err := cs.Create(t.Context(), newCSR(t, "fmt", "fmt"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	url := srv.URL + csrPath + "/fmt"
+	res := do(t, admin, "GET", url, "", nil, "Accept", "application/yaml")
+	var y map[string]any
+	if err := yaml.Unmarshal(res.body, &y); err != nil || y["kind"] != "CertificateSigningRequest" || res.header.Get("Content-Type") != "application/yaml" {
+		t.Errorf("YAML answer = %s %q (%v)", res.header.Get("Content-Type"), res.body, err)
+	}
+	res = do(t, admin, "GET", url, "", nil, "Accept", "application/vnd.kubernetes.protobuf")
+	if !bytes.HasPrefix(res.body, []byte("k8s\x00")) || res.header.Get("Content-Type") != "application/vnd.kubernetes.protobuf" {
+		t.Errorf("protobuf answer = %s %q", res.header.Get("Content-Type"), res.body[:min(len(res.body), 16)])
+	}
+	res = do(t, admin, "GET", srv.URL+csrPath, "", nil, "Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+	var tbl metav1.Table
+	if err := json.Unmarshal(res.body, &tbl); err != nil || len(tbl.ColumnDefinitions) != 6 || len(tbl.Rows) != 1 || tbl.ColumnDefinitions[0].Format != "name" {
+		t.Errorf("Table = %s (%v)", res.body, err)
+	}
+	if !bytes.Contains(res.body, []byte(`"kind":"PartialObjectMetadata"`)) {
+		t.Errorf("Table rows lack PartialObjectMetadata: %s", res.body)
+	}
+	// A Warn-mode create names the unknown field in a Warning header.
+	body := bytes.Replace(csrJSON(t, func(c *certv1.CertificateSigningRequest) { c.Name = "warned" }), []byte(`"usages"`), []byte(`"usagez":1,"usages"`), 1)
+	res = do(t, admin, "POST", srv.URL+csrPath+"?fieldValidation=Warn", "application/json", body)
+	if res.code != http.StatusCreated || !strings.Contains(res.header.Get("Warning"), `unknown field \"spec.usagez\"`) {
+		t.Errorf("Warn create = %d, Warning %q", res.code, res.header.Get("Warning"))
+	}
+}
+
+func TestHealthAndMetrics(t *testing.T) {
+	t.Parallel()
+	srv := apiservertest.Start(t, apiservertest.Options{})
+	admin := httpClient(t, srv, apiservertest.AdminUser, apiservertest.AdminGroup)
+	anon := httpClient(t, srv, "")
+	for _, p := range []string{"/healthz", "/livez", "/readyz"} {
+		res := do(t, anon, "GET", srv.URL+p, "", nil)
+		if res.code != http.StatusOK || string(res.body) != "ok" || !strings.HasPrefix(res.header.Get("Content-Type"), "text/plain") {
+			t.Errorf("%s = %d %q %q, want 200 ok", p, res.code, res.body, res.header.Get("Content-Type"))
+		}
+	}
+	res := do(t, anon, "GET", srv.URL+"/readyz?verbose", "", nil)
+	if !strings.Contains(string(res.body), "[+]store ok") || !strings.Contains(string(res.body), "readyz check passed") {
+		t.Errorf("/readyz?verbose = %q", res.body)
+	}
+	cs := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
+	if _, err := cs.Create(t.Context(), newCSR(t, "m", "m"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if res := do(t, anon, "GET", srv.URL+"/metrics", "", nil); res.code != http.StatusUnauthorized {
+		t.Errorf("anonymous /metrics = %d, want 401", res.code)
+	}
+	res = do(t, admin, "GET", srv.URL+"/metrics", "", nil)
+	for _, want := range []string{
+		`kubepki_apiserver_requests_total{code="201",resource="certificatesigningrequests",verb="create"} 1`,
+		`kubepki_apiserver_request_duration_seconds_bucket{resource="certificatesigningrequests",verb="create"`,
+		`kubepki_certificatesigningrequests{state="pending"} 1`,
+	} {
+		if !strings.Contains(string(res.body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+// lockedWriter collects log output from concurrent handlers.
+type lockedWriter struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *lockedWriter) lines() []map[string]any {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []map[string]any
+	for _, l := range bytes.Split(w.b.Bytes(), []byte("\n")) {
+		var m map[string]any
+		if json.Unmarshal(l, &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func TestAuditLine(t *testing.T) {
+	t.Parallel()
+	var logs lockedWriter
+	srv := apiservertest.Start(t, apiservertest.Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	cs := srv.Clientset("auditee", "devs").CertificatesV1().CertificateSigningRequests()
+	c := newCSR(t, "", "auditee")
+	c.GenerateName = "audit-"
+	created, err := cs.Create(t.Context(), c, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.Delete(t.Context(), created.Name, metav1.DeleteOptions{}); err == nil {
+		t.Error("auditee deleted a CSR, want Forbidden")
+	}
+	var create, deny bool
+	waitFor(t, "the audit lines", func() bool {
+		for _, l := range logs.lines() {
+			if l["msg"] != "audit" || l["user"] != "auditee" {
+				continue
+			}
+			create = create || (l["verb"] == "create" && l["name"] == created.Name && l["code"] == float64(201) && l["outcome"] == "allowed")
+			deny = deny || (l["verb"] == "delete" && l["code"] == float64(403) && l["outcome"] == "denied")
+		}
+		return create && deny
+	})
+}
+
+func TestLoopbackConfig(t *testing.T) {
+	t.Parallel()
+	srv := apiservertest.Start(t, apiservertest.Options{})
+	cs, err := kubernetes.NewForConfig(srv.API.LoopbackConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := cs.AuthenticationV1().SelfSubjectReviews().Create(t.Context(), &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("loopback whoami: %v", err)
+	}
+	if r.Status.UserInfo.Username != apiserver.UserKubeControllerManager {
+		t.Errorf("loopback user = %q, want %s", r.Status.UserInfo.Username, apiserver.UserKubeControllerManager)
+	}
+	// The public listener gives the same request no identity.
+	if res := do(t, httpClient(t, srv, ""), "POST", srv.URL+"/apis/authentication.k8s.io/v1/selfsubjectreviews", "application/json",
+		[]byte(`{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}`)); res.code != http.StatusUnauthorized {
+		t.Errorf("anonymous whoami over TLS = %d, want 401", res.code)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	t.Parallel()
+	srv := apiservertest.Start(t, apiservertest.Options{Configure: func(c *apiserver.Config) {
+		c.MaxInFlight = 1
+		c.MaxWatchesPerUser = 1
+	}})
+	admin := httpClient(t, srv, apiservertest.AdminUser, apiservertest.AdminGroup)
+
+	// One watch per user: the second is 429, another user's is fine.
+	w := openWatch(t, admin, srv.URL+csrPath+"?watch=true")
+	_ = w
+	res := do(t, admin, "GET", srv.URL+csrPath+"?watch=true&timeoutSeconds=1", "", nil)
+	if res.code != http.StatusTooManyRequests || res.header.Get("Retry-After") == "" {
+		t.Errorf("second watch = %d (Retry-After %q), want 429", res.code, res.header.Get("Retry-After"))
+	}
+	other := httpClient(t, srv, "other", "system:masters")
+	openWatch(t, other, srv.URL+csrPath+"?watch=true&timeoutSeconds=5")
+
+	// Hold the only in-flight slot with a request whose body never ends.
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req, err := http.NewRequestWithContext(t.Context(), "POST", srv.URL+csrPath, pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	go func() { _, _ = pw.Write([]byte("{")) }() // the body starts, and never ends
+	held := make(chan struct{})
+	go func() {
+		defer close(held)
+		if resp, err := admin.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	got429 := false
+	waitFor(t, "a 429 while the slot is held", func() bool {
+		res := do(t, admin, "GET", srv.URL+"/apis/certificates.k8s.io/v1", "", nil)
+		got429 = res.code == http.StatusTooManyRequests && res.status.Reason == metav1.StatusReasonTooManyRequests
+		return got429
+	})
+	pw.CloseWithError(io.ErrUnexpectedEOF)
+	<-held
+	waitFor(t, "service after the slot is freed", func() bool {
+		return do(t, admin, "GET", srv.URL+"/apis/certificates.k8s.io/v1", "", nil).code == http.StatusOK
+	})
+}
+
+func TestTLSPolicy(t *testing.T) {
+	t.Parallel()
+	srv := apiservertest.Start(t, apiservertest.Options{})
+	addr := strings.TrimPrefix(srv.URL, "https://")
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(srv.CAPEM)
+	dial := func(cfg *tls.Config) (*tls.Conn, error) {
+		cfg.RootCAs = pool
+		d := &net.Dialer{Timeout: 10 * time.Second}
+		return tls.DialWithDialer(d, "tcp", addr, cfg)
+	}
+	if c, err := dial(&tls.Config{MaxVersion: tls.VersionTLS11, MinVersion: tls.VersionTLS10}); err == nil {
+		c.Close()
+		t.Error("TLS 1.1 handshake succeeded, want refused")
+	}
+	if c, err := dial(&tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_RSA_WITH_AES_128_GCM_SHA256}}); err == nil {
+		c.Close()
+		t.Error("TLS 1.2 without ECDHE succeeded, want refused")
+	}
+	c, err := dial(&tls.Config{MaxVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}})
+	if err != nil {
+		t.Fatalf("TLS 1.2 ECDHE: %v", err)
+	}
+	defer c.Close()
+	if p := c.ConnectionState().NegotiatedProtocol; p != "h2" {
+		t.Errorf("ALPN = %q, want h2", p)
+	}
+}
