@@ -132,4 +132,3 @@ func FuzzEscape(f *testing.F) {
 		}
 	})
 }
-

@@ -296,3 +296,57 @@ func noKeyUsageCA(t *testing.T) *x509.Certificate {
 	}
 	return cert
 }
+
+// TestLintChains shows that a certificate issued by an intermediate of
+// the cluster CA chains, and that a CA:TRUE leaf that minted a certificate
+// is still reported as a leaf.
+func TestLintChains(t *testing.T) {
+	t.Parallel()
+	root := pkitest.NewCA(t, "kubernetes")
+	interCert, interKey := pkitest.Leaf(t, root, pki.CertOptions{Subject: pkix.Name{CommonName: "intermediate"}, IsCA: true})
+	inter, err := pki.NewCA(interCert, interKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jane, janeKey := pkitest.ClientCert(t, inter, "jane", "dev")
+
+	dir := t.TempDir()
+	pkitest.WritePair(t, dir, "ca", root.Cert, root.Key)
+	pkitest.WritePair(t, dir, "intermediate", interCert, interKey)
+	pkitest.WritePair(t, dir, "jane", jane, janeKey)
+	if got := lintRules(t, dir); got != nil {
+		t.Errorf("intermediate chain: rules %q, want none", got)
+	}
+
+	// kube-apiserver's certificate with CA:TRUE, used to mint an admin.
+	apiTmpl := leafTmpl("kube-apiserver", nil, x509.ExtKeyUsageServerAuth)
+	apiTmpl.IsCA = true
+	apiTmpl.DNSNames = []string{"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}
+	apiTmpl.IPAddresses = []net.IP{net.ParseIP("10.96.0.1")}
+	apiKey, err := pki.GenerateKey(pki.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := signRaw(t, root, apiTmpl, apiKey.Public())
+	forged := signRaw(t, &pki.CA{Cert: api, Key: apiKey}, leafTmpl("evil", []string{"system:masters"}, x509.ExtKeyUsageClientAuth), nil)
+	dir = t.TempDir()
+	pkitest.WritePair(t, dir, "ca", root.Cert, root.Key)
+	pkitest.WritePair(t, dir, "apiserver", api, apiKey)
+	if err := os.WriteFile(filepath.Join(dir, "evil.crt"), pki.MarshalCertificatePEM(forged), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Lint([]string{dir}, LintOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, f := range rep.Findings {
+		got[filepath.Base(f.Source)] += f.Rule + " "
+	}
+	if got["apiserver.crt"] != RuleLeafIsCA+" " {
+		t.Errorf("apiserver.crt: rules %q, want %s", got["apiserver.crt"], RuleLeafIsCA)
+	}
+	if got["evil.crt"] == "" {
+		t.Errorf("evil.crt has no finding; want at least %s", RuleMasters)
+	}
+}

@@ -90,10 +90,11 @@ func (s *set) findings(ctx Context) []Finding {
 		}
 	}
 	for _, e := range certs {
-		if iss := s.issuerOf(e); iss != nil && iss != e && !roles[iss].ca {
-			// It signed a certificate: lint it as a CA.
-			r := caRoles[RoleCA]
-			roles[iss] = r
+		if iss := s.issuerOf(e); iss != nil && iss != e && !roles[iss].ca && !isLeafRole(roles[iss].id) {
+			// It signed a certificate: lint it as a CA. A certificate of a
+			// kubeadm leaf role keeps its role, so that a CA:TRUE leaf
+			// minting certificates is reported as such (L25).
+			roles[iss] = caRoles[RoleCA]
 		}
 	}
 
@@ -127,7 +128,7 @@ func (s *set) findings(ctx Context) []Finding {
 				fs = append(fs, finding(RuleWrongCA, e.source, "%s is not signed by %s (%s); issuer is %q", r.name, want.source, roles[want].name, formatName(cert.Issuer)))
 			case iss == nil:
 				fs = append(fs, finding(RuleWrongCA, e.source, "%s is signed by none of the CAs read; issuer is %q", r.name, formatName(cert.Issuer)))
-			case want != nil && !iss.obj.Certificate.Equal(want.obj.Certificate):
+			case want != nil && !s.chainsTo(iss, want):
 				if r.id == RoleFrontProxyClient && roles[iss].id == RoleClusterCA {
 					fs = append(fs, finding(RuleFrontProxyCA, e.source, "front-proxy client certificate is signed by the cluster CA %s", iss.source))
 				} else {
@@ -284,4 +285,31 @@ func lintKubeconfig(e *entry) []Finding {
 		fs = append(fs, finding(RuleKeyMode, e.source, "kubeconfig holding a private key has mode %s; want 0600", modeOctal(uint32(e.mode))))
 	}
 	return fs
+}
+
+// maxChain bounds the intermediates [set.chainsTo] follows.
+const maxChain = 8
+
+// chainsTo reports whether iss is want, or is signed, through at most
+// maxChain intermediates among the files read, by want.
+func (s *set) chainsTo(iss, want *entry) bool {
+	for range maxChain {
+		if iss == nil {
+			return false
+		}
+		if iss.obj.Certificate.Equal(want.obj.Certificate) {
+			return true
+		}
+		if isSelfSigned(iss.obj.Certificate) {
+			return false
+		}
+		iss = s.issuerOf(iss)
+	}
+	return false
+}
+
+// isLeafRole reports whether id is the role of a kubeadm leaf or a kubelet.
+func isLeafRole(id string) bool {
+	_, ok := leafRoles[id]
+	return ok || id == RoleKubeletClient || id == RoleKubeletServing
 }
