@@ -150,7 +150,15 @@ func (s *Store) Watch(ctx context.Context, prefix string, fromRevision int64) (s
 		if _, _, _, err := s.readEvents(ctx, prefix, fromRevision, 0); err != nil {
 			return nil, fmt.Errorf("watch %q from %d: %w", prefix, fromRevision, err)
 		}
+		// Counted under the hub's lock, so that Close, which marks the hub
+		// closed before waiting, never races with a new replay.
+		h.mu.Lock()
+		if h.closed {
+			h.mu.Unlock()
+			return nil, ErrClosed
+		}
 		s.replays.Add(1)
+		h.mu.Unlock()
 		go s.replay(w, fromRevision)
 	}
 	w.stopAfter = context.AfterFunc(ctx, w.Stop)
