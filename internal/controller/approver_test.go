@@ -1,4 +1,4 @@
-package controller
+package controller_test
 
 import (
 	"crypto/x509/pkix"
@@ -10,6 +10,7 @@ import (
 	certv1client "k8s.io/client-go/kubernetes/typed/certificates/v1"
 
 	"github.com/kubepki/kubepki/internal/certificates"
+	"github.com/kubepki/kubepki/internal/controller"
 )
 
 // TestAutoApprover runs the approver and signer against the real server:
@@ -26,7 +27,7 @@ func TestAutoApprover(t *testing.T) {
 		}
 		return []string{"n1.example"}, []net.IP{net.IPv4(10, 0, 0, 1)}, true
 	}
-	startManager(t, Config{Client: e.ctrl, Signers: SameCA(e.srv.CA), Logger: logger(rec), NodeInventory: inventory, Workers: 1})
+	startManager(t, controller.Config{Client: e.ctrl, Signers: controller.SameCA(e.srv.CA), Logger: logger(rec), NodeInventory: inventory, Workers: 1})
 
 	nodeSubject := func(n string) pkix.Name {
 		return pkix.Name{CommonName: "system:node:" + n, Organization: []string{"system:nodes"}}
@@ -89,6 +90,7 @@ func TestAutoApprover(t *testing.T) {
 			t.Errorf("%s: auto-approved or issued: %+v", tc.name, got.Status.Conditions)
 		}
 	}
+	eventually(func() bool { return rec.count("csr auto-approved", "") >= 4 })
 	if n := rec.count("csr auto-approved", ""); n != 4 {
 		t.Errorf("%d auto-approvals logged, want 4 (3 cases + sentinel)", n)
 	}

@@ -1,4 +1,4 @@
-package controller
+package controller_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/kubepki/kubepki/internal/controller"
 	"github.com/kubepki/kubepki/internal/pki"
 	"github.com/kubepki/kubepki/internal/pki/pkitest"
 )
@@ -48,22 +49,22 @@ func TestCleanupRule(t *testing.T) {
 	}{
 		{"fresh pending", mk(time.Hour, nil), ""},
 		{"pending 23h", mk(23*time.Hour, nil), ""},
-		{"pending 25h", mk(25*time.Hour, nil), RulePending},
+		{"pending 25h", mk(25*time.Hour, nil), controller.RulePending},
 		{"pending, zero creation time", mk(-1, nil), ""},
 		{"approved issued 30m", mk(48*time.Hour, future, cond(certv1.CertificateApproved, 30*time.Minute)), ""},
-		{"approved issued 61m", mk(48*time.Hour, future, cond(certv1.CertificateApproved, 61*time.Minute)), RuleIssued},
+		{"approved issued 61m", mk(48*time.Hour, future, cond(certv1.CertificateApproved, 61*time.Minute)), controller.RuleIssued},
 		{"approved issued, zero update time", mk(48*time.Hour, future, cond(certv1.CertificateApproved, -1)), ""},
-		{"approved issued, certificate expired", mk(48*time.Hour, valid, cond(certv1.CertificateApproved, time.Minute)), RuleCertExpired},
+		{"approved issued, certificate expired", mk(48*time.Hour, valid, cond(certv1.CertificateApproved, time.Minute)), controller.RuleCertExpired},
 		{"approved never issued, 48h", mk(48*time.Hour, nil, cond(certv1.CertificateApproved, 47*time.Hour)), ""},
 		{"denied 30m", mk(48*time.Hour, nil, cond(certv1.CertificateDenied, 30*time.Minute)), ""},
-		{"denied 61m", mk(48*time.Hour, nil, cond(certv1.CertificateDenied, 61*time.Minute)), RuleDenied},
-		{"failed 61m", mk(48*time.Hour, nil, cond(certv1.CertificateApproved, 2*time.Minute), cond(certv1.CertificateFailed, 61*time.Minute)), RuleFailed},
+		{"denied 61m", mk(48*time.Hour, nil, cond(certv1.CertificateDenied, 61*time.Minute)), controller.RuleDenied},
+		{"failed 61m", mk(48*time.Hour, nil, cond(certv1.CertificateApproved, 2*time.Minute), cond(certv1.CertificateFailed, 61*time.Minute)), controller.RuleFailed},
 		{"failed 10m", mk(48*time.Hour, nil, cond(certv1.CertificateApproved, 2*time.Minute), cond(certv1.CertificateFailed, 10*time.Minute)), ""},
 		{"custom condition only, 48h", mk(48*time.Hour, nil, cond("Custom", time.Minute)), ""},
 	}
 	for _, tc := range tests {
-		if got := CleanupRule(tc.csr, now); got != tc.want {
-			t.Errorf("%s: CleanupRule() = %q, want %q", tc.name, got, tc.want)
+		if got := controller.CleanupRule(tc.csr, now); got != tc.want {
+			t.Errorf("%s: controller.CleanupRule() = %q, want %q", tc.name, got, tc.want)
 		}
 	}
 }
@@ -75,7 +76,7 @@ func TestCleanerDeletes(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	// Issue one CSR with a running signer first.
-	_, stop := startManager(t, Config{Client: e.ctrl, Signers: SameCA(e.srv.CA), Logger: logger(newRecorder()), DisableCleaner: true})
+	_, stop := startManager(t, controller.Config{Client: e.ctrl, Signers: controller.SameCA(e.srv.CA), Logger: logger(newRecorder()), DisableCleaner: true})
 	for _, name := range []string{"issued", "denied", "pending"} {
 		in, _ := userCSR(t, name)
 		create(t, e.admin, in)
@@ -87,7 +88,7 @@ func TestCleanerDeletes(t *testing.T) {
 
 	var clock time.Time
 	rec := newRecorder()
-	m, err := New(Config{Client: e.ctrl, Logger: logger(rec), Now: func() time.Time { return clock }})
+	m, err := controller.New(controller.Config{Client: e.ctrl, Logger: logger(rec), Now: func() time.Time { return clock }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,11 +112,11 @@ func TestCleanerDeletes(t *testing.T) {
 	}
 
 	clock = time.Now().Add(30 * time.Minute)
-	if n := m.cleanOnce(ctx, list()); n != 0 {
+	if n := m.CleanOnceForTest(ctx, list()); n != 0 {
 		t.Errorf("after 30m: cleaned %d, want 0", n)
 	}
 	clock = time.Now().Add(2 * time.Hour)
-	if n := m.cleanOnce(ctx, list()); n != 2 {
+	if n := m.CleanOnceForTest(ctx, list()); n != 2 {
 		t.Errorf("after 2h: cleaned %d, want 2 (issued, denied)", n)
 	}
 	if got := names(); !got["pending"] || got["issued"] || got["denied"] {
@@ -129,13 +130,13 @@ func TestCleanerDeletes(t *testing.T) {
 	again, _ := userCSR(t, "pending")
 	create(t, e.admin, again)
 	clock = time.Now().Add(25 * time.Hour)
-	if n := m.cleanOnce(ctx, stale); n != 0 {
+	if n := m.CleanOnceForTest(ctx, stale); n != 0 {
 		t.Errorf("stale pass cleaned %d, want 0", n)
 	}
 	if !names()["pending"] {
 		t.Error("the recreated CSR was deleted on stale information")
 	}
-	if n := m.cleanOnce(ctx, list()); n != 1 {
+	if n := m.CleanOnceForTest(ctx, list()); n != 1 {
 		t.Errorf("after 25h: cleaned %d, want 1", n)
 	}
 	if n := rec.count("csr cleaned", ""); n != 3 {

@@ -1,4 +1,4 @@
-package controller
+package controller_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/kubepki/kubepki/internal/controller"
 	"github.com/kubepki/kubepki/internal/storage/etcd/etcdtest"
 )
 
@@ -21,9 +22,9 @@ func etcdClient(t *testing.T, endpoints ...string) *clientv3.Client {
 	return c
 }
 
-func newElector(t *testing.T, c *clientv3.Client, id string, ttl time.Duration) *EtcdElector {
+func newElector(t *testing.T, c *clientv3.Client, id string, ttl time.Duration) *controller.EtcdElector {
 	t.Helper()
-	e, err := NewEtcdElector(EtcdElectorConfig{Client: c, Identity: id, LeaseTTL: ttl, Prefix: "/test/" + t.Name()})
+	e, err := controller.NewEtcdElector(controller.EtcdElectorConfig{Client: c, Identity: id, LeaseTTL: ttl, Prefix: "/test/" + t.Name()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +38,7 @@ type term struct {
 	began time.Time
 }
 
-func campaign(ctx context.Context, t *testing.T, e *EtcdElector) <-chan term {
+func campaign(ctx context.Context, t *testing.T, e *controller.EtcdElector) <-chan term {
 	ch := make(chan term, 1)
 	go func() {
 		lctx, err := e.Campaign(ctx)

@@ -1,4 +1,4 @@
-package controller
+package controller_test
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubepki/kubepki/internal/controller"
 	"github.com/kubepki/kubepki/internal/pki"
 	"github.com/kubepki/kubepki/internal/storage/etcd/etcdtest"
 )
@@ -22,7 +23,7 @@ func TestManagerFailover(t *testing.T) {
 	stops := map[string]func(){}
 	for id, rec := range recs {
 		el := newElector(t, etcdClient(t, cluster.Endpoints()...), id, 2*time.Second)
-		_, stops[id] = startManager(t, Config{Client: e.ctrl, Signers: SameCA(e.srv.CA), Logger: logger(rec),
+		_, stops[id] = startManager(t, controller.Config{Client: e.ctrl, Signers: controller.SameCA(e.srv.CA), Logger: logger(rec),
 			Identity: id, Elector: el, DisableCleaner: true})
 	}
 
@@ -38,8 +39,9 @@ func TestManagerFailover(t *testing.T) {
 		create(t, e.admin, in)
 		approve(t, e.admin, name)
 		if i == n/2 {
-			// Stop whichever Manager has issued so far: the leader.
+			// Stop whichever controller.Manager has issued so far: the leader.
 			waitIssued(t, e.admin, fmt.Sprintf("fo-%02d", i))
+			eventually(func() bool { return recs["a"].count("certificate issued", "")+recs["b"].count("certificate issued", "") > 0 })
 			once.Do(func() {
 				for id, rec := range recs {
 					if rec.count("certificate issued", "") > 0 {
@@ -52,7 +54,7 @@ func TestManagerFailover(t *testing.T) {
 	}
 	wg.Wait()
 	if stopped == "" {
-		t.Fatal("no Manager issued anything before the failover")
+		t.Fatal("no controller.Manager issued anything before the failover")
 	}
 	for i := range n {
 		name := fmt.Sprintf("fo-%02d", i)
@@ -60,7 +62,11 @@ func TestManagerFailover(t *testing.T) {
 		if !pki.PublicKeysEqual(cert.PublicKey, keys[i]) {
 			t.Errorf("%s: certificate for another key", name)
 		}
-		signed := recs["a"].count("csr signed", name) + recs["b"].count("csr signed", name)
+		var signed int
+		eventually(func() bool {
+			signed = recs["a"].count("csr signed", name) + recs["b"].count("csr signed", name)
+			return signed >= 1
+		})
 		if signed != 1 {
 			t.Errorf("%s: signed %d times, want 1", name, signed)
 		}

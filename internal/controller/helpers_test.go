@@ -1,4 +1,4 @@
-package controller
+package controller_test
 
 import (
 	"context"
@@ -25,6 +25,7 @@ import (
 
 	"github.com/kubepki/kubepki/internal/apiserver/apiservertest"
 	"github.com/kubepki/kubepki/internal/certificates"
+	"github.com/kubepki/kubepki/internal/controller"
 	"github.com/kubepki/kubepki/internal/pki"
 	"github.com/kubepki/kubepki/internal/pki/pkitest"
 )
@@ -122,13 +123,13 @@ func (e *env) client(user string, groups ...string) certv1client.CertificateSign
 	return e.srv.Clientset(user, groups...).CertificatesV1().CertificateSigningRequests()
 }
 
-// startManager runs a Manager until the test ends (or stop is called) and
+// startManager runs a controller.Manager until the test ends (or stop is called) and
 // fails the test if Run returns an error.
-func startManager(t *testing.T, cfg Config) (m *Manager, stop func()) {
+func startManager(t *testing.T, cfg controller.Config) (m *controller.Manager, stop func()) {
 	t.Helper()
-	m, err := New(cfg)
+	m, err := controller.New(cfg)
 	if err != nil {
-		t.Fatalf("New: %v", err)
+		t.Fatalf("controller.New: %v", err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
@@ -310,4 +311,20 @@ func clientFor(t testing.TB, cfg *rest.Config) certv1client.CertificateSigningRe
 func pkitestLeaf(t *testing.T, e *env) (*x509.Certificate, crypto.Signer) {
 	t.Helper()
 	return pkitest.ClientCert(t, e.srv.CA, "someone")
+}
+
+// eventually polls cond until it holds or waitTimeout passes, and reports
+// whether it held. Log lines are written just after the API call they
+// record returns, so tests wait for them.
+func eventually(cond func() bool) bool {
+	deadline := time.Now().Add(waitTimeout)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		<-tick.C
+	}
+	return true
 }

@@ -1,4 +1,4 @@
-package controller
+package controller_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubepki/kubepki/internal/certificates"
+	"github.com/kubepki/kubepki/internal/controller"
 	"github.com/kubepki/kubepki/internal/pki"
 )
 
@@ -19,8 +20,8 @@ func TestTwoSignersIssueOnce(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	recA, recB := newRecorder(), newRecorder()
-	startManager(t, Config{Client: e.ctrl, Signers: SameCA(e.srv.CA), Logger: logger(recA), Identity: "a", DisableCleaner: true})
-	startManager(t, Config{Client: e.ctrl, Signers: SameCA(e.srv.CA), Logger: logger(recB), Identity: "b", DisableCleaner: true})
+	startManager(t, controller.Config{Client: e.ctrl, Signers: controller.SameCA(e.srv.CA), Logger: logger(recA), Identity: "a", DisableCleaner: true})
+	startManager(t, controller.Config{Client: e.ctrl, Signers: controller.SameCA(e.srv.CA), Logger: logger(recB), Identity: "b", DisableCleaner: true})
 
 	const n = 40
 	keys := make([]any, n)
@@ -39,8 +40,12 @@ func TestTwoSignersIssueOnce(t *testing.T) {
 		if !pki.PublicKeysEqual(cert.PublicKey, keys[i]) {
 			t.Errorf("%s: certificate for another key", name)
 		}
-		signed := recA.count("csr signed", name) + recB.count("csr signed", name)
-		issued := recA.count("certificate issued", name) + recB.count("certificate issued", name)
+		var signed, issued int
+		eventually(func() bool {
+			signed = recA.count("csr signed", name) + recB.count("csr signed", name)
+			issued = recA.count("certificate issued", name) + recB.count("certificate issued", name)
+			return issued >= 1
+		})
 		if signed != 1 || issued != 1 {
 			t.Errorf("%s: signed %d times, issued %d times; want 1 and 1", name, signed, issued)
 		}
@@ -55,7 +60,7 @@ func TestTwoSignersIssueOnce(t *testing.T) {
 func TestApprovalRacesDeleteAndRecreate(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	startManager(t, Config{Client: e.ctrl, Signers: SameCA(e.srv.CA), Logger: logger(newRecorder()), DisableCleaner: true})
+	startManager(t, controller.Config{Client: e.ctrl, Signers: controller.SameCA(e.srv.CA), Logger: logger(newRecorder()), DisableCleaner: true})
 	ctx := t.Context()
 	const rounds = 15
 	for i := range rounds {
@@ -91,7 +96,7 @@ func TestStoreDiscardsForRecreatedCSR(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	rec := newRecorder()
-	m, err := New(Config{Client: e.ctrl, Signers: SameCA(e.srv.CA), Logger: logger(rec), Identity: "m"})
+	m, err := controller.New(controller.Config{Client: e.ctrl, Signers: controller.SameCA(e.srv.CA), Logger: logger(rec), Identity: "m"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +108,7 @@ func TestStoreDiscardsForRecreatedCSR(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reserved, err := m.reserveCSR(ctx, old, "abc")
+	reserved, err := m.ReserveForTest(ctx, old, "abc")
 	if err != nil {
 		t.Fatalf("reserveCSR: %v", err)
 	}
@@ -116,8 +121,7 @@ func TestStoreDiscardsForRecreatedCSR(t *testing.T) {
 	approve(t, e.admin, "victim")
 
 	leaf, _ := pkitestLeaf(t, e)
-	p := pendingCert{serial: "abc", pem: pki.MarshalCertificatePEM(leaf)}
-	if err := m.store(ctx, reserved, p); err != nil {
+	if err := m.StoreForTest(ctx, reserved, "abc", pki.MarshalCertificatePEM(leaf)); err != nil {
 		t.Fatalf("store: %v", err)
 	}
 	got, err := e.admin.Get(ctx, "victim", metav1.GetOptions{})
@@ -131,7 +135,7 @@ func TestStoreDiscardsForRecreatedCSR(t *testing.T) {
 		t.Error("discarding was not logged")
 	}
 	// A second reservation attempt on the stale object conflicts.
-	if _, err := m.reserveCSR(ctx, old, "def"); !isConflict(err) {
+	if _, err := m.ReserveForTest(ctx, old, "def"); !isConflict(err) {
 		t.Errorf("reserveCSR on a stale object = %v, want Conflict", err)
 	}
 }

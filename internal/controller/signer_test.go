@@ -1,4 +1,4 @@
-package controller
+package controller_test
 
 import (
 	"crypto/x509"
@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubepki/kubepki/internal/certificates"
+	"github.com/kubepki/kubepki/internal/controller"
 	"github.com/kubepki/kubepki/internal/pki"
 )
 
@@ -25,7 +26,7 @@ func TestSignerIssuesClientCertificate(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	rec := newRecorder()
-	startManager(t, Config{Client: e.ctrl, Signers: SameCA(e.srv.CA), Logger: logger(rec)})
+	startManager(t, controller.Config{Client: e.ctrl, Signers: controller.SameCA(e.srv.CA), Logger: logger(rec)})
 
 	jane := e.client("jane", "dev")
 	in, key := userCSR(t, "jane")
@@ -51,12 +52,12 @@ func TestSignerIssuesClientCertificate(t *testing.T) {
 	if got := cert.SerialNumber.BitLen(); got < 100 {
 		t.Errorf("serial has %d bits, want about 128", got)
 	}
-	c, ok := certificates.Condition(csr, ConditionIssuing)
-	if !ok || c.Status != corev1.ConditionFalse || c.Reason != ReasonIssued {
+	c, ok := certificates.Condition(csr, controller.ConditionIssuing)
+	if !ok || c.Status != corev1.ConditionFalse || c.Reason != controller.ReasonIssued {
 		t.Errorf("Issuing condition = %+v, want False/Issued", c)
 	}
-	if n := rec.count("certificate issued", "jane"); n != 1 {
-		t.Errorf("%d audit lines for the issuance, want 1", n)
+	if !eventually(func() bool { return rec.count("certificate issued", "jane") == 1 }) {
+		t.Errorf("%d audit lines for the issuance, want 1", rec.count("certificate issued", "jane"))
 	}
 
 	caFile := writeTemp(t, "ca.crt", e.srv.CAPEM)
@@ -95,7 +96,7 @@ func TestSignerIssuesClientCertificate(t *testing.T) {
 func TestSignerPolicyFailures(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	startManager(t, Config{Client: e.ctrl, Signers: SameCA(e.srv.CA), Logger: logger(newRecorder())})
+	startManager(t, controller.Config{Client: e.ctrl, Signers: controller.SameCA(e.srv.CA), Logger: logger(newRecorder())})
 	node := pkix.Name{CommonName: "system:node:n1", Organization: []string{"system:nodes"}}
 	tests := []struct {
 		name        string
@@ -140,7 +141,7 @@ func TestSignerLeavesOthersAlone(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	rec := newRecorder()
-	startManager(t, Config{Client: e.ctrl, Signers: SameCA(e.srv.CA), Logger: logger(rec), Workers: 1})
+	startManager(t, controller.Config{Client: e.ctrl, Signers: controller.SameCA(e.srv.CA), Logger: logger(rec), Workers: 1})
 
 	pending, _ := userCSR(t, "pending")
 	create(t, e.admin, pending)
@@ -168,10 +169,11 @@ func TestSignerLeavesOthersAlone(t *testing.T) {
 		if certificates.HasCertificate(got) || certificates.IsFailed(got) {
 			t.Errorf("%s: signer touched it: %+v", name, got.Status)
 		}
-		if _, ok := certificates.Condition(got, ConditionIssuing); ok {
+		if _, ok := certificates.Condition(got, controller.ConditionIssuing); ok {
 			t.Errorf("%s: signer reserved it", name)
 		}
 	}
+	eventually(func() bool { return rec.count("certificate issued", "") >= 1 })
 	if n := rec.count("certificate issued", ""); n != 1 {
 		t.Errorf("%d certificates issued, want 1", n)
 	}
@@ -189,9 +191,9 @@ func TestSignerDuration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signers := SameCA(e.srv.CA)
+	signers := controller.SameCA(e.srv.CA)
 	signers[certificates.SignerKubeletServing] = shortCA
-	startManager(t, Config{Client: e.ctrl, Signers: signers, SigningDuration: 30 * 24 * time.Hour, Now: now, Logger: logger(newRecorder())})
+	startManager(t, controller.Config{Client: e.ctrl, Signers: signers, SigningDuration: 30 * 24 * time.Hour, Now: now, Logger: logger(newRecorder())})
 
 	secs := func(d time.Duration) *int32 { v := int32(d / time.Second); return &v }
 	tests := []struct {
@@ -243,7 +245,7 @@ func TestDuration(t *testing.T) {
 		{s(1 << 30), max},
 	}
 	for _, tc := range tests {
-		if got := Duration(tc.in, max); got != tc.want {
+		if got := controller.Duration(tc.in, max); got != tc.want {
 			t.Errorf("Duration(%v) = %v, want %v", tc.in, got, tc.want)
 		}
 	}

@@ -1,0 +1,30 @@
+package certificates
+
+import (
+	"crypto/x509"
+	"testing"
+)
+
+func BenchmarkParseRequest(b *testing.B) {
+	for _, kind := range []string{"ecdsa-p256", "rsa-2048", "ed25519"} {
+		b.Run(kind, func(b *testing.B) {
+			data := csrPEM(b, testKey(b, kind), &x509.CertificateRequest{Subject: subject("jane", "dev")})
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := ParseRequest(data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkValidateCreate(b *testing.B) {
+	csr := userCSR(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if errs := ValidateCreate(csr); len(errs) != 0 {
+			b.Fatal(errs)
+		}
+	}
+}

@@ -1,0 +1,23 @@
+package controller
+
+import (
+	"context"
+
+	certv1 "k8s.io/api/certificates/v1"
+)
+
+// Test hooks into single steps of the signer and cleaner, for the
+// external test package (which needs apiservertest, which imports this
+// package).
+
+func (m *Manager) ReserveForTest(ctx context.Context, csr *certv1.CertificateSigningRequest, serial string) (*certv1.CertificateSigningRequest, error) {
+	return m.reserveCSR(ctx, csr, serial)
+}
+
+func (m *Manager) StoreForTest(ctx context.Context, reserved *certv1.CertificateSigningRequest, serial string, pem []byte) error {
+	return m.store(ctx, reserved, pendingCert{serial: serial, pem: pem})
+}
+
+func (m *Manager) CleanOnceForTest(ctx context.Context, objs []any) int {
+	return m.cleanOnce(ctx, objs)
+}
