@@ -20,6 +20,7 @@ import (
 
 	"github.com/kubepki/kubepki/internal/apiserver"
 	"github.com/kubepki/kubepki/internal/cluster"
+	"github.com/kubepki/kubepki/internal/controller"
 	"github.com/kubepki/kubepki/internal/kubeconfig"
 	"github.com/kubepki/kubepki/internal/pki"
 	"github.com/kubepki/kubepki/internal/storage"
@@ -57,6 +58,8 @@ type serveOptions struct {
 	etcdCertFile    string
 	etcdKeyFile     string
 	etcdPrefix      string
+	leaderElect     bool
+	leaseDuration   time.Duration
 
 	// initPKI is set by Complete when the data dir's PKI is ours to create.
 	initPKI bool
@@ -127,6 +130,8 @@ the store, and exits.`,
 	f.StringVar(&o.etcdCertFile, "etcd-certfile", "", "client certificate for etcd")
 	f.StringVar(&o.etcdKeyFile, "etcd-keyfile", "", "client key for etcd")
 	f.StringVar(&o.etcdPrefix, "etcd-prefix", "", "key prefix in etcd (default /registry)")
+	f.BoolVar(&o.leaderElect, "leader-elect", true, "with --etcd-servers, run the signer, approver and cleaner only on the replica elected leader through etcd")
+	f.DurationVar(&o.leaseDuration, "leader-elect-lease-duration", controller.DefaultLeaseTTL, "how long a lost leader's lease blocks a new leader; the leader stops signing before it runs out")
 	return cmd
 }
 
@@ -272,8 +277,12 @@ func (o *serveOptions) Run(ctx context.Context, streams IOStreams) error {
 	defer cancel()
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Run(runCtx, ln, apiserver.TLSConfig(serving)) }()
+	elector, err := o.elector(store, port, log)
+	if err != nil {
+		return err
+	}
 	stopControllers, err := startControllers(runCtx, controllerSetup{
-		server: srv, ca: signingCA, duration: o.signingDuration, log: log, registry: reg,
+		server: srv, ca: signingCA, duration: o.signingDuration, log: log, registry: reg, elector: elector,
 	}, errc)
 	if err != nil {
 		return err
@@ -350,6 +359,30 @@ func (o *serveOptions) storeName() string {
 		return "etcd " + strings.Join(o.etcdServers, ",")
 	}
 	return "bbolt " + filepath.Join(o.dataDir, serveStoreFile)
+}
+
+// elector returns the etcd leader election of the controllers when the
+// store is etcd and --leader-elect is on, and nil (always lead) otherwise:
+// a bbolt file has one server by construction.
+func (o *serveOptions) elector(store storage.Interface, port int, log *slog.Logger) (controller.Elector, error) {
+	es, ok := store.(*etcd.Store)
+	if !ok || !o.leaderElect {
+		return nil, nil
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	e, err := controller.NewEtcdElector(controller.EtcdElectorConfig{
+		Client:   es.Client(),
+		Identity: fmt.Sprintf("%s_%d_%d", host, os.Getpid(), port),
+		LeaseTTL: o.leaseDuration,
+		Logger:   log.With("component", "leader-election"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("leader election: %w", err)
+	}
+	return e, nil
 }
 
 // openStore opens bbolt in the data dir, or etcd with --etcd-servers.

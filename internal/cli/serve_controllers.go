@@ -22,6 +22,9 @@ type controllerSetup struct {
 	duration time.Duration
 	log      *slog.Logger
 	registry *prometheus.Registry
+	// elector, when set, runs the controllers only while this replica
+	// leads (several servers sharing etcd); nil runs them always.
+	elector controller.Elector
 }
 
 // startControllers runs the signer, approver and cleaner against the
@@ -42,6 +45,7 @@ func startControllers(ctx context.Context, c controllerSetup, errc chan<- error)
 		SigningDuration: c.duration,
 		Logger:          c.log.With("component", "controller"),
 		Metrics:         hooks,
+		Elector:         c.elector,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start the controllers: %w", err)
