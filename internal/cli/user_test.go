@@ -40,11 +40,12 @@ const (
 	denyAll
 )
 
-// startTestSigner runs a signer next to the server, as kube-controller-
-// manager runs next to kube-apiserver: it watches CSRs through client-go
-// as a system:masters identity and signs approved ones with the server's
-// CA through the status subresource (or denies pending ones), until the
-// test ends.
+// startTestSigner runs a misbehaving signer or approver next to the
+// server (the honest one is the server's own controller, Options.
+// Controllers): it watches CSRs through client-go as a system:masters
+// identity and signs approved ones with the server's CA through the status
+// subresource, for a key of its own with signOtherKey, or denies pending
+// ones with denyAll, until the test ends.
 func startTestSigner(t testing.TB, srv *apiservertest.Server, mode signerMode) {
 	t.Helper()
 	client := srv.Clientset("test-signer", "system:masters").CertificatesV1().CertificateSigningRequests()
@@ -149,8 +150,7 @@ func listCSRs(t *testing.T, client certclient.CertificateSigningRequestInterface
 
 func TestUserAddThenKubectlWhoami(t *testing.T) {
 	t.Parallel()
-	srv := apiservertest.Start(t, apiservertest.Options{})
-	startTestSigner(t, srv, signHonestly)
+	srv := apiservertest.Start(t, apiservertest.Options{Controllers: true})
 	admin := srv.KubeconfigFor(apiservertest.AdminUser, apiservertest.AdminGroup)
 	out := filepath.Join(t.TempDir(), "jane.conf")
 
@@ -329,8 +329,7 @@ func TestUserAddUsageErrors(t *testing.T) {
 
 func TestNodeAdd(t *testing.T) {
 	t.Parallel()
-	srv := apiservertest.Start(t, apiservertest.Options{})
-	startTestSigner(t, srv, signHonestly)
+	srv := apiservertest.Start(t, apiservertest.Options{Controllers: true})
 	admin := srv.KubeconfigFor(apiservertest.AdminUser, apiservertest.AdminGroup)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "kubelet.conf")
@@ -492,8 +491,7 @@ func TestUserAddInterruptedAndReplaced(t *testing.T) {
 	})
 	t.Run("replaced while waiting", func(t *testing.T) {
 		t.Parallel()
-		srv := apiservertest.Start(t, apiservertest.Options{})
-		startTestSigner(t, srv, signHonestly)
+		srv := apiservertest.Start(t, apiservertest.Options{Controllers: true})
 		admin := srv.KubeconfigFor(apiservertest.AdminUser, apiservertest.AdminGroup)
 		client := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
 		out := filepath.Join(t.TempDir(), "jane.conf")
@@ -578,11 +576,10 @@ func FuzzEnrollFlags(f *testing.F) {
 }
 
 // BenchmarkUserAdd measures one whole "user add --approve" against a real
-// server on loopback with a signer next to it: key generation, create,
+// server on loopback with its in-process signing controller: key generation, create,
 // approve, watch, issue, verify and the kubeconfig write.
 func BenchmarkUserAdd(b *testing.B) {
-	srv := apiservertest.Start(b, apiservertest.Options{})
-	startTestSigner(b, srv, signHonestly)
+	srv := apiservertest.Start(b, apiservertest.Options{Controllers: true})
 	admin := srv.KubeconfigFor(apiservertest.AdminUser, apiservertest.AdminGroup)
 	dir := b.TempDir()
 	i := 0
@@ -622,5 +619,22 @@ func TestUserAddChecksOutputFirst(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(existing); string(b) != "keep" {
 		t.Errorf("%s was changed to %q", existing, b)
+	}
+}
+
+// TestNodeAddByTheNodeItself runs "node add" with the node's own
+// credentials and no --approve: the server's kubelet auto-approver
+// (selfnodeclient) approves it, as it does a kubelet's rotation.
+func TestNodeAddByTheNodeItself(t *testing.T) {
+	t.Parallel()
+	srv := apiservertest.Start(t, apiservertest.Options{Controllers: true})
+	node := srv.KubeconfigFor("system:node:worker-2", "system:nodes")
+	out := filepath.Join(t.TempDir(), "kubelet.conf")
+	r := runCLI(t, "node", "add", "worker-2", "--kubeconfig", node, "-o", out, "--timeout", "1m")
+	if r.code != 0 {
+		t.Fatalf("node add by the node = exit %d, %v", r.code, r.err)
+	}
+	if who := kubectlWhoami(t, out); !regexp.MustCompile(`(?m)^Username\s+system:node:worker-2$`).MatchString(who) {
+		t.Errorf("kubectl auth whoami = %q, want system:node:worker-2", who)
 	}
 }
