@@ -45,11 +45,13 @@ var benchAlgorithms = []pki.KeyAlgorithm{pki.ECDSAP256, pki.ECDSAP384, pki.RSA20
 func BenchmarkGenerateKey(b *testing.B) {
 	for _, alg := range benchAlgorithms {
 		b.Run(string(alg), func(b *testing.B) {
+			cpu := processCPU(b)
 			for b.Loop() {
 				if _, err := pki.GenerateKey(alg); err != nil {
 					b.Fatal(err)
 				}
 			}
+			reportCPU(b, cpu)
 		})
 	}
 }
@@ -67,11 +69,13 @@ func BenchmarkSign(b *testing.B) {
 			}
 			opts := pki.CertOptions{Subject: pkix.Name{CommonName: "system:node:w1", Organization: []string{"system:nodes"}},
 				ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+			cpu := processCPU(b)
 			for b.Loop() {
 				if _, err := ca.Sign(key.Public(), opts); err != nil {
 					b.Fatal(err)
 				}
 			}
+			reportCPU(b, cpu)
 		})
 	}
 }
