@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"strconv"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -157,11 +156,17 @@ func (s *Server) serveFiltered(w http.ResponseWriter, r *http.Request, st *reqSt
 	if err != nil {
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "authentication failed",
 			slog.String("remote", r.RemoteAddr), slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+		w.Header().Set("Connection", "close")
 		s.writeStatus(w, unauthorized())
 		return
 	}
 	st.user = user
 	if user == nil {
+		if r.ProtoMajor >= 2 {
+			// No HTTP/2 connection reuse for unauthenticated clients
+			// (Rapid Reset, CVE-2023-44487): Go sends GOAWAY after this.
+			w.Header().Set("Connection", "close")
+		}
 		if !isPublicPath(r.URL.Path) {
 			s.writeStatus(w, unauthorized())
 			return
@@ -245,6 +250,3 @@ func forbidden(a Attributes, reason string) error {
 	}
 	return apierrors.NewForbidden(schema.GroupResource{Group: a.APIGroup, Resource: a.Resource}, a.Name, fmt.Errorf("%s", msg))
 }
-
-// retryAfter formats seconds for the Retry-After header.
-func retryAfter(seconds int) string { return strconv.Itoa(seconds) }
