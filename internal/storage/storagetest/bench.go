@@ -25,22 +25,25 @@ func Benchmark(b *testing.B, newStore func(b *testing.B) storage.Interface) {
 		b.Run(fmt.Sprintf("Create/c%d", par), func(b *testing.B) {
 			s := newStore(b)
 			var n atomic.Int64
-			runParallel(b, par, func(ctx context.Context) error {
+			runParallel(b, par, func(ctx context.Context, _ int) error {
 				_, err := s.Create(ctx, fmt.Sprintf("/bench/%09d", n.Add(1)), benchValue)
 				return err
 			})
 		})
 		b.Run(fmt.Sprintf("Update/c%d", par), func(b *testing.B) {
 			s := newStore(b)
-			var n atomic.Int64
-			runParallel(b, par, func(ctx context.Context) error {
-				// Each call updates its own key: no conflicts, only writes.
-				key := fmt.Sprintf("/bench/%09d", n.Add(1))
-				rev, err := s.Create(ctx, key, benchValue)
+			// Each goroutine updates its own key: no conflicts, only writes.
+			revs := make([]int64, par)
+			for g := range revs {
+				rev, err := s.Create(b.Context(), fmt.Sprintf("/bench/u%03d", g), benchValue)
 				if err != nil {
-					return err
+					b.Fatal(err)
 				}
-				_, err = s.Update(ctx, key, rev, benchValue)
+				revs[g] = rev
+			}
+			runParallel(b, par, func(ctx context.Context, g int) error {
+				rev, err := s.Update(ctx, fmt.Sprintf("/bench/u%03d", g), revs[g], benchValue)
+				revs[g] = rev
 				return err
 			})
 		})
@@ -49,7 +52,7 @@ func Benchmark(b *testing.B, newStore func(b *testing.B) storage.Interface) {
 			const keys = 1000
 			fill(b, s, keys)
 			var n atomic.Int64
-			runParallel(b, par, func(ctx context.Context) error {
+			runParallel(b, par, func(ctx context.Context, _ int) error {
 				_, err := s.Get(ctx, fmt.Sprintf("/bench/%09d", n.Add(1)%keys))
 				return err
 			})
@@ -59,7 +62,7 @@ func Benchmark(b *testing.B, newStore func(b *testing.B) storage.Interface) {
 		s := newStore(b)
 		fill(b, s, 5000)
 		var cont string
-		runParallel(b, 1, func(ctx context.Context) error {
+		runParallel(b, 1, func(ctx context.Context, _ int) error {
 			res, err := s.List(ctx, "/bench/", storage.ListOptions{Limit: 500, Continue: cont})
 			cont = res.Continue
 			return err
@@ -93,18 +96,19 @@ func fill(b *testing.B, s storage.Interface, n int) {
 	wg.Wait()
 }
 
-// runParallel runs b.N calls of fn from par goroutines and reports ops/s.
-func runParallel(b *testing.B, par int, fn func(ctx context.Context) error) {
+// runParallel runs b.N calls of fn from par goroutines, passing each its
+// index, and reports ops/s.
+func runParallel(b *testing.B, par int, fn func(ctx context.Context, g int) error) {
 	b.Helper()
 	ctx := b.Context()
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	b.ResetTimer()
 	start := time.Now()
-	for range par {
+	for g := range par {
 		wg.Go(func() {
 			for next.Add(1) <= int64(b.N) {
-				if err := fn(ctx); err != nil {
+				if err := fn(ctx, g); err != nil {
 					b.Error(err)
 					return
 				}
