@@ -14,4 +14,9 @@ var (
 	// ErrEmpty is returned by [Parse] for input that holds nothing but
 	// white space.
 	ErrEmpty = errors.New("empty input")
+
+	// ErrCSRObjectRequest is returned by [Parse] for a
+	// CertificateSigningRequest object whose spec.request is not base64:
+	// raw PEM pasted in, or base64 broken by spaces.
+	ErrCSRObjectRequest = errors.New("spec.request is not base64-encoded PEM")
 )

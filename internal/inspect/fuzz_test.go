@@ -37,6 +37,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAAAA\n-----END RSA PRIVATE KEY-----\n"))
 	f.Add([]byte("apiVersion: v1\nkind: Config\nclusters: []\n"))
 	f.Add([]byte{0x30, 0x03, 0x02, 0x01, 0x01})
+	f.Add([]byte("apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  name: x\nspec:\n  request: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURSBSRVFVRVNULS0tLS0K\n  usages: [client auth]\n"))
+	f.Add([]byte("kind: CertificateSigningRequest\nspec:\n  request: |\n    -----BEGIN CERTIFICATE REQUEST-----\n"))
 	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		objs, err := Parse(data)
@@ -65,6 +67,8 @@ func FuzzParse(f *testing.F) {
 				ok = o.PublicKey != nil
 			case KindKubeconfig:
 				ok = o.Kubeconfig != nil
+			case KindCSRObject:
+				ok = o.CSRObject != nil
 			}
 			if !ok {
 				t.Fatalf("object of kind %q lacks its value: %+v", o.Kind, o)

@@ -2,6 +2,8 @@ package inspect
 
 import (
 	"io"
+
+	certv1 "k8s.io/api/certificates/v1"
 	"strings"
 	"time"
 )
@@ -62,8 +64,55 @@ func (s *set) item(e *entry, now time.Time) Item {
 		it.Key = &k
 	case KindKubeconfig:
 		it.Kubeconfig = s.describeKubeconfig(e, now)
+	case KindCSRObject:
+		it.CSRObject = describeCSRObject(e, now)
 	}
 	return it
+}
+
+func describeCSRObject(e *entry, now time.Time) *CSRObject {
+	csr := e.obj.CSRObject
+	d := &CSRObject{Name: csr.Name, SignerName: csr.Spec.SignerName, ExpirationSeconds: csr.Spec.ExpirationSeconds, Condition: csrCondition(csr)}
+	for _, u := range csr.Spec.Usages {
+		d.Usages = append(d.Usages, string(u))
+	}
+	if len(csr.Spec.Request) > 0 {
+		objs, err := Parse(csr.Spec.Request)
+		switch {
+		case err != nil:
+			d.Error = "spec.request: " + err.Error()
+		case objs[0].Kind != KindCSR:
+			d.Error = "spec.request holds a " + string(objs[0].Kind) + ", not a certificate request"
+		default:
+			d.Request = describeCSR(&entry{obj: objs[0]})
+		}
+	}
+	if len(csr.Status.Certificate) > 0 {
+		if objs, err := Parse(csr.Status.Certificate); err == nil && objs[0].Kind == KindCertificate {
+			c := describeCertificate(objs[0].Certificate, now)
+			r := classify(objs[0].Certificate, "")
+			c.Role, c.RoleID = r.name, r.id
+			d.Certificate = c
+		}
+	}
+	return d
+}
+
+// csrCondition renders the conditions of csr as kubectl's CONDITION column.
+func csrCondition(csr *certv1.CertificateSigningRequest) string {
+	var parts []string
+	for _, c := range csr.Status.Conditions {
+		if c.Status == "" || c.Status == "True" {
+			parts = append(parts, string(c.Type))
+		}
+	}
+	if len(parts) == 0 {
+		parts = []string{"Pending"}
+	}
+	if len(csr.Status.Certificate) > 0 {
+		parts = append(parts, "Issued")
+	}
+	return strings.Join(parts, ",")
 }
 
 func (s *set) describeCert(e *entry, now time.Time) *Certificate {

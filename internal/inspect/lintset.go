@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"crypto/x509"
+	"errors"
 	"os"
 	"path/filepath"
 	"time"
@@ -159,6 +160,8 @@ func (s *set) findings(ctx Context) []Finding {
 
 	for _, e := range s.entries {
 		switch {
+		case e.err != nil && errors.Is(e.err, ErrCSRObjectRequest):
+			fs = append(fs, finding(RuleCSRObjectEncoding, e.source, "%v", e.err))
 		case e.err != nil && !e.embedded:
 			fs = append(fs, finding(RuleUnreadable, e.source, "%v", e.err))
 		case e.err != nil:
@@ -173,6 +176,8 @@ func (s *set) findings(ctx Context) []Finding {
 			fs = append(fs, lintCSR(e)...)
 		case e.obj.Kind == KindKubeconfig:
 			fs = append(fs, lintKubeconfig(e)...)
+		case e.obj.Kind == KindCSRObject:
+			fs = append(fs, lintCSRObject(e)...)
 		}
 	}
 	sortFindings(fs)

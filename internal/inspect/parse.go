@@ -7,11 +7,15 @@ import (
 	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 
+	certv1 "k8s.io/api/certificates/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/yaml"
 )
 
 // MaxInputSize is the largest input, in bytes, that [Parse] accepts. Real
@@ -29,6 +33,9 @@ const (
 	KindPrivateKey  Kind = "privateKey"
 	KindPublicKey   Kind = "publicKey"
 	KindKubeconfig  Kind = "kubeconfig"
+	// KindCSRObject is a certificates.k8s.io/v1 CertificateSigningRequest
+	// object in YAML or JSON, as written for kubectl apply.
+	KindCSRObject Kind = "certificateSigningRequestObject"
 )
 
 // Object is one certificate, certificate request, key or kubeconfig found
@@ -54,13 +61,14 @@ type Object struct {
 	// PublicKey is then nil.
 	Encrypted  bool
 	Kubeconfig *clientcmdapi.Config
+	CSRObject  *certv1.CertificateSigningRequest
 }
 
 // Parse finds every object in data: a PEM stream of any number of
 // certificates, certificate requests and keys (unknown block types such as
 // "EC PARAMETERS" are skipped), a DER certificate (or several concatenated),
-// request, PKCS#8, PKCS#1 or SEC1 private key or PKIX public key, or a
-// kubeconfig file in YAML or JSON. It returns [ErrTooLarge] for input over
+// request, PKCS#8, PKCS#1 or SEC1 private key or PKIX public key, a
+// CertificateSigningRequest object or a kubeconfig file in YAML or JSON. It returns [ErrTooLarge] for input over
 // [MaxInputSize], [ErrEmpty] for blank input and [ErrUnrecognized] when
 // nothing is found; a PEM block that is present but does not parse is an
 // error naming the block.
@@ -72,14 +80,17 @@ func Parse(data []byte) ([]Object, error) {
 	if len(trimmed) == 0 {
 		return nil, ErrEmpty
 	}
-	if bytes.Contains(data, []byte("-----BEGIN ")) {
-		return parsePEM(data)
-	}
-	if trimmed[0] == 0x30 { // ASN.1 SEQUENCE: DER
+	hasPEM := bytes.Contains(data, []byte("-----BEGIN "))
+	switch {
+	case trimmed[0] == 0x30 && !hasPEM: // ASN.1 SEQUENCE: DER
 		if objs, ok := parseDER(trimmed); ok {
 			return objs, nil
 		}
 		return nil, fmt.Errorf("%w: binary data is not a DER certificate, request or key", ErrUnrecognized)
+	case trimmed[0] != '-' && isCSRObject(data):
+		return parseCSRObject(data)
+	case hasPEM:
+		return parsePEM(data)
 	}
 	return parseKubeconfig(data)
 }
@@ -206,6 +217,39 @@ func parseDER(der []byte) ([]Object, bool) {
 		return []Object{{Kind: KindPublicKey, Format: "PKIX", PublicKey: pub}}, true
 	}
 	return nil, false
+}
+
+// isCSRObject reports whether data is YAML or JSON of kind
+// CertificateSigningRequest.
+func isCSRObject(data []byte) bool {
+	var tm metav1.TypeMeta
+	return yaml.Unmarshal(data, &tm) == nil && tm.Kind == "CertificateSigningRequest"
+}
+
+// parseCSRObject decodes a CertificateSigningRequest object. A
+// spec.request that is not base64 (raw PEM, base64 broken by spaces) is an
+// error wrapping [ErrCSRObjectRequest].
+func parseCSRObject(data []byte) ([]Object, error) {
+	var csr certv1.CertificateSigningRequest
+	if err := yaml.Unmarshal(data, &csr); err != nil {
+		var raw struct {
+			Spec struct {
+				Request any `json:"request"`
+			} `json:"spec"`
+		}
+		if yaml.Unmarshal(data, &raw) == nil && raw.Spec.Request != nil {
+			if r, ok := raw.Spec.Request.(string); !ok || !isBase64(r) {
+				return nil, fmt.Errorf("%w: %v", ErrCSRObjectRequest, err)
+			}
+		}
+		return nil, fmt.Errorf("decode CertificateSigningRequest: %w", err)
+	}
+	return []Object{{Kind: KindCSRObject, Format: "YAML", CSRObject: &csr}}, nil
+}
+
+func isBase64(s string) bool {
+	_, err := base64.StdEncoding.DecodeString(s)
+	return err == nil
 }
 
 func parseKubeconfig(data []byte) ([]Object, error) {

@@ -32,7 +32,14 @@ const (
 	RuleNodeGroup             = "L02"
 	RuleNodeMismatch          = "L03"
 	RuleUsageRole             = "L04"
+	RuleCSRObjectSigner       = "L05"
+	RuleCSRObjectLegacySigner = "L06"
+	RuleCSRObjectUsages       = "L07"
+	RuleCSRObjectSignerPolicy = "L08"
+	RuleCSRObjectExpiration   = "L09"
 	RuleCSRPEMType            = "L10"
+	RuleCSRObjectEncoding     = "L11"
+	RuleCSRObjectMasters      = "L12"
 	RuleMasters               = "L13"
 	RuleAPIServerDefaultNames = "L14"
 	RuleAPIServerAddress      = "L15"
@@ -58,6 +65,7 @@ const (
 	RuleDuplicateSerial       = "L38"
 	RuleKeyMode               = "L39"
 	RuleCANoKeyUsage          = "L40"
+	RuleCSRObjectInvalid      = "L41"
 )
 
 var rules = []Rule{
@@ -66,7 +74,14 @@ var rules = []Rule{
 	{RuleNodeGroup, SeverityError, "a node certificate's organizations are not exactly [system:nodes]", "reissue the kubelet certificate with O=system:nodes and no other O"},
 	{RuleNodeMismatch, SeverityError, "the node name in a kubelet certificate is not the expected node name", "reissue the certificate for the node's registered name (lower-cased hostname or --hostname-override)"},
 	{RuleUsageRole, SeverityError, "extended key usages do not fit the role: server auth on a client certificate, no client auth on a client certificate, or no server auth on a serving certificate", "reissue with extendedKeyUsage=clientAuth for client certificates and serverAuth for serving certificates"},
+	{RuleCSRObjectSigner, SeverityError, "a CertificateSigningRequest object has no spec.signerName, which certificates.k8s.io/v1 requires", "set spec.signerName, e.g. kubernetes.io/kube-apiserver-client for a user"},
+	{RuleCSRObjectLegacySigner, SeverityError, "a CertificateSigningRequest object asks for kubernetes.io/legacy-unknown, which the v1 API refuses", "choose a real signer such as kubernetes.io/kube-apiserver-client"},
+	{RuleCSRObjectUsages, SeverityError, "a CertificateSigningRequest object's usages are missing, misspelled (client-auth, clientAuth) or duplicated", `use the exact names "digital signature", "key encipherment", "client auth", "server auth"`},
+	{RuleCSRObjectSignerPolicy, SeverityError, "a CertificateSigningRequest object for a built-in signer is not what the signer issues (usages, subject, SANs); it is left unapproved or Failed", "match the signer's rules: kubelet client CSRs CN=system:node:<name>, O=system:nodes, client auth, no SANs; kubelet serving CSRs server auth with DNS or IP SANs"},
+	{RuleCSRObjectExpiration, SeverityError, "a CertificateSigningRequest object's spec.expirationSeconds is under 600", "ask for at least 600 seconds, or leave expirationSeconds out"},
 	{RuleCSRPEMType, SeverityError, `a certificate request's PEM block is not of type "CERTIFICATE REQUEST" (openssl -newhdr writes "NEW CERTIFICATE REQUEST"), which the Certificates API refuses`, `recreate the request without -newhdr, or change the PEM header to "CERTIFICATE REQUEST"`},
+	{RuleCSRObjectEncoding, SeverityError, "a CertificateSigningRequest object's spec.request is not base64 of the PEM request (raw PEM pasted in, or base64 wrapped with spaces)", "set spec.request to $(base64 -w0 < request.csr)"},
+	{RuleCSRObjectMasters, SeverityError, "a CertificateSigningRequest object for kubernetes.io/kube-apiserver-client asks for group system:masters, which admission forbids", "ask for a group bound by RBAC instead of system:masters"},
 	{RuleMasters, SeverityWarning, "a certificate other than super-admin's carries group system:masters, a superuser that RBAC cannot restrict and a certificate cannot be revoked from", "use a group bound by RBAC such as kubeadm:cluster-admins; keep system:masters to super-admin.conf"},
 	{RuleAPIServerDefaultNames, SeverityError, "the kube-apiserver certificate lacks a name in-cluster clients dial: kubernetes, kubernetes.default, kubernetes.default.svc, kubernetes.default.svc.<dns domain> or the first service IP", "reissue apiserver.crt with every default name (kubepki certs renew apiserver)"},
 	{RuleAPIServerAddress, SeverityError, "the kube-apiserver certificate lacks an address clients dial: the advertise address, the control-plane endpoint or a kubeconfig's server", "reissue apiserver.crt with the address in its SANs (--apiserver-cert-extra-sans)"},
@@ -91,6 +106,7 @@ var rules = []Rule{
 	{RuleOutlivesCA, SeverityWarning, "a certificate is valid past the expiry of the CA that signed it", "renew the CA before it expires, or reissue the certificate capped at the CA's expiry"},
 	{RuleDuplicateSerial, SeverityError, "two different certificates from one CA share a serial number", "reissue one of them with a random serial"},
 	{RuleKeyMode, SeverityWarning, "a private key (or a kubeconfig holding one) is readable by group or others", "chmod 600 the file"},
+	{RuleCSRObjectInvalid, SeverityError, "a CertificateSigningRequest object fails the API's other validation (name, request, conditions)", "fix the field the message names"},
 	{RuleCANoKeyUsage, SeverityWarning, "a CA certificate has no key usage extension (RFC 5280 §4.2.1.3 requires Certificate Sign)", "recreate the CA with keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign"},
 }
 

@@ -135,6 +135,9 @@ func writeItem(t *textWriter, it Item) {
 	case it.Kubeconfig != nil:
 		t.line("%s: kubeconfig", head)
 		writeKubeconfig(sub, it.Kubeconfig)
+	case it.CSRObject != nil:
+		t.line("%s: CertificateSigningRequest %s", head, escape(it.CSRObject.Name))
+		writeCSRObject(sub, it.CSRObject)
 	}
 	t.join(sub)
 }
@@ -317,6 +320,28 @@ func writeKubeconfig(t *textWriter, k *Kubeconfig) {
 			}
 			sub.field("Client key", v)
 		}
+		t.join(sub)
+	}
+}
+
+func writeCSRObject(t *textWriter, c *CSRObject) {
+	t.field("Signer", escape(c.SignerName))
+	t.field("Usages", strings.Join(escapeAll(c.Usages), ", "))
+	if c.ExpirationSeconds != nil {
+		t.field("Expiration", fmt.Sprintf("%ds", *c.ExpirationSeconds))
+	}
+	t.field("Condition", escape(c.Condition))
+	t.field("Error", escape(c.Error))
+	if c.Request != nil {
+		t.line("Request:")
+		sub := t.nested()
+		writeCSR(sub, c.Request)
+		t.join(sub)
+	}
+	if c.Certificate != nil {
+		t.line("Certificate:")
+		sub := t.nested()
+		writeCertificate(sub, c.Certificate)
 		t.join(sub)
 	}
 }

@@ -44,6 +44,22 @@ type Item struct {
 	CSR         *CSR         `json:"certificateRequest,omitempty"`
 	Key         *Key         `json:"key,omitempty"`
 	Kubeconfig  *Kubeconfig  `json:"kubeconfig,omitempty"`
+	CSRObject   *CSRObject   `json:"certificateSigningRequest,omitempty"`
+}
+
+// CSRObject describes a certificates.k8s.io/v1 CertificateSigningRequest
+// object: its spec, its state and the request and certificate it carries.
+type CSRObject struct {
+	Name              string   `json:"name"`
+	SignerName        string   `json:"signerName"`
+	Usages            []string `json:"usages,omitempty"`
+	ExpirationSeconds *int32   `json:"expirationSeconds,omitempty"`
+	// Condition is "Pending", "Approved", "Denied", "Failed" or
+	// "Approved,Issued", as kubectl get csr shows it.
+	Condition   string       `json:"condition"`
+	Request     *CSR         `json:"request,omitempty"`
+	Certificate *Certificate `json:"certificate,omitempty"`
+	Error       string       `json:"error,omitempty"`
 }
 
 // Certificate is what inspection shows of an X.509 certificate: the fields
