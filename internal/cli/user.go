@@ -272,7 +272,7 @@ func (e *enroller) wait(ctx context.Context, created *certv1.CertificateSigningR
 			}
 			return nil, fmt.Errorf("watch CertificateSigningRequest %s: %w", name, apiError(err))
 		}
-		obj, done, err := e.follow(ctx, w, created.UID, &rv)
+		obj, done, err := e.follow(ctx, w, name, created.UID, &rv)
 		w.Stop()
 		if err != nil || done {
 			return obj, err
@@ -298,11 +298,11 @@ func (e *enroller) wait(ctx context.Context, created *certv1.CertificateSigningR
 }
 
 // follow reads events until a result, an error, or the end of the stream.
-func (e *enroller) follow(ctx context.Context, w watch.Interface, uid types.UID, rv *string) (*certv1.CertificateSigningRequest, bool, error) {
+func (e *enroller) follow(ctx context.Context, w watch.Interface, name string, uid types.UID, rv *string) (*certv1.CertificateSigningRequest, bool, error) {
 	for {
 		select {
 		case <-ctx.Done():
-			return nil, false, waitError(ctx, "")
+			return nil, false, waitError(ctx, name)
 		case ev, ok := <-w.ResultChan():
 			if !ok {
 				return nil, false, nil
