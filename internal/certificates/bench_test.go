@@ -28,3 +28,12 @@ func BenchmarkValidateCreate(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkCheckPublicKeyRSA(b *testing.B) {
+	pub := testKey(b, "rsa-2048").Public()
+	for b.Loop() {
+		if err := CheckPublicKey(pub); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
