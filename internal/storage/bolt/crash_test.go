@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,6 +82,7 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "kubepki.db")
+	cli := buildBboltCLI(t)
 	killAfter := []int{1, 7, 40, 150, 400, 900, 1500, 2500}
 	var lastRev int64
 	for round, n := range killAfter {
@@ -89,6 +91,12 @@ func TestCrashRecovery(t *testing.T) {
 			t.Fatalf("round %d: child acknowledged %d writes, want at least %d", round, count, n)
 		}
 		checkFile(t, path)
+		if cli != "" {
+			out, err := exec.CommandContext(t.Context(), cli, "check", path).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "OK") {
+				t.Fatalf("round %d: bbolt check %s = %q, %v", round, path, out, err)
+			}
+		}
 		s, err := Open(path, Options{HistorySize: 500})
 		if err != nil {
 			t.Fatalf("round %d: Open() after SIGKILL error = %v", round, err)
@@ -174,6 +182,24 @@ func runAndKill(t *testing.T, path string, round, n int) (map[string]int64, int)
 		t.Fatalf("round %d: child ended after %d acknowledgements before being killed: %v", round, count, err)
 	}
 	return acks, count
+}
+
+// buildBboltCLI builds bbolt's own command from the module cache, so that
+// the test runs the real "bbolt check" too. Without a Go toolchain it
+// returns "" and the in-process check (the same code) stands alone.
+func buildBboltCLI(t *testing.T) string {
+	t.Helper()
+	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goTool); err != nil {
+		t.Logf("NOTE: no go tool at %s; checking the file in-process only", goTool)
+		return ""
+	}
+	bin := filepath.Join(t.TempDir(), "bbolt")
+	out, err := exec.CommandContext(t.Context(), goTool, "build", "-o", bin, "go.etcd.io/bbolt/cmd/bbolt").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build the bbolt command: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // checkFile runs bbolt's consistency check (what "bbolt check" runs) on
