@@ -26,9 +26,10 @@ func newInspectCommand(streams IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "inspect [FILE|DIR|-]...",
 		Short: "Describe certificates, requests, keys and kubeconfigs, with their Kubernetes role",
-		Long: `Inspect reads certificates (one or a bundle), certificate requests, keys and
-kubeconfig files, in PEM or DER, from files, directories (recursively) or
-standard input ("-"), and describes each: what openssl x509 -text shows
+		Long: `Inspect reads certificates (one or a bundle), certificate requests, keys,
+kubeconfig files and CertificateSigningRequest objects, in PEM, DER or YAML,
+from files, directories (recursively) or standard input ("-"), and describes
+each: what openssl x509 -text shows
 (subject, issuer, serial, validity and time left, key, signature algorithm,
 basic constraints, key usage, extended key usage, SANs, key IDs), then the
 Kubernetes reading: its role in the cluster, the identity it authenticates as,

@@ -92,13 +92,14 @@ func newLintCommand(streams IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "lint [DIR|FILE|-]...",
 		Short: "Check a cluster's certificates, keys and kubeconfigs for mistakes that break clusters",
-		Long: `Lint reads certificates, certificate requests, keys and kubeconfig files (as
-inspect does; directories recursively, default ` + defaultLintPath + `) and checks
+		Long: `Lint reads certificates, certificate requests, keys, kubeconfig files and
+CertificateSigningRequest objects (as inspect does; directories recursively, default ` + defaultLintPath + `) and checks
 them against a catalogue of rules drawn from the mistakes that break real
 clusters: node identities, usages that do not fit the role, missing
 kube-apiserver and etcd names, CA and leaf constraints, keys that do not match,
 certificates that do not chain to their CA, expiry, weak crypto, serials, key
-file modes and kubeconfig credentials. Each finding names the file, the rule,
+file modes, kubeconfig credentials, and CertificateSigningRequest objects
+before they are submitted. Each finding names the file, the rule,
 what is wrong and the fix. "kubepki lint --list" shows the catalogue.
 
 Lint changes nothing. It exits 1 when any finding has severity error, and 0
