@@ -80,7 +80,7 @@ type csrList struct {
 	APIVersion string                             `json:"apiVersion"`
 	Items      []certv1.CertificateSigningRequest `json:"items"`
 	Kind       string                             `json:"kind"`
-	Metadata   metav1.ListMeta                    `json:"metadata"`
+	Metadata   map[string]string                  `json:"metadata"`
 }
 
 // print writes csrs in the chosen format; single is true when one object
@@ -98,14 +98,28 @@ func (p *csrPrintOptions) print(out io.Writer, csrs []certv1.CertificateSigningR
 	case p.output == "" || p.output == "wide":
 		return printCSRTable(out, csrs, !p.noHeaders, now)
 	case single && len(csrs) == 1:
-		return printFormatted(out, p.output, &csrs[0])
+		return printSorted(out, p.output, &csrs[0])
 	default:
 		items := csrs
 		if items == nil {
 			items = []certv1.CertificateSigningRequest{}
 		}
-		return printFormatted(out, p.output, csrList{APIVersion: "v1", Items: items, Kind: "List"})
+		return printSorted(out, p.output, csrList{APIVersion: "v1", Items: items, Kind: "List", Metadata: map[string]string{"resourceVersion": ""}})
 	}
+}
+
+// printSorted prints obj with its keys sorted, as kubectl prints objects
+// it read from a server (it holds them as unstructured maps).
+func printSorted(out io.Writer, format string, obj any) error {
+	data, err := json.Marshal(obj)
+	if err != nil {
+		return fmt.Errorf("encode output: %w", err)
+	}
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		return fmt.Errorf("encode output: %w", err)
+	}
+	return printFormatted(out, format, v)
 }
 
 // printCSRTable prints kubectl's CSR columns (kubectl-wire §8.3), computed

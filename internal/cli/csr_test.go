@@ -146,6 +146,18 @@ func TestCSRCommands(t *testing.T) {
 		t.Errorf("csr list after decisions differs (-kubectl +kubepki):\n%s", d)
 	}
 
+	// get -o json|yaml prints what kubectl get csr prints.
+	for _, args := range [][]string{{"alice", "-o", "json"}, {"alice", "-o", "yaml"}, {"alice", "bob", "-o", "json"}, {"bob", "carol", "-o", "yaml"}} {
+		r = runCLI(t, append(append([]string{"csr", "get"}, args...), k...)...)
+		theirs, ok := runKubectlAt(t, admin, append([]string{"get", "csr"}, args...)...)
+		if !ok {
+			t.Fatalf("kubectl get csr %v: %s", args, theirs)
+		}
+		if d := cmp.Diff(theirs, r.stdout); d != "" {
+			t.Errorf("csr get %v differs from kubectl (-kubectl +kubepki):\n%s", args, d)
+		}
+	}
+
 	// get: one name prints the object itself, in every format.
 	r = runCLI(t, append([]string{"csr", "get", "bob", "-o", "json"}, k...)...)
 	var got certv1.CertificateSigningRequest
