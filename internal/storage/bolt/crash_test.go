@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,7 +74,7 @@ func TestCrashChild(t *testing.T) {
 }
 
 // TestCrashRecovery runs a writer in a child process, kills it with
-// SIGKILL after a growing number of acknowledged writes, and checks after
+// SIGKILL after a growing, randomly shifted number of acknowledged writes, and checks after
 // each kill that the file passes bbolt's consistency check, that every
 // acknowledged write is there, and that revisions never go backwards.
 func TestCrashRecovery(t *testing.T) {
@@ -83,9 +84,12 @@ func TestCrashRecovery(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "kubepki.db")
 	cli := buildBboltCLI(t)
-	killAfter := []int{1, 7, 40, 150, 400, 900, 1500, 2500}
+	// Ten kill points from the first write to a few thousand, each moved
+	// by a random amount so that runs cover different moments of a commit.
+	killAfter := []int{1, 3, 7, 40, 150, 400, 900, 1500, 2500, 4000}
 	var lastRev int64
 	for round, n := range killAfter {
+		n += rand.IntN(n/2 + 1)
 		acks, count := runAndKill(t, path, round, n)
 		if count < n {
 			t.Fatalf("round %d: child acknowledged %d writes, want at least %d", round, count, n)
