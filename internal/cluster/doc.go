@@ -3,7 +3,7 @@
 // data (as kubeadm's certlist.go does), and the operations that derive from
 // that one table: [Init] creates or verifies every file, [Renew] re-issues
 // certificates in place, [CheckExpiration] reports what expires when,
-// [IssueNode] and [IssueUser] add credentials for nodes and users, and
+// [IssueNodes] and [IssueUser] add credentials for nodes and users, and
 // [ComponentFlags] prints the flags that make each component use the files.
 //
 // File names, subjects, usages, SANs, validity and modes are kubeadm's
