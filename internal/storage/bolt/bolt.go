@@ -5,8 +5,10 @@
 // Writes go through one writer goroutine that commits every write queued
 // while the previous commit was syncing in a single bbolt transaction, so
 // concurrent writers share one fsync and a lone writer pays one fsync
-// without waiting for a batch timer. A call returns after its transaction
-// is durable on disk; NoSync is never set.
+// without waiting for a batch timer. (bbolt's own db.Batch coalesces too,
+// but waits up to MaxBatchDelay, 10 ms, for company: a lone writer then
+// manages about 70 writes/s instead of about 400 on the same disk.) A call
+// returns after its transaction is durable on disk; NoSync is never set.
 //
 // The file has three buckets: "meta" (the revision counter, the compacted
 // revision and the format version), "kv" (each key with its create and mod
