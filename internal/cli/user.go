@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -212,7 +213,13 @@ func (e *enroller) enroll(ctx context.Context, req enrollRequest) (*enrollResult
 	if err != nil {
 		return nil, err
 	}
-	return &enrollResult{csrName: name, key: key, keyPEM: keyPEM, cert: leaf, certPEM: pki.MarshalCertificatePEM(leaf)}, nil
+	// The leaf first, then any intermediates the signer returned, so that
+	// the API server can build the chain.
+	var certPEM []byte
+	for _, c := range certs {
+		certPEM = append(certPEM, pki.MarshalCertificatePEM(c)...)
+	}
+	return &enrollResult{csrName: name, key: key, keyPEM: keyPEM, cert: leaf, certPEM: certPEM}, nil
 }
 
 // approve adds an Approved condition to the request, retrying on
@@ -446,6 +453,9 @@ func (o *enrollOptions) complete() error {
 	o.alg = alg
 	if o.expiration != 0 && o.expiration < minExpiration {
 		return &UsageError{Err: fmt.Errorf("--expiration %s is below the API's minimum of %s", o.expiration, minExpiration)}
+	}
+	if o.expiration/time.Second > math.MaxInt32 {
+		return &UsageError{Err: fmt.Errorf("--expiration %s does not fit spec.expirationSeconds (at most %d seconds)", o.expiration, math.MaxInt32)}
 	}
 	if o.timeout <= 0 {
 		return &UsageError{Err: fmt.Errorf("--timeout must be positive, got %s", o.timeout)}

@@ -312,6 +312,7 @@ func TestUserAddUsageErrors(t *testing.T) {
 		{name: "node identity", args: []string{"user", "add", "system:node:n1"}},
 		{name: "bad algorithm", args: []string{"user", "add", "jane", "--key-algorithm", "dsa"}},
 		{name: "short expiration", args: []string{"user", "add", "jane", "--expiration", "5m"}},
+		{name: "huge expiration", args: []string{"user", "add", "jane", "--expiration", "1000000h"}},
 		{name: "bad timeout", args: []string{"user", "add", "jane", "--timeout", "0s"}},
 		{name: "node bad name", args: []string{"node", "add", "Not_A_Node"}},
 		{name: "node bad ip", args: []string{"node", "add", "n1", "--ip", "300.1.1.1"}},
