@@ -10,7 +10,6 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/kubepki/kubepki/internal/certificates"
-	"github.com/kubepki/kubepki/internal/pki"
 )
 
 // The cleaner's schedule, kube-controller-manager's csrcleaner
@@ -51,7 +50,7 @@ func CleanupRule(csr *certv1.CertificateSigningRequest, now time.Time) string {
 			if issued && older(c.LastUpdateTime, ApprovedExpiration) {
 				return RuleIssued
 			}
-			if issued && certificateExpired(csr.Status.Certificate, now) {
+			if t, ok := notAfter(csr); issued && ok && now.After(t) {
 				return RuleCertExpired
 			}
 		case certv1.CertificateDenied:
@@ -68,13 +67,6 @@ func CleanupRule(csr *certv1.CertificateSigningRequest, now time.Time) string {
 		return RulePending
 	}
 	return ""
-}
-
-// certificateExpired reports whether the first certificate in data
-// expired before now; unparsable data is not expired.
-func certificateExpired(data []byte, now time.Time) bool {
-	cert, err := pki.ParseCertificatePEM(data)
-	return err == nil && now.After(cert.NotAfter)
 }
 
 // cleanLoop runs cleanOnce at once and then every clean interval.

@@ -21,3 +21,6 @@ func (m *Manager) StoreForTest(ctx context.Context, reserved *certv1.Certificate
 func (m *Manager) CleanOnceForTest(ctx context.Context, objs []any) int {
 	return m.cleanOnce(ctx, objs)
 }
+
+// SlimForCache is the informer transform.
+var SlimForCache = slimForCache

@@ -244,6 +244,9 @@ func (m *Manager) runTerm(ctx context.Context) error {
 	}
 	informer := cache.NewSharedIndexInformerWithOptions(lw, &certv1.CertificateSigningRequest{},
 		cache.SharedIndexInformerOptions{ResyncPeriod: m.resync, ObjectDescription: "certificatesigningrequests"})
+	if err := informer.SetTransform(slimForCache); err != nil {
+		return fmt.Errorf("controller: set informer transform: %w", err)
+	}
 	signQ := newQueue("csrsigning")
 	approveQ := newQueue("csrapproving")
 	enqueue := func(obj any) {
@@ -254,7 +257,7 @@ func (m *Manager) runTerm(ctx context.Context) error {
 		if m.wantsSigning(csr) {
 			signQ.Add(csr.Name)
 		}
-		if m.approve && certificates.IsPending(csr) && !certificates.HasCertificate(csr) {
+		if m.approve && mayAutoApprove(csr) {
 			approveQ.Add(csr.Name)
 		}
 	}
@@ -303,6 +306,16 @@ func (m *Manager) runTerm(ctx context.Context) error {
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// mayAutoApprove reports whether the approver should look at csr: pending,
+// not issued, for a signer it may ever approve.
+func mayAutoApprove(csr *certv1.CertificateSigningRequest) bool {
+	switch csr.Spec.SignerName {
+	case certificates.SignerKubeAPIServerClientKubelet, certificates.SignerKubeletServing:
+		return certificates.IsPending(csr) && !certificates.HasCertificate(csr)
+	}
+	return false
 }
 
 func newQueue(name string) workqueue.TypedRateLimitingInterface[string] {
