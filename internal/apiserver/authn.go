@@ -4,11 +4,13 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -58,6 +60,18 @@ type UserInfo struct {
 	Extra  map[string][]string
 }
 
+// clone returns a deep copy of u.
+func (u *UserInfo) clone() *UserInfo {
+	c := &UserInfo{Name: u.Name, UID: u.UID, Groups: slices.Clone(u.Groups)}
+	if u.Extra != nil {
+		c.Extra = make(map[string][]string, len(u.Extra))
+		for k, v := range u.Extra {
+			c.Extra[k] = slices.Clone(v)
+		}
+	}
+	return c
+}
+
 // IsMember reports whether u belongs to group.
 func (u *UserInfo) IsMember(group string) bool {
 	return u != nil && slices.Contains(u.Groups, group)
@@ -78,6 +92,76 @@ type Authenticator interface {
 type x509Authenticator struct {
 	roots *x509.CertPool
 	now   func() time.Time
+	cache *verifyCache
+}
+
+// verifyCacheSize bounds the number of verified chains remembered.
+const verifyCacheSize = 4096
+
+// verifyCache remembers client certificate chains that verified, with the
+// time window in which the verified chain stays valid, so that the
+// signature checks run once per certificate rather than once per request.
+// A chain's signatures, constraints and usages do not change with time;
+// only the validity window does, and it is checked on every hit.
+type verifyCache struct {
+	mu      sync.Mutex
+	entries map[[sha256.Size]byte]verified
+}
+
+// verified is a chain that verified: the window in which every
+// certificate of the verified chain is valid, and the identity.
+type verified struct {
+	notBefore, notAfter time.Time
+	user                *UserInfo // never handed out; callers get clones
+}
+
+// chainKey identifies the certificates a client presented, in order.
+func chainKey(certs []*x509.Certificate) [sha256.Size]byte {
+	h := sha256.New()
+	var n [8]byte
+	for _, c := range certs {
+		binary.BigEndian.PutUint64(n[:], uint64(len(c.Raw)))
+		h.Write(n[:])
+		h.Write(c.Raw)
+	}
+	var k [sha256.Size]byte
+	h.Sum(k[:0])
+	return k
+}
+
+// lookup returns a copy of the identity of the chain with key k if it
+// verified before and its verified chain is valid at now.
+func (c *verifyCache) lookup(k [sha256.Size]byte, now time.Time) (*UserInfo, bool) {
+	c.mu.Lock()
+	v, ok := c.entries[k]
+	c.mu.Unlock()
+	if !ok || now.Before(v.notBefore) || now.After(v.notAfter) {
+		return nil, false
+	}
+	return v.user.clone(), true
+}
+
+// add remembers that the presented chain with key k verified as chain,
+// for user u.
+func (c *verifyCache) add(k [sha256.Size]byte, chain []*x509.Certificate, u *UserInfo) {
+	v := verified{user: u.clone()}
+	for i, cert := range chain {
+		if i == 0 || cert.NotBefore.After(v.notBefore) {
+			v.notBefore = cert.NotBefore
+		}
+		if i == 0 || cert.NotAfter.Before(v.notAfter) {
+			v.notAfter = cert.NotAfter
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) >= verifyCacheSize {
+		for old := range c.entries {
+			delete(c.entries, old)
+			break
+		}
+	}
+	c.entries[k] = v
 }
 
 // NewX509Authenticator returns an Authenticator for TLS client certificates,
@@ -99,11 +183,17 @@ type x509Authenticator struct {
 //
 // A request without TLS or without a client certificate gets
 // (nil, false, nil).
+//
+// Chains that verified are remembered (up to 4096) with the window in
+// which every certificate of the verified chain is valid, so that a
+// client's later requests skip the signature checks; the window is
+// checked on every request, and a request outside it is verified again
+// in full.
 func NewX509Authenticator(roots *x509.CertPool, now func() time.Time) Authenticator {
 	if now == nil {
 		now = time.Now
 	}
-	return &x509Authenticator{roots: roots, now: now}
+	return &x509Authenticator{roots: roots, now: now, cache: &verifyCache{entries: map[[sha256.Size]byte]verified{}}}
 }
 
 // AuthenticateRequest implements [Authenticator].
@@ -112,9 +202,14 @@ func (a *x509Authenticator) AuthenticateRequest(r *http.Request) (*UserInfo, boo
 		return nil, false, nil
 	}
 	leaf := r.TLS.PeerCertificates[0]
+	now := a.now()
+	key := chainKey(r.TLS.PeerCertificates)
+	if u, ok := a.cache.lookup(key, now); ok {
+		return u, true, nil
+	}
 	opts := x509.VerifyOptions{
 		Roots:       a.roots,
-		CurrentTime: a.now(),
+		CurrentTime: now,
 		KeyUsages:   []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
 	if a.roots == nil {
@@ -128,13 +223,15 @@ func (a *x509Authenticator) AuthenticateRequest(r *http.Request) (*UserInfo, boo
 			opts.Intermediates.AddCert(c)
 		}
 	}
-	if _, err := leaf.Verify(opts); err != nil {
+	chains, err := leaf.Verify(opts)
+	if err != nil {
 		return nil, false, fmt.Errorf("verifying certificate %s failed: %w", describeCert(leaf), err)
 	}
 	u, err := userFromCertificate(leaf)
 	if err != nil {
 		return nil, false, fmt.Errorf("certificate %s: %w", describeCert(leaf), err)
 	}
+	a.cache.add(key, chains[0], u)
 	return u, true, nil
 }
 

@@ -319,3 +319,76 @@ func TestUnionAuthenticator(t *testing.T) {
 		})
 	}
 }
+
+// TestX509AuthenticatorCache checks that remembering verified chains never
+// lets a certificate through outside its validity, nor a chain that was
+// not itself verified, and that callers cannot change the cached identity.
+func TestX509AuthenticatorCache(t *testing.T) {
+	t.Parallel()
+	ca := pkitest.NewCA(t)
+	interCert, interKey := pkitest.Leaf(t, ca, pki.CertOptions{Subject: pkix.Name{CommonName: "intermediate"}, IsCA: true})
+	inter, err := pki.NewCA(interCert, interKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	leaf, _ := pkitest.Leaf(t, inter, pki.CertOptions{
+		Subject:     pkix.Name{CommonName: "kim", Organization: []string{"dev"}},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		NotBefore:   start.Add(time.Hour),
+		NotAfter:    start.Add(2 * time.Hour),
+	})
+	var now time.Time
+	a := NewX509Authenticator(poolOf(ca.Cert), func() time.Time { return now })
+	steps := []struct {
+		name   string
+		at     time.Duration
+		chain  []*x509.Certificate
+		wantOK bool
+	}{
+		{"valid", 90 * time.Minute, []*x509.Certificate{leaf, interCert}, true},
+		{"valid again from the cache", 91 * time.Minute, []*x509.Certificate{leaf, interCert}, true},
+		{"expired although cached", 3 * time.Hour, []*x509.Certificate{leaf, interCert}, false},
+		{"not yet valid although cached", 30 * time.Minute, []*x509.Certificate{leaf, interCert}, false},
+		{"leaf without its intermediate", 90 * time.Minute, []*x509.Certificate{leaf}, false},
+		{"valid once more", 100 * time.Minute, []*x509.Certificate{leaf, interCert}, true},
+	}
+	for _, s := range steps {
+		now = start.Add(s.at)
+		u, ok, err := a.AuthenticateRequest(requestWithChain(s.chain...))
+		if ok != s.wantOK || (err == nil) != s.wantOK {
+			t.Fatalf("%s: AuthenticateRequest = %v, %v, %v; want ok %v", s.name, u, ok, err, s.wantOK)
+		}
+		if !ok {
+			continue
+		}
+		if u.Name != "kim" || !cmp.Equal(u.Groups, []string{"dev", GroupAuthenticated}) || len(u.Extra[ExtraCredentialID]) != 1 {
+			t.Fatalf("%s: user = %+v", s.name, u)
+		}
+		// A caller changing its copy must not change later answers.
+		u.Groups[0] = GroupMasters
+		u.Extra[ExtraCredentialID][0] = "changed"
+	}
+}
+
+func BenchmarkX509Authenticator(b *testing.B) {
+	ca := pkitest.NewCA(b)
+	leaf, _ := pkitest.ClientCert(b, ca, "jane", "dev")
+	r := requestWithChain(leaf)
+	b.Run("cached", func(b *testing.B) {
+		a := NewX509Authenticator(poolOf(ca.Cert), nil)
+		for b.Loop() {
+			if _, ok, err := a.AuthenticateRequest(r); !ok || err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("uncached", func(b *testing.B) {
+		for b.Loop() {
+			a := NewX509Authenticator(poolOf(ca.Cert), nil)
+			if _, ok, err := a.AuthenticateRequest(r); !ok || err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

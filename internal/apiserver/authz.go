@@ -53,6 +53,9 @@ type grantedRule struct {
 type compiledBinding struct {
 	binding *rbacv1.ClusterRoleBinding
 	rules   []grantedRule
+	// reasons holds, per subject, the reason given when the binding
+	// allows a request of that subject.
+	reasons []string
 }
 
 // compiledPolicy is a snapshot of a Policy indexed for authorization.
@@ -111,34 +114,38 @@ func (az *rbacAuthorizer) Authorize(_ context.Context, a Attributes) (bool, stri
 			}
 		}
 	}
-	for _, cb := range az.policy.bindings {
-		subject, ok := bindingSubject(cb.binding, u)
-		if !ok {
+	for i := range az.policy.bindings {
+		cb := &az.policy.bindings[i]
+		subject := subjectIndex(cb.binding, u)
+		if subject < 0 {
 			continue
 		}
 		for _, gr := range cb.rules {
 			if ruleAllows(&a, gr.rule) {
-				return true, fmt.Sprintf("RBAC: allowed by %s to %s", gr.source, subject), nil
+				return true, cb.reasons[subject], nil
 			}
 		}
 	}
 	return false, "", nil
 }
 
-// bindingSubject returns the first subject of b naming u, described as
-// `User "x"`, `Group "y"` or `ServiceAccount "ns/name"`.
-func bindingSubject(b *rbacv1.ClusterRoleBinding, u *UserInfo) (string, bool) {
+// subjectIndex returns the index of the first subject of b naming u, or -1.
+func subjectIndex(b *rbacv1.ClusterRoleBinding, u *UserInfo) int {
 	for i := range b.Subjects {
-		s := &b.Subjects[i]
-		if !subjectMatches(s, u) {
-			continue
+		if subjectMatches(&b.Subjects[i], u) {
+			return i
 		}
-		if s.Kind == rbacv1.ServiceAccountKind {
-			return fmt.Sprintf("ServiceAccount %q", s.Namespace+"/"+s.Name), true
-		}
-		return fmt.Sprintf("%s %q", s.Kind, s.Name), true
 	}
-	return "", false
+	return -1
+}
+
+// describeSubject describes s as `User "x"`, `Group "y"` or
+// `ServiceAccount "ns/name"`.
+func describeSubject(s *rbacv1.Subject) string {
+	if s.Kind == rbacv1.ServiceAccountKind {
+		return fmt.Sprintf("ServiceAccount %q", s.Namespace+"/"+s.Name)
+	}
+	return fmt.Sprintf("%s %q", s.Kind, s.Name)
 }
 
 // isNode reports whether u is a kubelet identity as the Node authorizer
@@ -177,6 +184,9 @@ func compilePolicy(p *Policy) *compiledPolicy {
 		source := fmt.Sprintf("ClusterRoleBinding %q of ClusterRole %q", b.Name, b.RoleRef.Name)
 		for j := range rules {
 			cb.rules = append(cb.rules, grantedRule{rule: &rules[j], source: source})
+		}
+		for j := range b.Subjects {
+			cb.reasons = append(cb.reasons, "RBAC: allowed by "+source+" to "+describeSubject(&b.Subjects[j]))
 		}
 		cp.bindings = append(cp.bindings, cb)
 	}

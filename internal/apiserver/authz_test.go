@@ -374,3 +374,21 @@ subjects: [{kind: User, apiGroup: rbac.authorization.k8s.io, name: jane}]
 		}
 	}
 }
+
+func BenchmarkRBACAuthorize(b *testing.B) {
+	az := NewRBACAuthorizer(DefaultPolicy())
+	for _, bc := range []struct {
+		name string
+		a    Attributes
+	}{
+		{"admin list", csrAttrs(kubeadmAdm, "list", "", "")},
+		{"controller sign", signerAttrs(controller, "sign", signerKubeletServing)},
+		{"user denied", csrAttrs(plainUser, "delete", "", "x")},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				_, _, _ = az.Authorize(b.Context(), bc.a)
+			}
+		})
+	}
+}

@@ -96,6 +96,9 @@ func ruleAllows(a *Attributes, rule *rbacv1.PolicyRule) bool {
 	return verbMatches(rule, a.Verb) && nonResourceURLMatches(rule, a.Path)
 }
 
+// serviceAccountUserPrefix starts the user name of a service account.
+const serviceAccountUserPrefix = "system:serviceaccount:"
+
 // subjectMatches reports whether the binding subject s names u. User and
 // Group subjects compare names exactly; a ServiceAccount subject names the
 // user "system:serviceaccount:NAMESPACE:NAME".
@@ -106,7 +109,12 @@ func subjectMatches(s *rbacv1.Subject, u *UserInfo) bool {
 	case rbacv1.GroupKind:
 		return s.Name != "" && u.IsMember(s.Name)
 	case rbacv1.ServiceAccountKind:
-		return s.Name != "" && s.Namespace != "" && u.Name == "system:serviceaccount:"+s.Namespace+":"+s.Name
+		rest, ok := strings.CutPrefix(u.Name, serviceAccountUserPrefix)
+		if !ok || s.Name == "" || s.Namespace == "" {
+			return false
+		}
+		ns, name, ok := strings.Cut(rest, ":")
+		return ok && ns == s.Namespace && name == s.Name
 	}
 	return false
 }

@@ -147,7 +147,7 @@ func SelfSubjectRulesReview(p *Policy, u *UserInfo, namespace string) authorizat
 	}
 	cp := compilePolicy(p)
 	for _, cb := range cp.bindings {
-		if _, ok := bindingSubject(cb.binding, u); !ok {
+		if subjectIndex(cb.binding, u) < 0 {
 			continue
 		}
 		for _, gr := range cb.rules {
@@ -157,7 +157,7 @@ func SelfSubjectRulesReview(p *Policy, u *UserInfo, namespace string) authorizat
 	var missing []string
 	for i := range p.ClusterRoleBindings {
 		b := &p.ClusterRoleBindings[i]
-		if _, ok := bindingSubject(b, u); ok && !roleExists(p, b.RoleRef) {
+		if subjectIndex(b, u) >= 0 && !roleExists(p, b.RoleRef) {
 			missing = append(missing, fmt.Sprintf("clusterrole.rbac.authorization.k8s.io %q not found", b.RoleRef.Name))
 		}
 	}
