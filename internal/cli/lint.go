@@ -38,7 +38,7 @@ func (f *lintContextFlags) addFlags(cmd *cobra.Command, withWarn bool) {
 	}
 	cmd.Flags().StringVar(&f.serviceCIDR, "service-cidr", inspect.DefaultServiceCIDR, "service subnet; its first address must be in the kube-apiserver certificate")
 	cmd.Flags().StringVar(&f.dnsDomain, "service-dns-domain", inspect.DefaultDNSDomain, "cluster DNS domain; kubernetes.default.svc.<domain> must be in the kube-apiserver certificate")
-	cmd.Flags().StringVar(&f.advertiseAddress, "apiserver-advertise-address", "", "address kube-apiserver advertises; must be in its certificate")
+	cmd.Flags().StringVar(&f.advertiseAddress, "advertise-address", "", "address kube-apiserver advertises; must be in its certificate")
 	cmd.Flags().StringVar(&f.endpoint, "control-plane-endpoint", "", "shared endpoint (host[:port]) of the control plane; its host must be in the kube-apiserver certificate")
 	cmd.Flags().StringVar(&f.nodeName, "node-name", "", "expected node name of kubelet certificates")
 }
@@ -51,7 +51,7 @@ func (f *lintContextFlags) validate() error {
 	}
 	if f.advertiseAddress != "" {
 		if _, err := netip.ParseAddr(f.advertiseAddress); err != nil {
-			return &UsageError{Err: fmt.Errorf("--apiserver-advertise-address %q is not an IP address", f.advertiseAddress)}
+			return &UsageError{Err: fmt.Errorf("--advertise-address %q is not an IP address", f.advertiseAddress)}
 		}
 	}
 	if f.warnWithin < 0 {
@@ -108,7 +108,7 @@ when there are only warnings or none.`,
   kubepki lint /etc/kubernetes
 
   # The same, knowing the cluster's settings, warning 60 days before expiry
-  kubepki lint --service-cidr 10.100.0.0/16 --apiserver-advertise-address 192.168.1.10 --warn-within 1440h /etc/kubernetes/pki
+  kubepki lint --service-cidr 10.100.0.0/16 --advertise-address 192.168.1.10 --warn-within 1440h /etc/kubernetes/pki
 
   # The rule catalogue, for scripts
   kubepki lint --list -o json`,
@@ -169,6 +169,9 @@ func (o *lintOptions) Run() error {
 	}
 	if err := writeInspectOutput(o.streams.Out, o.output, rep, rep.WriteText); err != nil {
 		return err
+	}
+	if rep.Files == 0 {
+		return &ExitError{Code: 1, Err: fmt.Errorf("found no certificate, request, key or kubeconfig in %s; name the folder that holds them (kubeadm: /etc/kubernetes)", strings.Join(o.paths, ", "))}
 	}
 	if rep.Errors > 0 {
 		return &ExitError{Code: 1, Err: fmt.Errorf("lint found %d error(s) and %d warning(s); see the fixes above", rep.Errors, rep.Warnings)}

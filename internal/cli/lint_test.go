@@ -68,7 +68,7 @@ func TestLintCommand(t *testing.T) {
 		{name: "warn-within 0 disables the expiry warning", args: []string{"--warn-within", "0", warn}, code: 0, wantRules: []string{inspect.RuleKeyMode}},
 		{name: "warn-within 1h", args: []string{"--warn-within", "1h", warn}, code: 0, wantRules: []string{inspect.RuleKeyMode}},
 		{name: "error exits 1", args: []string{broken}, code: 1, wantRules: []string{inspect.RuleWrongCA}},
-		{name: "advertise address not in the certificate", args: []string{"--apiserver-advertise-address", "10.0.0.99", clean}, code: 1, wantRules: []string{inspect.RuleAPIServerAddress}},
+		{name: "advertise address not in the certificate", args: []string{"--advertise-address", "10.0.0.99", clean}, code: 1, wantRules: []string{inspect.RuleAPIServerAddress}},
 		{name: "other service CIDR", args: []string{"--service-cidr", "10.100.0.0/16", clean}, code: 1, wantRules: []string{inspect.RuleAPIServerDefaultNames}},
 	}
 	for _, tc := range tests {
@@ -102,6 +102,13 @@ func TestLintCommand(t *testing.T) {
 			}
 		})
 	}
+	t.Run("nothing to lint", func(t *testing.T) {
+		t.Parallel()
+		_, errOut, code := runInspectCLI(t, "", "lint", t.TempDir())
+		if code != 1 || !strings.Contains(errOut, "found no certificate") {
+			t.Errorf("exit %d, stderr %q; want 1 and a message that nothing was found", code, errOut)
+		}
+	})
 	t.Run("text", func(t *testing.T) {
 		t.Parallel()
 		out, errOut, code := runInspectCLI(t, "", "lint", broken)
@@ -123,7 +130,7 @@ func TestLintCommand(t *testing.T) {
 		{"list with paths", []string{"lint", "--list", clean}, 2},
 		{"bad service CIDR", []string{"lint", "--service-cidr", "10.96.0.0", clean}, 2},
 		{"negative warn-within", []string{"lint", "--warn-within", "-1h", clean}, 2},
-		{"bad advertise address", []string{"lint", "--apiserver-advertise-address", "cp1", clean}, 2},
+		{"bad advertise address", []string{"lint", "--advertise-address", "cp1", clean}, 2},
 		{"missing path", []string{"lint", filepath.Join(clean, "absent")}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
