@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubepki/kubepki/internal/pki"
+	"github.com/kubepki/kubepki/internal/storage/etcd/etcdtest"
 )
 
 // serveBuffer is a bytes.Buffer shared by the command and the test.
@@ -39,12 +40,12 @@ func (b *serveBuffer) String() string {
 }
 
 // startServe runs kubepki serve in-process until the returned stop is called.
-func startServe(t *testing.T, dir string) (out *serveBuffer, stop func() error) {
+func startServe(t *testing.T, dir string, extra ...string) (out *serveBuffer, stop func() error) {
 	t.Helper()
 	out, errOut := &serveBuffer{}, &serveBuffer{}
 	ctx, cancel := context.WithCancel(t.Context())
 	c := NewRootCommand(IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut})
-	c.SetArgs([]string{"serve", "--data-dir", dir, "--secure-port", "0", "--log-format", "text"})
+	c.SetArgs(append([]string{"serve", "--data-dir", dir, "--secure-port", "0", "--log-format", "text"}, extra...))
 	done := make(chan error, 1)
 	go func() { done <- c.ExecuteContext(ctx) }()
 	deadline := time.Now().Add(60 * time.Second)
@@ -192,6 +193,26 @@ func TestServeCreatesPKIAndReusesIt(t *testing.T) {
 	}
 	if n := serveCountCSRs(t, adminConf); n != 1 {
 		t.Errorf("restarted server lists %d CSRs, want the 1 stored before", n)
+	}
+}
+
+func TestServeWithEtcd(t *testing.T) {
+	t.Parallel()
+	etcd := etcdtest.Start(t, etcdtest.Options{})
+	dir := filepath.Join(t.TempDir(), "data")
+	_, stop := startServe(t, dir, "--etcd-servers", strings.Join(etcd.Endpoints(), ","), "--etcd-prefix", "/kubepki-test")
+	serveIssue(t, filepath.Join(dir, "admin.conf"))
+	if err := stop(); err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "kubepki.db")); !os.IsNotExist(err) {
+		t.Errorf("serve with etcd created a bbolt store (stat: %v)", err)
+	}
+	// A second server on the same etcd sees the CSR.
+	_, stop = startServe(t, dir, "--etcd-servers", strings.Join(etcd.Endpoints(), ","), "--etcd-prefix", "/kubepki-test")
+	defer stop()
+	if n := serveCountCSRs(t, filepath.Join(dir, "admin.conf")); n != 1 {
+		t.Errorf("restarted server on etcd lists %d CSRs, want 1", n)
 	}
 }
 
