@@ -317,8 +317,19 @@ func (o *serveOptions) clientHost() string {
 // --secure-port 0). It reports whether it created the PKI.
 func (o *serveOptions) ensurePKI(ctx context.Context, port int, url, adminConf string) (bool, error) {
 	pkiDir := filepath.Join(o.dataDir, servePKIDir)
-	created := false
-	if _, err := os.Stat(filepath.Join(pkiDir, "ca.crt")); errors.Is(err, os.ErrNotExist) {
+	_, caErr := os.Stat(filepath.Join(pkiDir, "ca.crt"))
+	if caErr != nil && !errors.Is(caErr, os.ErrNotExist) {
+		return false, fmt.Errorf("check the PKI in %s: %w", pkiDir, caErr)
+	}
+	_, confErr := os.Stat(adminConf)
+	if confErr != nil && !errors.Is(confErr, os.ErrNotExist) {
+		return false, fmt.Errorf("check %s: %w", adminConf, confErr)
+	}
+	created := errors.Is(caErr, os.ErrNotExist)
+	// A fresh data dir gets the whole PKI; a replica's data dir holding a
+	// copy of another replica's pki/ gets its own admin.conf signed by the
+	// same CA, with every existing file verified and kept.
+	if created || errors.Is(confErr, os.ErrNotExist) {
 		opts := cluster.DefaultOptions()
 		opts.CertDir = pkiDir
 		opts.KubeconfigDir = o.dataDir
@@ -332,9 +343,6 @@ func (o *serveOptions) ensurePKI(ctx context.Context, port int, url, adminConf s
 		if _, err := cluster.Init(ctx, opts); err != nil {
 			return false, fmt.Errorf("create the cluster PKI in %s: %w", pkiDir, err)
 		}
-		created = true
-	} else if err != nil {
-		return false, fmt.Errorf("check the PKI in %s: %w", pkiDir, err)
 	}
 	cfg, err := kubeconfig.Read(adminConf)
 	if err != nil {
