@@ -61,7 +61,7 @@ a new current-context goes to --kubeconfig, the first existing $KUBECONFIG file
 
 "config check" verifies every context's credentials and server; "config merge"
 writes one file from several and reports conflicts.`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return &UsageError{Err: errors.New(`"config" needs a subcommand; see "kubepki config --help"`)}
 		},
@@ -113,7 +113,7 @@ context (or --context) and its cluster and user.`,
 		Example: `  kubepki config view
   kubepki config view --minify --raw
   kubepki config view --kubeconfig admin.conf -o jsonpath='{.clusters[0].cluster.server}'`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Complete(cmd); err != nil {
 				return err
@@ -280,7 +280,7 @@ func newConfigCurrentContextCommand(streams IOStreams, flags *configFlags) *cobr
 		Short:   "Display the current context",
 		Long:    `Display the current-context of the loaded kubeconfig files; fails if none is set.`,
 		Example: `  kubepki config current-context`,
-		Args:    cobra.NoArgs,
+		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(*cobra.Command, []string) error {
 			cfg, err := flags.access().GetStartingConfig()
 			if err != nil {
@@ -328,25 +328,22 @@ existing file of $KUBECONFIG (the last one if none exists), else to
 	}
 }
 
-// exactArgs is cobra.ExactArgs returning a usage error.
-func exactArgs(n int) cobra.PositionalArgs {
+// usageArgs wraps an argument check so that its error is a usage error
+// (exit status 2).
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
-		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
+		if err := check(cmd, args); err != nil {
 			return &UsageError{Err: err}
 		}
 		return nil
 	}
 }
 
+// exactArgs is cobra.ExactArgs returning a usage error.
+func exactArgs(n int) cobra.PositionalArgs { return usageArgs(cobra.ExactArgs(n)) }
+
 // maxArgs is cobra.MaximumNArgs returning a usage error.
-func maxArgs(n int) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if err := cobra.MaximumNArgs(n)(cmd, args); err != nil {
-			return &UsageError{Err: err}
-		}
-		return nil
-	}
-}
+func maxArgs(n int) cobra.PositionalArgs { return usageArgs(cobra.MaximumNArgs(n)) }
 
 func newConfigGetContextsCommand(streams IOStreams, flags *configFlags) *cobra.Command {
 	var output string
@@ -416,7 +413,7 @@ func newConfigGetClustersCommand(streams IOStreams, flags *configFlags) *cobra.C
 		Short:   "Display clusters defined in the kubeconfig",
 		Long:    `List the cluster names of the loaded kubeconfig files, sorted.`,
 		Example: `  kubepki config get-clusters`,
-		Args:    cobra.NoArgs,
+		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(*cobra.Command, []string) error {
 			cfg, err := flags.access().GetStartingConfig()
 			if err != nil {
@@ -433,7 +430,7 @@ func newConfigGetUsersCommand(streams IOStreams, flags *configFlags) *cobra.Comm
 		Short:   "Display users defined in the kubeconfig",
 		Long:    `List the user names of the loaded kubeconfig files, sorted.`,
 		Example: `  kubepki config get-users`,
-		Args:    cobra.NoArgs,
+		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(*cobra.Command, []string) error {
 			cfg, err := flags.access().GetStartingConfig()
 			if err != nil {
@@ -868,7 +865,7 @@ Exits 1 if any check fails; warnings do not fail.`,
 		Example: `  kubepki config check
   kubepki config check --kubeconfig /etc/kubernetes/admin.conf --connect
   kubepki config check --context jane@kubernetes -o json`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "" {
 				if err := checkOutputFormat(output, "json", "yaml"); err != nil {
@@ -947,7 +944,7 @@ which to keep, in which case each conflict is still reported on stderr.
 current-context is the first file's that has one.`,
 		Example: `  kubepki config merge ~/.kube/config jane.conf -o merged.conf
   kubepki config merge a.conf b.conf --prefer last --flatten -o all.conf`,
-		Args: cobra.MinimumNArgs(1),
+		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(_ *cobra.Command, files []string) error {
 			if output == "" {
 				return &UsageError{Err: errors.New("-o OUTPUT is required")}

@@ -39,7 +39,7 @@ func newCSRCommand(streams IOStreams) *cobra.Command {
 		Short: "Work with CertificateSigningRequests on an API server",
 		Long: `List, inspect, create, approve, deny and delete certificates.k8s.io/v1
 CertificateSigningRequests on any Kubernetes API server, with kubectl's output.`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(*cobra.Command, []string) error {
 			return &UsageError{Err: errors.New(`"csr" needs a subcommand; see "kubepki csr --help"`)}
 		},
@@ -177,7 +177,7 @@ func newCSRListCommand(streams IOStreams) *cobra.Command {
 		Long:    `List CertificateSigningRequests with kubectl's columns, or as json, yaml, names or a jsonpath.`,
 		Example: `  kubepki csr list
   kubepki csr list -o jsonpath='{.items[*].metadata.name}'`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := p.validate(); err != nil {
 				return err
@@ -213,7 +213,7 @@ func newCSRGetCommand(streams IOStreams) *cobra.Command {
 command fails after printing the others.`,
 		Example: `  kubepki csr get csr-abc
   kubepki csr get csr-abc -o jsonpath='{.status.certificate}' | base64 -d`,
-		Args: cobra.MinimumNArgs(1),
+		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := p.validate(); err != nil {
 				return err
@@ -366,7 +366,7 @@ func newCSRDeleteCommand(streams IOStreams) *cobra.Command {
 		Short:   "Delete CertificateSigningRequests",
 		Long:    `Delete the named CertificateSigningRequests; an issued certificate stays valid.`,
 		Example: `  kubepki csr delete csr-abc`,
-		Args:    cobra.MinimumNArgs(1),
+		Args:    usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			client, err := cf.csrClient()
 			if err != nil {
@@ -399,7 +399,7 @@ certificates.k8s.io/v1 CertificateSigningRequest; none is created if any is
 malformed.`,
 		Example: `  kubepki csr create -f jane-csr.yaml
   kubepki csr new --help   # to write the request itself`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" {
 				return &UsageError{Err: errors.New("-f FILE is required")}

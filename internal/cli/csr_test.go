@@ -278,3 +278,28 @@ func FuzzParseCSRManifests(f *testing.F) {
 		}
 	})
 }
+
+func TestClientCommandsUsage(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"csr", "get"},
+		{"csr", "delete"},
+		{"csr", "bogus"},
+		{"csr", "approve"},
+		{"csr", "approve", "x", "--all-pending"},
+		{"csr", "create"},
+		{"csr", "list", "extra"},
+		{"config", "bogus"},
+		{"config", "use-context"},
+		{"config", "rename-context", "a"},
+		{"config", "merge", "a.conf"},
+		{"config", "view", "-o", "xml"},
+		{"config", "get-contexts", "-o", "wide"},
+		{"user"},
+		{"node", "add"},
+	} {
+		if r := runCLI(t, args...); r.code != 2 {
+			t.Errorf("kubepki %v = exit %d (%v), want 2", args, r.code, r.err)
+		}
+	}
+}

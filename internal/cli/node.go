@@ -40,7 +40,7 @@ func newNodeCommand(streams IOStreams) *cobra.Command {
 		Use:   "node SUBCOMMAND",
 		Short: "Onboard nodes with kubelet certificates",
 		Long:  `Onboard kubelets with client (and optionally serving) certificates issued through the Certificates API.`,
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(*cobra.Command, []string) error {
 			return &UsageError{Err: errors.New(`"node" needs a subcommand; see "kubepki node --help"`)}
 		},

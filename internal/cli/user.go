@@ -564,7 +564,7 @@ func newUserCommand(streams IOStreams) *cobra.Command {
 		Use:   "user SUBCOMMAND",
 		Short: "Onboard users with client certificates",
 		Long:  `Onboard users of a Kubernetes API server with client certificates issued through the Certificates API.`,
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(*cobra.Command, []string) error {
 			return &UsageError{Err: errors.New(`"user" needs a subcommand; see "kubepki user --help"`)}
 		},
