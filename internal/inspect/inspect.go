@@ -40,7 +40,7 @@ func Inspect(paths []string, opts Options) (*Report, error) {
 func (s *set) report(now time.Time) *Report {
 	r := &Report{APIVersion: APIVersion, Kind: ReportKind, Items: []Item{}}
 	for _, e := range s.entries {
-		if e.embedded {
+		if e.embedded || e.context {
 			continue
 		}
 		r.Items = append(r.Items, s.item(e, now))

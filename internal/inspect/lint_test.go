@@ -350,3 +350,45 @@ func TestLintChains(t *testing.T) {
 		t.Errorf("evil.crt has no finding; want at least %s", RuleMasters)
 	}
 }
+
+// TestLintSingleFileUsesItsFolder shows that a certificate named alone is
+// checked against the CAs of its folder and its paired key, which are not
+// reported themselves.
+func TestLintSingleFileUsesItsFolder(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := pkitest.NewCA(t, "kubernetes")
+	other := pkitest.NewCA(t, "other")
+	pkitest.WritePair(t, dir, "ca", ca.Cert, ca.Key)
+	jane, janeKey := pkitest.ClientCert(t, ca, "jane")
+	pkitest.WritePair(t, dir, "jane", jane, janeKey)
+	bob, _ := pkitest.ClientCert(t, other, "bob")
+	_, strayKey := pkitest.ClientCert(t, ca, "x")
+	pkitest.WritePair(t, dir, "bob", bob, strayKey)
+
+	for _, tc := range []struct {
+		file string
+		want []string
+	}{
+		{"jane.crt", nil},
+		{"bob.crt", []string{RuleWrongCA, RuleKeyMismatch}},
+	} {
+		rep, err := Lint([]string{filepath.Join(dir, tc.file)}, LintOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(tc.want, rulesOf(rep.Findings)); diff != "" {
+			t.Errorf("lint %s rules (-want +got):\n%s", tc.file, diff)
+		}
+		if rep.Files != 1 || rep.Certificates != 1 {
+			t.Errorf("lint %s: %d files, %d certificates; want 1, 1", tc.file, rep.Files, rep.Certificates)
+		}
+	}
+	irep, err := Inspect([]string{filepath.Join(dir, "jane.crt")}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(irep.Items) != 1 || irep.Items[0].Certificate.SignedBy != filepath.Join(dir, "ca.crt") {
+		t.Errorf("inspect jane.crt: %d items, signed by %q; want 1 item signed by ca.crt", len(irep.Items), irep.Items[0].Certificate.SignedBy)
+	}
+}

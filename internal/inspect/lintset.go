@@ -53,12 +53,14 @@ func (s *set) lint(ctx Context) *LintReport {
 	rep := &LintReport{APIVersion: APIVersion, Kind: LintReportKind, Findings: []Finding{}}
 	files := map[string]bool{}
 	for _, e := range s.entries {
-		files[e.path] = true
+		if !e.context {
+			files[e.path] = true
+		}
 	}
 	rep.Files = len(files)
 	rep.Findings = s.findings(ctx)
 	for _, e := range s.entries {
-		if e.err == nil && e.obj.Kind == KindCertificate {
+		if e.err == nil && e.obj.Kind == KindCertificate && !e.context {
 			rep.Certificates++
 		}
 	}
@@ -102,6 +104,9 @@ func (s *set) findings(ctx Context) []Finding {
 	seen := map[string]bool{} // lint a certificate found twice only once
 	serials := map[string]*entry{}
 	for _, e := range certs {
+		if e.context {
+			continue
+		}
 		cert := e.obj.Certificate
 		r := roles[e]
 		key := string(cert.Raw) + "\x00" + e.kubeconfigCluster
@@ -160,6 +165,7 @@ func (s *set) findings(ctx Context) []Finding {
 
 	for _, e := range s.entries {
 		switch {
+		case e.context:
 		case e.err != nil && errors.Is(e.err, ErrCSRObjectRequest):
 			fs = append(fs, finding(RuleCSRObjectEncoding, e.source, "%v", e.err))
 		case e.err != nil && !e.embedded:

@@ -29,6 +29,10 @@ type entry struct {
 	ref     string
 	// roleHint forces the role ID, for files a manifest flag names.
 	roleHint string
+	// context marks a CA certificate or private key read from the folder
+	// of a file named on the command line, only to find its issuer and
+	// key; it is neither reported nor linted itself.
+	context bool
 	obj      Object
 	err      error
 	// embedded marks objects taken out of a kubeconfig; kubeconfigCluster
@@ -77,6 +81,7 @@ type readOptions struct {
 // are not followed. A path that does not exist is an error.
 func readPaths(paths []string, opts readOptions) (*set, error) {
 	s := &set{}
+	var explicit []string
 	for _, p := range paths {
 		if p == "-" {
 			if opts.stdin == nil {
@@ -95,6 +100,7 @@ func readPaths(paths []string, opts readOptions) (*set, error) {
 		}
 		if !st.IsDir() {
 			s.addFile(p, "", false)
+			explicit = append(explicit, p)
 			continue
 		}
 		var files []string
@@ -115,7 +121,59 @@ func readPaths(paths []string, opts readOptions) (*set, error) {
 			s.addFile(f, "", true)
 		}
 	}
+	s.addContext(explicit)
 	return s, nil
+}
+
+// addContext reads, for files named one by one, the CA certificates of
+// their folder (and of its etcd/ subfolder or, in an etcd folder, of its
+// parent) and the private key paired with each certificate, so that a
+// lone apiserver.crt is still checked against ca.crt and apiserver.key.
+func (s *set) addContext(files []string) {
+	read := map[string]bool{}
+	for _, e := range s.entries {
+		read[e.path] = true
+	}
+	var dirs []string
+	for _, f := range files {
+		dir := filepath.Dir(f)
+		dirs = append(dirs, dir, filepath.Join(dir, "etcd"))
+		if filepath.Base(dir) == "etcd" {
+			dirs = append(dirs, filepath.Dir(dir))
+		}
+	}
+	var candidates []string
+	for _, d := range dirs {
+		matches, _ := filepath.Glob(filepath.Join(d, "*.crt"))
+		candidates = append(candidates, matches...)
+		pems, _ := filepath.Glob(filepath.Join(d, "*.pem"))
+		candidates = append(candidates, pems...)
+	}
+	for _, f := range files {
+		stem := strings.TrimSuffix(f, filepath.Ext(f))
+		candidates = append(candidates, stem+".key", stem+"-key.pem")
+	}
+	for _, c := range candidates {
+		if read[c] {
+			continue
+		}
+		read[c] = true
+		if st, err := os.Lstat(c); err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		n := len(s.entries)
+		s.addFile(c, "", true)
+		kept := s.entries[:n]
+		for _, e := range s.entries[n:] {
+			isCA := e.err == nil && e.obj.Kind == KindCertificate && e.obj.Certificate.IsCA
+			isKey := e.err == nil && e.obj.Kind == KindPrivateKey && !strings.HasSuffix(c, ".crt")
+			if isCA || isKey {
+				e.context = true
+				kept = append(kept, e)
+			}
+		}
+		s.entries = kept
+	}
 }
 
 // addFile reads and parses one file. In a directory walk (quiet), files
