@@ -150,7 +150,7 @@ func (o *configViewOptions) Complete(cmd *cobra.Command) error {
 // Validate checks the output format and the merge setting.
 func (o *configViewOptions) Validate() error {
 	if !o.doMerge && o.flags.kubeconfig == "" {
-		return &UsageError{Err: errors.New("if merge==false a precise file must to specified")}
+		return &UsageError{Err: errors.New("if merge==false a precise file must be specified")}
 	}
 	return checkOutputFormat(o.output, "yaml", "json")
 }
