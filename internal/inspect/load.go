@@ -33,8 +33,8 @@ type entry struct {
 	// of a file named on the command line, only to find its issuer and
 	// key; it is neither reported nor linted itself.
 	context bool
-	obj      Object
-	err      error
+	obj     Object
+	err     error
 	// embedded marks objects taken out of a kubeconfig; kubeconfigCluster
 	// names the cluster whose CA a certificate is.
 	embedded          bool
