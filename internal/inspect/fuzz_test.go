@@ -92,6 +92,11 @@ func FuzzParse(f *testing.F) {
 }
 
 func FuzzParseManifest(f *testing.F) {
+	if data, err := os.ReadFile(filepath.Join("testdata", "fixtures", "manifests", "kube-apiserver.yaml")); err == nil {
+		f.Add(data)
+	} else {
+		f.Fatal(err)
+	}
 	f.Add([]byte("apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: kube-apiserver\n    command: [kube-apiserver, --tls-cert-file=/a.crt, --tls-private-key-file, /a.key, --client-ca-file=]\n"))
 	f.Add([]byte("apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: x\n    command: [/usr/local/bin/etcd]\n    args: [--cert-file, --key-file=/k]\n"))
 	f.Add([]byte("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ntlsCertFile: /c\nauthentication:\n  x509:\n    clientCAFile: /ca\n"))

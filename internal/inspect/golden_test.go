@@ -137,3 +137,17 @@ func TestLintGolden(t *testing.T) {
 	}
 	checkGolden(t, bytes.ReplaceAll(out.Bytes(), []byte(dir+string(filepath.Separator)), nil))
 }
+
+func TestInspectManifestGolden(t *testing.T) {
+	t.Parallel()
+	dir := copyFixtures(t)
+	rep, err := InspectManifest(filepath.Join(dir, "manifests", "kube-apiserver.yaml"), Options{Now: func() time.Time { return fixtureNow }}, Context{Now: fixtureNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := rep.WriteText(&out); err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, bytes.ReplaceAll(out.Bytes(), []byte(dir+string(filepath.Separator)), nil))
+}

@@ -96,7 +96,37 @@ users:
 		log.Fatal(err)
 	}
 	write(dir, "sa.pub", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}))
+	write(dir, "manifests/kube-apiserver.yaml", []byte(manifest))
+	write(dir, "README.md", []byte(readme))
 }
+
+// manifest names its files relative to itself, so that the golden output
+// does not depend on where the fixtures are.
+const manifest = `apiVersion: v1
+kind: Pod
+metadata:
+  name: kube-apiserver
+  namespace: kube-system
+spec:
+  containers:
+  - name: kube-apiserver
+    image: registry.k8s.io/kube-apiserver:v1.35.0
+    command:
+    - kube-apiserver
+    - --advertise-address=10.0.0.10
+    - --client-ca-file=../pki/ca.crt
+    - --tls-cert-file=../pki/apiserver.crt
+    - --tls-private-key-file=../pki/apiserver.key
+    - --etcd-cafile=../pki/etcd/ca.crt
+    - --requestheader-client-ca-file
+    - ../pki/front-proxy-ca.crt
+    - --service-account-key-file=../sa.pub
+`
+
+const readme = "Fixed test certificates, keys and a kubeconfig for the golden-file tests of\n" +
+	"package inspect, written by `go run gen_fixtures.go` in the parent folder.\n" +
+	"Every private key here (pki/ca.key, pki/apiserver.key, the client key in\n" +
+	"kubelet.conf) is a throwaway test key that protects nothing.\n"
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
