@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -98,6 +99,13 @@ at the files "kubepki init" writes, as kubeadm's static-pod manifests do.`,
 				return err
 			}
 			opts.DNSDomain = o.dnsDomain
+			// Components run from other folders: print absolute paths.
+			if opts.CertDir, err = filepath.Abs(opts.CertDir); err != nil {
+				return err
+			}
+			if opts.KubeconfigDir, err = filepath.Abs(opts.KubeconfigDir); err != nil {
+				return err
+			}
 			out, err := cluster.ComponentFlags(opts, o.component, o.node)
 			if err != nil {
 				return &UsageError{Err: err}

@@ -109,9 +109,11 @@ type initOptions struct {
 	opts cluster.Options
 }
 
-// clusterFlagsOf are the init flags that --config replaces.
-var clusterFlagsOf = []string{"node-name", "advertise-address", "control-plane-endpoint", "apiserver-cert-extra-sans",
-	"service-cidr", "service-dns-domain", "cluster-name", "key-algorithm", "cert-validity", "ca-validity"}
+// initClusterFlags are the init flags that --config replaces.
+func initClusterFlags() []string {
+	return []string{"node-name", "advertise-address", "control-plane-endpoint", "apiserver-cert-extra-sans",
+		"service-cidr", "service-dns-domain", "cluster-name", "key-algorithm", "cert-validity", "ca-validity"}
+}
 
 func newInitCommand(streams IOStreams) *cobra.Command {
 	o := &initOptions{}
@@ -178,7 +180,7 @@ cluster (super-admin.conf is system:masters). Keep the folders private.`,
 func (o *initOptions) Complete(cmd *cobra.Command) error {
 	if o.config != "" {
 		var mixed []string
-		for _, name := range clusterFlagsOf {
+		for _, name := range initClusterFlags() {
 			if cmd.Flags().Changed(name) {
 				mixed = append(mixed, "--"+name)
 			}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"crypto/x509"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -209,4 +210,27 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+func FuzzParseUsages(f *testing.F) {
+	f.Add("digital signature,key encipherment,client auth")
+	f.Add("Server Auth, code signing,,email protection")
+	f.Add("cert sign")
+	f.Fuzz(func(t *testing.T, s string) {
+		ku, eku, err := parseUsages(strings.Split(s, ","))
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("empty error")
+			}
+			return
+		}
+		if ku&^(x509.KeyUsageDigitalSignature|x509.KeyUsageKeyEncipherment) != 0 {
+			t.Fatalf("parseUsages(%q) gave key usage %v beyond signature and encipherment", s, ku)
+		}
+		for _, u := range eku {
+			if u == x509.ExtKeyUsageAny {
+				t.Fatalf("parseUsages(%q) gave the any usage", s)
+			}
+		}
+	})
 }
