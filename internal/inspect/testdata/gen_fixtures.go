@@ -8,6 +8,9 @@
 // directory with:
 //
 //	go run gen_fixtures.go
+//
+// then rewrite the golden files with "go test -update" in the package
+// folder and review their diff.
 package main
 
 import (
