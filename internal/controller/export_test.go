@@ -24,3 +24,16 @@ func (m *Manager) CleanOnceForTest(ctx context.Context, objs []any) int {
 
 // SlimForCache is the informer transform.
 var SlimForCache = slimForCache
+
+// SignForTest runs the signer on one CSR.
+func (m *Manager) SignForTest(ctx context.Context, csr *certv1.CertificateSigningRequest) error {
+	_, err := m.sign(ctx, csr)
+	return err
+}
+
+// AddPendingForTest records a signed, not yet stored certificate.
+func (m *Manager) AddPendingForTest(csr *certv1.CertificateSigningRequest, serial string, pem []byte) {
+	m.mu.Lock()
+	m.pending[csr.UID] = pendingCert{serial: serial, pem: pem}
+	m.mu.Unlock()
+}

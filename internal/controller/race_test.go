@@ -139,3 +139,47 @@ func TestStoreDiscardsForRecreatedCSR(t *testing.T) {
 		t.Errorf("reserveCSR on a stale object = %v, want Conflict", err)
 	}
 }
+
+// TestSignerStoresPendingCertificate: a certificate signed for a
+// reservation but not stored (the store failed) is stored on the next
+// pass, even from a cache that does not show the reservation yet, and the
+// CA key is not used again.
+func TestSignerStoresPendingCertificate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rec := newRecorder()
+	m, err := controller.New(controller.Config{Client: e.ctrl, Signers: controller.SameCA(e.srv.CA), Logger: logger(rec), Identity: "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	in, _ := userCSR(t, "pending-store")
+	create(t, e.admin, in)
+	approve(t, e.admin, "pending-store")
+	stale, err := e.ctrl.Get(ctx, "pending-store", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.ReserveForTest(ctx, stale, "s1"); err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := pkitestLeaf(t, e)
+	m.AddPendingForTest(stale, "s1", pki.MarshalCertificatePEM(leaf))
+	if err := m.SignForTest(ctx, stale); err != nil {
+		t.Fatalf("sign: %v", err)
+	}
+	got, err := e.admin.Get(ctx, "pending-store", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := pki.ParseCertificatePEM(got.Status.Certificate)
+	if err != nil {
+		t.Fatalf("no certificate stored: %v", err)
+	}
+	if cert.SerialNumber.Cmp(leaf.SerialNumber) != 0 {
+		t.Error("the stored certificate is not the pending one")
+	}
+	if n := rec.count("csr signed", ""); n != 0 {
+		t.Errorf("the CA key signed %d times, want 0", n)
+	}
+}

@@ -96,12 +96,23 @@ func (m *Manager) sign(ctx context.Context, csr *certv1.CertificateSigningReques
 	ca := m.signers[csr.Spec.SignerName]
 
 	if p, ok := m.pendingFor(csr.UID); ok {
-		if c, ok := certificates.Condition(csr, ConditionIssuing); ok && c.Status == corev1.ConditionTrue {
-			if holder, serial, ok := parseReservation(c.Message); ok && holder == m.identity && serial == p.serial {
-				return 0, m.store(ctx, csr, p)
-			}
+		// A certificate signed earlier was not stored. The cache may not
+		// show the reservation yet, so decide on a fresh read.
+		fresh, err := m.client.Get(ctx, csr.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			m.discard(csr, p, "csr deleted")
+			return 0, nil
+		case err != nil:
+			return 0, fmt.Errorf("read %s: %w", csr.Name, err)
+		case fresh.UID == csr.UID && !certificates.HasCertificate(fresh) && m.holds(fresh, p.serial):
+			return 0, m.store(ctx, fresh, p)
 		}
 		m.discard(csr, p, "reservation no longer ours")
+		if fresh.UID != csr.UID || !m.wantsSigning(fresh) {
+			return 0, nil
+		}
+		csr = fresh
 	}
 
 	if c, ok := certificates.Condition(csr, ConditionIssuing); ok && c.Status == corev1.ConditionTrue {
@@ -251,6 +262,10 @@ func (m *Manager) store(ctx context.Context, reserved *certv1.CertificateSigning
 			}
 			return nil
 		}
+		if apierrors.IsNotFound(err) {
+			m.discard(reserved, p, "csr deleted")
+			return nil
+		}
 		if !apierrors.IsConflict(err) {
 			return fmt.Errorf("store certificate for %s: %w", reserved.Name, err)
 		}
@@ -270,14 +285,23 @@ func (m *Manager) store(ctx context.Context, reserved *certv1.CertificateSigning
 			m.discard(reserved, p, "csr already has a certificate")
 			return nil
 		}
-		c, ok := certificates.Condition(cur, ConditionIssuing)
-		holder, serial, _ := parseReservation(c.Message)
-		if !ok || c.Status != corev1.ConditionTrue || holder != m.identity || serial != p.serial {
+		if !m.holds(cur, p.serial) {
 			m.discard(reserved, p, "reservation taken over")
 			return nil
 		}
 	}
 	return fmt.Errorf("store certificate for %s: %d conflicting updates in a row", reserved.Name, maxStoreAttempts)
+}
+
+// holds reports whether csr carries this Manager's live reservation for
+// serial.
+func (m *Manager) holds(csr *certv1.CertificateSigningRequest, serial string) bool {
+	c, ok := certificates.Condition(csr, ConditionIssuing)
+	if !ok || c.Status != corev1.ConditionTrue {
+		return false
+	}
+	holder, s, ok := parseReservation(c.Message)
+	return ok && holder == m.identity && s == serial
 }
 
 // discard forgets a signed certificate that must never be stored.
