@@ -248,13 +248,17 @@ func TestUpdateRules(t *testing.T) {
 				}
 			}},
 		{name: "approval: approve a denied CSR", endpoint: approval,
-			old: func(c *certv1.CertificateSigningRequest) { c.Status.Conditions = []certv1.CertificateSigningRequestCondition{denied(now)} },
+			old: func(c *certv1.CertificateSigningRequest) {
+				c.Status.Conditions = []certv1.CertificateSigningRequestCondition{denied(now)}
+			},
 			change: func(c *certv1.CertificateSigningRequest) {
 				c.Status.Conditions = append(c.Status.Conditions, approved(now))
 			},
 			want: []fieldErr{{field.ErrorTypeInvalid, "status.conditions[1].type"}}},
 		{name: "approval: remove approval", endpoint: approval,
-			old:    func(c *certv1.CertificateSigningRequest) { c.Status.Conditions = []certv1.CertificateSigningRequestCondition{approved(now)} },
+			old: func(c *certv1.CertificateSigningRequest) {
+				c.Status.Conditions = []certv1.CertificateSigningRequestCondition{approved(now)}
+			},
 			change: func(c *certv1.CertificateSigningRequest) { c.Status.Conditions = nil },
 			want:   []fieldErr{{field.ErrorTypeForbidden, "status.conditions"}}},
 		{name: "approval: remove Failed", endpoint: approval,
@@ -280,7 +284,9 @@ func TestUpdateRules(t *testing.T) {
 			}},
 
 		{name: "status: set certificate", endpoint: status,
-			old:    func(c *certv1.CertificateSigningRequest) { c.Status.Conditions = []certv1.CertificateSigningRequestCondition{approved(now)} },
+			old: func(c *certv1.CertificateSigningRequest) {
+				c.Status.Conditions = []certv1.CertificateSigningRequestCondition{approved(now)}
+			},
 			change: func(c *certv1.CertificateSigningRequest) { c.Status.Certificate = cert },
 			check: func(t *testing.T, got *certv1.CertificateSigningRequest) {
 				if len(got.Status.Certificate) == 0 {
@@ -295,11 +301,17 @@ func TestUpdateRules(t *testing.T) {
 			change: func(c *certv1.CertificateSigningRequest) { c.Status.Certificate = certPEM(t) },
 			want:   []fieldErr{{field.ErrorTypeForbidden, "status.certificate"}}},
 		{name: "status: invalid certificate", endpoint: status,
-			change: func(c *certv1.CertificateSigningRequest) { c.Status.Certificate = []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n") },
-			want:   []fieldErr{{field.ErrorTypeInvalid, "status.certificate"}}},
+			change: func(c *certv1.CertificateSigningRequest) {
+				c.Status.Certificate = []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+			},
+			want: []fieldErr{{field.ErrorTypeInvalid, "status.certificate"}}},
 		{name: "status: add Failed", endpoint: status,
-			old:    func(c *certv1.CertificateSigningRequest) { c.Status.Conditions = []certv1.CertificateSigningRequestCondition{approved(now)} },
-			change: func(c *certv1.CertificateSigningRequest) { c.Status.Conditions = append(c.Status.Conditions, failed(now)) }},
+			old: func(c *certv1.CertificateSigningRequest) {
+				c.Status.Conditions = []certv1.CertificateSigningRequestCondition{approved(now)}
+			},
+			change: func(c *certv1.CertificateSigningRequest) {
+				c.Status.Conditions = append(c.Status.Conditions, failed(now))
+			}},
 		{name: "status: add Approved", endpoint: status,
 			change: func(c *certv1.CertificateSigningRequest) {
 				c.Status.Conditions = []certv1.CertificateSigningRequestCondition{approved(now)}
@@ -311,11 +323,15 @@ func TestUpdateRules(t *testing.T) {
 			},
 			want: []fieldErr{{field.ErrorTypeForbidden, "status.conditions"}}},
 		{name: "status: remove Approved", endpoint: status,
-			old:    func(c *certv1.CertificateSigningRequest) { c.Status.Conditions = []certv1.CertificateSigningRequestCondition{approved(now)} },
+			old: func(c *certv1.CertificateSigningRequest) {
+				c.Status.Conditions = []certv1.CertificateSigningRequestCondition{approved(now)}
+			},
 			change: func(c *certv1.CertificateSigningRequest) { c.Status.Conditions = nil },
 			want:   []fieldErr{{field.ErrorTypeForbidden, "status.conditions"}}},
 		{name: "status: modified Approved is restored", endpoint: status,
-			old: func(c *certv1.CertificateSigningRequest) { c.Status.Conditions = []certv1.CertificateSigningRequestCondition{approved(now)} },
+			old: func(c *certv1.CertificateSigningRequest) {
+				c.Status.Conditions = []certv1.CertificateSigningRequestCondition{approved(now)}
+			},
 			change: func(c *certv1.CertificateSigningRequest) {
 				c.Status.Conditions[0].Message = "forged"
 				c.Status.Certificate = cert

@@ -41,7 +41,9 @@ func TestManagerFailover(t *testing.T) {
 		if i == n/2 {
 			// Stop whichever controller.Manager has issued so far: the leader.
 			waitIssued(t, e.admin, fmt.Sprintf("fo-%02d", i))
-			eventually(func() bool { return recs["a"].count("certificate issued", "")+recs["b"].count("certificate issued", "") > 0 })
+			eventually(func() bool {
+				return recs["a"].count("certificate issued", "")+recs["b"].count("certificate issued", "") > 0
+			})
 			once.Do(func() {
 				for id, rec := range recs {
 					if rec.count("certificate issued", "") > 0 {
