@@ -1,6 +1,8 @@
 package apiserver
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"crypto/x509"
@@ -144,8 +146,31 @@ func (s *Server) writeEncoded(w http.ResponseWriter, r *http.Request, out output
 	}
 	w.Header().Set("Content-Type", out.contentType)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if len(data) >= gzipThreshold && acceptsGzip(r) {
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+		if _, err := zw.Write(data); err == nil && zw.Close() == nil {
+			w.Header().Set("Content-Encoding", "gzip")
+			w.Header().Add("Vary", "Accept-Encoding")
+			data = buf.Bytes()
+		}
+	}
 	w.WriteHeader(code)
 	_, _ = w.Write(data)
+}
+
+// gzipThreshold is the smallest answer worth compressing (kube-apiserver's).
+const gzipThreshold = 128 << 10
+
+// acceptsGzip reports whether the client accepts gzip-encoded answers.
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(enc), "gzip") && strings.TrimSpace(q) != "q=0" {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) getCSR(w http.ResponseWriter, r *http.Request, name string) {

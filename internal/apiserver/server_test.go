@@ -2,6 +2,7 @@ package apiserver_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -328,5 +330,40 @@ func TestTLSPolicy(t *testing.T) {
 	defer c.Close()
 	if p := c.ConnectionState().NegotiatedProtocol; p != "h2" {
 		t.Errorf("ALPN = %q, want h2", p)
+	}
+}
+
+func TestGzipLargeLists(t *testing.T) {
+	t.Parallel()
+	srv := apiservertest.Start(t, apiservertest.Options{})
+	cs := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
+	for i := range 150 {
+		c := newCSR(t, "gz-"+strconv.Itoa(i), "gz")
+		c.Annotations = map[string]string{"pad": strings.Repeat("p", 1024)}
+		if _, err := cs.Create(t.Context(), c, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admin := httpClient(t, srv, apiservertest.AdminUser, apiservertest.AdminGroup)
+	res := do(t, admin, "GET", srv.URL+csrPath, "", nil, "Accept-Encoding", "gzip")
+	if res.header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("large list Content-Encoding = %q, want gzip", res.header.Get("Content-Encoding"))
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(res.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil || !bytes.Contains(plain, []byte(`"gz-149"`)) {
+		t.Errorf("gunzipped list: %v, %d bytes", err, len(plain))
+	}
+	// client-go decodes it transparently.
+	list, err := cs.List(t.Context(), metav1.ListOptions{})
+	if err != nil || len(list.Items) != 150 {
+		t.Errorf("client-go list = %d items, %v", len(list.Items), err)
+	}
+	// Small answers stay plain.
+	if res := do(t, admin, "GET", srv.URL+csrPath+"/gz-1", "", nil, "Accept-Encoding", "gzip"); res.header.Get("Content-Encoding") != "" {
+		t.Errorf("small answer Content-Encoding = %q, want none", res.header.Get("Content-Encoding"))
 	}
 }
