@@ -83,6 +83,7 @@ type lintOptions struct {
 	streams IOStreams
 	output  string
 	list    bool
+	failOn  string
 	paths   []string
 	lint    lintContextFlags
 }
@@ -102,8 +103,8 @@ file modes, kubeconfig credentials, and CertificateSigningRequest objects
 before they are submitted. Each finding names the file, the rule,
 what is wrong and the fix. "kubepki lint --list" shows the catalogue.
 
-Lint changes nothing. It exits 1 when any finding has severity error, and 0
-when there are only warnings or none.`,
+Lint changes nothing. It exits 1 when any finding has severity error (or, with
+--fail-on warning, any finding at all), and 0 otherwise.`,
 		Example: `  # Check a kubeadm control-plane node
   kubepki lint /etc/kubernetes
 
@@ -125,6 +126,8 @@ when there are only warnings or none.`,
 	}
 	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text, json or yaml")
 	cmd.Flags().BoolVar(&o.list, "list", false, "list the lint rules instead of checking files")
+	cmd.Flags().StringVar(&o.failOn, "fail-on", string(inspect.SeverityError), "exit 1 when a finding has this severity or worse: error or warning")
+	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions([]string{"error", "warning"}, cobra.ShellCompDirectiveNoFileComp))
 	o.lint.addFlags(cmd, true)
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -143,6 +146,9 @@ func (o *lintOptions) Complete(args []string) error {
 func (o *lintOptions) Validate() error {
 	if err := validateOutput(o.output); err != nil {
 		return err
+	}
+	if o.failOn != string(inspect.SeverityError) && o.failOn != string(inspect.SeverityWarning) {
+		return &UsageError{Err: fmt.Errorf("--fail-on %q: use error or warning", o.failOn)}
 	}
 	if o.list && len(o.paths) > 0 {
 		return &UsageError{Err: errors.New("--list takes no FILE or DIR arguments")}
@@ -173,7 +179,7 @@ func (o *lintOptions) Run() error {
 	if rep.Files == 0 {
 		return &ExitError{Code: 1, Err: fmt.Errorf("found no certificate, request, key or kubeconfig in %s; name the folder that holds them (kubeadm: /etc/kubernetes)", strings.Join(o.paths, ", "))}
 	}
-	if rep.Errors > 0 {
+	if rep.Errors > 0 || (o.failOn == string(inspect.SeverityWarning) && rep.Warnings > 0) {
 		return &ExitError{Code: 1, Err: fmt.Errorf("lint found %d error(s) and %d warning(s); see the fixes above", rep.Errors, rep.Warnings)}
 	}
 	return nil

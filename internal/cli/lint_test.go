@@ -67,6 +67,8 @@ func TestLintCommand(t *testing.T) {
 		{name: "warnings only exit 0", args: []string{warn}, code: 0, wantRules: []string{inspect.RuleExpiringSoon, inspect.RuleKeyMode}},
 		{name: "warn-within 0 disables the expiry warning", args: []string{"--warn-within", "0", warn}, code: 0, wantRules: []string{inspect.RuleKeyMode}},
 		{name: "warn-within 1h", args: []string{"--warn-within", "1h", warn}, code: 0, wantRules: []string{inspect.RuleKeyMode}},
+		{name: "fail on warnings", args: []string{"--fail-on", "warning", warn}, code: 1, wantRules: []string{inspect.RuleExpiringSoon, inspect.RuleKeyMode}},
+		{name: "fail on warnings when clean", args: []string{"--fail-on", "warning", clean}, code: 0},
 		{name: "error exits 1", args: []string{broken}, code: 1, wantRules: []string{inspect.RuleWrongCA}},
 		{name: "advertise address not in the certificate", args: []string{"--advertise-address", "10.0.0.99", clean}, code: 1, wantRules: []string{inspect.RuleAPIServerAddress}},
 		{name: "other service CIDR", args: []string{"--service-cidr", "10.100.0.0/16", clean}, code: 1, wantRules: []string{inspect.RuleAPIServerDefaultNames}},
@@ -130,6 +132,7 @@ func TestLintCommand(t *testing.T) {
 		{"list with paths", []string{"lint", "--list", clean}, 2},
 		{"bad service CIDR", []string{"lint", "--service-cidr", "10.96.0.0", clean}, 2},
 		{"negative warn-within", []string{"lint", "--warn-within", "-1h", clean}, 2},
+		{"bad fail-on", []string{"lint", "--fail-on", "info", clean}, 2},
 		{"bad advertise address", []string{"lint", "--advertise-address", "cp1", clean}, 2},
 		{"missing path", []string{"lint", filepath.Join(clean, "absent")}, 1},
 	} {
