@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -39,6 +40,8 @@ func TestInitBadInputLeavesFolderUnchanged(t *testing.T) {
 		{"encrypted key", "pki/etcd/server.key", encrypt, []string{"etcd/server.key", "encrypted"}, true},
 		{"kubeconfig with another CA", "admin.conf", copyFrom("kubelet.conf.other"), []string{"admin.conf", "wrong CA"}, true},
 		{"directory in the way", "pki/sa.pub", makeDir, []string{"sa.pub"}, false},
+		{"symlink planted at a key", "pki/apiserver.key", symlinkTo("/tmp/kubepki-planted.key"), []string{"apiserver.key", "symbolic link"}, false},
+		{"symlink planted at a kubeconfig", "admin.conf", symlinkTo("kubelet.conf"), []string{"admin.conf", "symbolic link"}, false},
 		{"world-readable CA key", "pki/ca.key", chmod(0o644), []string{"ca.key", "chmod 600"}, false},
 	}
 	for _, tc := range tests {
@@ -53,6 +56,11 @@ func TestInitBadInputLeavesFolderUnchanged(t *testing.T) {
 				copyFile(t, filepath.Join(o2.KubeconfigDir, "admin.conf"), filepath.Join(o.KubeconfigDir, "kubelet.conf.other"))
 			}
 			tc.damage(t, filepath.Join(o.KubeconfigDir, tc.file))
+			t.Cleanup(func() {
+				if _, err := os.Lstat("/tmp/kubepki-planted.key"); err == nil {
+					t.Error("a symlink target was written through")
+				}
+			})
 			before := snapshot(t, o.KubeconfigDir)
 
 			_, err := Init(t.Context(), o)
@@ -149,6 +157,17 @@ func makeDir(t *testing.T, path string) {
 	}
 }
 
+// symlinkTo replaces the file with a symbolic link to target.
+func symlinkTo(target string) func(*testing.T, string) {
+	return func(t *testing.T, path string) {
+		t.Helper()
+		remove(t, path)
+		if err := os.Symlink(target, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func chmod(mode fs.FileMode) func(*testing.T, string) {
 	return func(t *testing.T, path string) {
 		t.Helper()
@@ -237,5 +256,24 @@ func TestCommitRollsBackPartialWrites(t *testing.T) {
 	}
 	if diff := cmp.Diff(before, snapshot(t, dir)); diff != "" {
 		t.Errorf("failed commit changed the folder (-before +after):\n%s", diff)
+	}
+}
+
+// TestInitUnderUmask000 runs init with the most permissive umask and
+// checks that the modes are still kubeadm's. It changes the process umask,
+// so it does not run in parallel.
+func TestInitUnderUmask000(t *testing.T) {
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
+	o := testOptions(t)
+	mustInit(t, o)
+	o.Force = true
+	for name, want := range map[string]fs.FileMode{
+		"pki": 0o700, "pki/etcd": 0o700, "pki/ca.key": 0o600, "pki/ca.crt": 0o644, "pki/sa.pub": 0o600, "admin.conf": 0o600,
+	} {
+		fi, err := os.Stat(filepath.Join(o.KubeconfigDir, name))
+		if err != nil || fi.Mode().Perm() != want {
+			t.Errorf("under umask 000 %s has mode %v (%v), want %04o", name, fi.Mode().Perm(), err, want)
+		}
 	}
 }

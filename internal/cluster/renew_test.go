@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/kubepki/kubepki/internal/kubeconfig"
+	"github.com/kubepki/kubepki/internal/pki"
 )
 
 func TestRenewKeepsIdentityWithInjectedClock(t *testing.T) {
@@ -302,5 +303,42 @@ func TestComponentFlagsNameFilesInitWrites(t *testing.T) {
 	}
 	if _, err := ComponentFlags(o, "kube-proxy-typo", ""); err == nil {
 		t.Error("ComponentFlags(unknown) succeeded")
+	}
+}
+
+// TestRenewNodeKubeconfigUpdatesCertFiles renews a node kubeconfig from a
+// cluster file with new keys: the certificate files next to it follow.
+func TestRenewNodeKubeconfigUpdatesCertFiles(t *testing.T) {
+	t.Parallel()
+	o := clusterFileOptions(t)
+	mustInit(t, o)
+	conf := filepath.Join(o.KubeconfigDir, "nodes", "w1", "kubelet.conf")
+	old, err := readEmbedded(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := testStart.Add(100 * 24 * time.Hour)
+	o.Now = func() time.Time { return later }
+	if _, err := Renew(t.Context(), o, RenewOptions{Names: []string{"nodes/w1/kubelet.conf", "nodes/w1/kubelet"}, RotateKeys: true}); err != nil {
+		t.Fatal(err)
+	}
+	e, err := readEmbedded(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := readCert(t, filepath.Join(o.CertDir, "nodes", "w1", "kubelet-client.crt"))
+	if !client.Equal(e.cert) || e.cert.Equal(old.cert) || !e.cert.NotAfter.Equal(later.Add(DefaultCertValidity)) {
+		t.Error("kubelet-client.crt is not the renewed certificate of nodes/w1/kubelet.conf")
+	}
+	if pki.PublicKeysEqual(e.cert.PublicKey, old.cert.PublicKey) {
+		t.Error("--rotate-keys kept the key")
+	}
+	serving := readCert(t, filepath.Join(o.CertDir, "nodes", "w1", "kubelet.crt"))
+	if !serving.NotAfter.Equal(later.Add(DefaultCertValidity)) {
+		t.Error("nodes/w1/kubelet serving certificate not renewed")
+	}
+	// Everything still verifies as a whole.
+	if _, err := Init(t.Context(), o); err != nil {
+		t.Fatalf("Init after renew: %v", err)
 	}
 }

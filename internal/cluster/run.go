@@ -7,6 +7,7 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -189,12 +190,29 @@ func (r *run) pairFiles(baseName string, cert *x509.Certificate, key crypto.Sign
 	}, nil
 }
 
+// regularFiles reports whether each path is absent or a regular file. A
+// symbolic link or other non-regular file is recorded as a problem that
+// Force does not override: kubepki neither reads through nor replaces it.
+func (r *run) regularFiles(paths ...string) bool {
+	ok := true
+	for _, p := range paths {
+		if fi, err := os.Lstat(p); err == nil && !fi.Mode().IsRegular() {
+			r.errs = append(r.errs, fmt.Errorf("%s is a %s, not a regular file: kubepki does not follow or replace it; move it away and retry", p, describeMode(fi.Mode())))
+			ok = false
+		}
+	}
+	return ok
+}
+
 // planCA checks one CA and schedules its creation when it is absent (or
 // mismatching, with Force).
 func (r *run) planCA(spec CASpec) {
 	crt, keyPath := r.plan.CertPath(spec.BaseName, certSuffix), r.plan.CertPath(spec.BaseName, keySuffix)
 	cs := &caState{spec: spec}
 	r.cas[spec.Name] = cs
+	if !r.regularFiles(crt, keyPath) {
+		return
+	}
 	if err := checkKeyMode(keyPath); err != nil {
 		r.fail(fmt.Errorf("refusing to use CA key: %w", err))
 		return
@@ -291,6 +309,9 @@ func (r *run) planCert(c CertSpec) {
 		return // the CA's problem is already recorded
 	}
 	crt, keyPath := r.plan.CertPath(c.BaseName, certSuffix), r.plan.CertPath(c.BaseName, keySuffix)
+	if !r.regularFiles(crt, keyPath) {
+		return
+	}
 	if err := checkKeyMode(keyPath); err != nil {
 		r.fail(err)
 		return
@@ -332,6 +353,9 @@ func (r *run) planCert(c CertSpec) {
 func (r *run) planServiceAccount() {
 	keyPath := r.plan.CertPath("sa", ".key")
 	pubPath := r.plan.CertPath("sa", ".pub")
+	if !r.regularFiles(keyPath, pubPath) {
+		return
+	}
 	if err := checkKeyMode(keyPath); err != nil {
 		r.fail(err)
 		return
@@ -416,6 +440,9 @@ func (r *run) planKubeconfig(k KubeconfigSpec) {
 	}
 	path := r.plan.KubeconfigPath(k.Name)
 	w := wantOfKubeconfig(k)
+	if !r.regularFiles(path) {
+		return
+	}
 
 	var kcState pairState
 	var kcCert *x509.Certificate
@@ -440,6 +467,9 @@ func (r *run) planKubeconfig(k KubeconfigSpec) {
 	var fErr error
 	if k.CertBaseName != "" {
 		crt, keyPath = r.plan.CertPath(k.CertBaseName, certSuffix), r.plan.CertPath(k.CertBaseName, keySuffix)
+		if !r.regularFiles(crt, keyPath) {
+			return
+		}
 		if err := checkKeyMode(keyPath); err != nil {
 			r.fail(err)
 			return
