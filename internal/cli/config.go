@@ -707,7 +707,7 @@ the given fields on top of the existing values.`,
 	f.BoolVar(&current, "current", false, "modify the current context")
 	f.StringVar(&cluster, clientcmd.FlagClusterName, "", "cluster for the context entry in kubeconfig")
 	f.StringVar(&user, clientcmd.FlagAuthInfoName, "", "user for the context entry in kubeconfig")
-	f.StringVarP(&namespace, clientcmd.FlagNamespace, "n", "", "namespace for the context entry in kubeconfig")
+	f.StringVar(&namespace, clientcmd.FlagNamespace, "", "namespace for the context entry in kubeconfig")
 	return cmd
 }
 
