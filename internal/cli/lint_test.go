@@ -145,3 +145,46 @@ func TestLintCommand(t *testing.T) {
 		})
 	}
 }
+
+// TestLintAfterInit runs kubepki init, with flags and with a cluster file
+// (--config), and then kubepki lint on what it wrote: no finding.
+func TestLintAfterInit(t *testing.T) {
+	t.Parallel()
+	clusterFile := filepath.Join(t.TempDir(), "cluster.yaml")
+	if err := os.WriteFile(clusterFile, []byte(`apiVersion: kubepki.io/v1alpha1
+kind: Cluster
+controlPlaneEndpoint: cp.example.org:6443
+serviceCIDR: 10.100.0.0/16
+controlPlaneNodes:
+- name: cp1
+  ips: [10.0.0.10]
+workerNodes:
+- name: w1
+  ips: [10.0.1.1]
+users:
+- name: jane
+  groups: [dev]
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name           string
+		initArgs, lint []string
+	}{
+		{"flags", []string{"--node-name", "cp1", "--advertise-address", "10.0.0.10"}, []string{"--advertise-address", "10.0.0.10"}},
+		{"cluster file", []string{"--config", clusterFile}, []string{"--advertise-address", "10.0.0.10", "--control-plane-endpoint", "cp.example.org:6443", "--service-cidr", "10.100.0.0/16"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			_, errOut, code := runInspectCLI(t, "", append([]string{"init", "--cert-dir", filepath.Join(dir, "pki"), "--kubeconfig-dir", dir}, tc.initArgs...)...)
+			if code != 0 {
+				t.Fatalf("init: exit %d: %s", code, errOut)
+			}
+			out, errOut, code := runInspectCLI(t, "", append(append([]string{"lint", "--fail-on", "warning"}, tc.lint...), dir)...)
+			if code != 0 || !strings.HasPrefix(out, "no findings\n") {
+				t.Errorf("lint: exit %d, stderr %q, output:\n%s", code, errOut, out)
+			}
+		})
+	}
+}
