@@ -224,12 +224,14 @@ func (r *run) renewPair(name, baseName, caName string, loadCA func(string) (*pki
 	if err != nil {
 		return nil, err
 	}
-	key, err := pki.ReadPrivateKeyFile(keyPath)
-	if err != nil {
-		return nil, err
-	}
-	if err := pki.KeyMatchesCertificate(key, old); err != nil {
-		return nil, fmt.Errorf("%s does not match %s: restore the matching key or renew with --rotate-keys", keyPath, crt)
+	var key crypto.Signer
+	if !rotate {
+		if key, err = pki.ReadPrivateKeyFile(keyPath); err != nil {
+			return nil, fmt.Errorf("%w; restore the key, or renew with --rotate-keys to make a new one", err)
+		}
+		if err := pki.KeyMatchesCertificate(key, old); err != nil {
+			return nil, fmt.Errorf("%s does not match %s: restore the matching key, or renew with --rotate-keys to make a new one", keyPath, crt)
+		}
 	}
 	cert, key, err := r.reissue(ca, old, key, rotate, crt)
 	if err != nil {
@@ -237,7 +239,7 @@ func (r *run) renewPair(name, baseName, caName string, loadCA func(string) (*pki
 	}
 	var files []stagedFile
 	for _, path := range []string{crt, keyPath} {
-		if !rotate && path == keyPath {
+		if path == keyPath && (!rotate || !exists(keyPath)) {
 			break
 		}
 		b, err := backupFile(path, backup, filepath.Join("pki", filepath.FromSlash(baseName)+filepath.Ext(path)))

@@ -342,3 +342,24 @@ func TestRenewNodeKubeconfigUpdatesCertFiles(t *testing.T) {
 		t.Fatalf("Init after renew: %v", err)
 	}
 }
+
+// TestRenewRotateKeysReplacesUnreadableKey: a lost or damaged key is no
+// obstacle with --rotate-keys, and the error without it says so.
+func TestRenewRotateKeysReplacesUnreadableKey(t *testing.T) {
+	t.Parallel()
+	o := testOptions(t)
+	mustInit(t, o)
+	keyPath := filepath.Join(o.CertDir, "apiserver.key")
+	if err := os.WriteFile(keyPath, []byte("junk"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Renew(t.Context(), o, RenewOptions{Names: []string{"apiserver"}}); err == nil || !strings.Contains(err.Error(), "--rotate-keys") {
+		t.Fatalf("Renew with a damaged key = %v, want advice to use --rotate-keys", err)
+	}
+	if _, err := Renew(t.Context(), o, RenewOptions{Names: []string{"apiserver"}, RotateKeys: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Init(t.Context(), o); err != nil {
+		t.Errorf("Init after renewing with a new key: %v", err)
+	}
+}
