@@ -214,7 +214,7 @@ func TestLintKubeconfig(t *testing.T) {
 		server string
 		cert   *x509.Certificate
 		key    crypto.Signer
-		mutate func(dir string, cfg *clientcmdapi.Config)
+		mutate func(t *testing.T, dir string, cfg *clientcmdapi.Config)
 		mode   os.FileMode
 		want   []string
 	}{
@@ -223,10 +223,19 @@ func TestLintKubeconfig(t *testing.T) {
 		{name: "client key does not match", server: "https://10.0.0.10:6443", cert: admin, key: otherKey, want: []string{RuleKeyMismatch}},
 		{name: "user from another CA", server: "https://10.0.0.10:6443", cert: stranger, key: strangerKey, want: []string{RuleWrongCA}},
 		{name: "readable by others", server: "https://10.0.0.10:6443", cert: admin, key: adminKey, mode: 0o644, want: []string{RuleKeyMode}},
-		{name: "path and data", server: "https://10.0.0.10:6443", cert: admin, key: adminKey, want: []string{RuleKubeconfigBoth}, mutate: func(dir string, cfg *clientcmdapi.Config) {
+		{name: "path and data", server: "https://10.0.0.10:6443", cert: admin, key: adminKey, want: []string{RuleKubeconfigBoth}, mutate: func(t *testing.T, dir string, cfg *clientcmdapi.Config) {
 			cfg.AuthInfos["kubernetes-admin"].ClientCertificate = filepath.Join(dir, "pki", "ca.crt")
 		}},
-		{name: "missing relative file", server: "https://10.0.0.10:6443", cert: admin, key: adminKey, want: []string{RuleKubeconfigMissingFile}, mutate: func(dir string, cfg *clientcmdapi.Config) {
+		{name: "rotated kubelet file with certificate and key", server: "https://10.0.0.10:6443", cert: admin, key: adminKey, mutate: func(t *testing.T, dir string, cfg *clientcmdapi.Config) {
+			u := cfg.AuthInfos["kubernetes-admin"]
+			pem := append(append([]byte(nil), u.ClientCertificateData...), u.ClientKeyData...)
+			if err := os.WriteFile(filepath.Join(dir, "client-current.pem"), pem, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			u.ClientCertificateData, u.ClientKeyData = nil, nil
+			u.ClientCertificate, u.ClientKey = "client-current.pem", "client-current.pem"
+		}},
+		{name: "missing relative file", server: "https://10.0.0.10:6443", cert: admin, key: adminKey, want: []string{RuleKubeconfigMissingFile}, mutate: func(t *testing.T, dir string, cfg *clientcmdapi.Config) {
 			u := cfg.AuthInfos["kubernetes-admin"]
 			u.ClientCertificateData, u.ClientCertificate = nil, "admin.crt"
 		}},
@@ -244,7 +253,7 @@ func TestLintKubeconfig(t *testing.T) {
 			conf := filepath.Join(dir, "admin.conf")
 			writeTestKubeconfig(t, conf, tc.server, ca.Cert, "kubernetes-admin", tc.cert, tc.key, func(cfg *clientcmdapi.Config) {
 				if tc.mutate != nil {
-					tc.mutate(dir, cfg)
+					tc.mutate(t, dir, cfg)
 				}
 			})
 			if tc.mode != 0 {

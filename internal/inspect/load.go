@@ -264,8 +264,11 @@ func (s *set) expandKubeconfig(kc *entry) {
 			s.entries = append(s.entries, e)
 			continue
 		}
+		// The kubelet's rotated kubelet-client-current.pem holds the
+		// certificate and the key in one file, named by both fields.
 		objs, err := Parse(data)
-		if err == nil && (len(objs) == 0 || objs[0].Kind != KindCertificate) {
+		i := slices.IndexFunc(objs, func(o Object) bool { return o.Kind == KindCertificate })
+		if err == nil && i < 0 {
 			err = fmt.Errorf("client certificate of user %s is not a certificate", name)
 		}
 		if err != nil {
@@ -273,7 +276,7 @@ func (s *set) expandKubeconfig(kc *entry) {
 			s.entries = append(s.entries, e)
 			continue
 		}
-		e.obj = objs[0]
+		e.obj = objs[i]
 		keyData, keyFile, err := dataOrFile(u.ClientKeyData, u.ClientKey, base)
 		switch {
 		case err != nil:
@@ -281,13 +284,14 @@ func (s *set) expandKubeconfig(kc *entry) {
 		case keyData != nil:
 			kobjs, err := Parse(keyData)
 			clear(keyData)
-			if err == nil && (len(kobjs) == 0 || kobjs[0].Kind != KindPrivateKey) {
+			k := slices.IndexFunc(kobjs, func(o Object) bool { return o.Kind == KindPrivateKey })
+			if err == nil && k < 0 {
 				err = errors.New("client key is not a private key")
 			}
 			if err != nil {
 				e.userKeyErr = err
 			} else {
-				e.userKey = &kobjs[0]
+				e.userKey = &kobjs[k]
 			}
 		}
 		s.entries = append(s.entries, e)
