@@ -515,7 +515,7 @@ stored as an absolute path, or embedded with --embed-certs.`,
 			}
 			if f.Changed(clientcmd.FlagCAFile) {
 				if embed {
-					data, err := os.ReadFile(ca)
+					data, err := pki.ReadFile(ca)
 					if err != nil {
 						return fmt.Errorf("read %s file %s: %w", clientcmd.FlagCAFile, ca, err)
 					}
@@ -604,7 +604,7 @@ process list); set them with kubectl or an editor.`,
 					return nil
 				}
 				if embed {
-					b, err := os.ReadFile(path)
+					b, err := pki.ReadFile(path)
 					if err != nil {
 						return fmt.Errorf("read %s file %s: %w", flag, path, err)
 					}

@@ -488,7 +488,7 @@ func (o *enrollOptions) complete() error {
 	o.clusterName, o.cluster = kctx.Cluster, c
 	caPEM := c.CertificateAuthorityData
 	if o.clientCA != "" {
-		caPEM, err = os.ReadFile(o.clientCA)
+		caPEM, err = pki.ReadFile(o.clientCA)
 		if err != nil {
 			return fmt.Errorf("read --client-ca-file: %w", err)
 		}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"sort"
 	"time"
 
@@ -217,7 +216,7 @@ func checkCA(r *ContextReport, cluster *clientcmdapi.Cluster) []*x509.Certificat
 	src := "certificate-authority-data"
 	if len(data) == 0 && cluster.CertificateAuthority != "" {
 		src = cluster.CertificateAuthority
-		b, err := os.ReadFile(cluster.CertificateAuthority)
+		b, err := pki.ReadFile(cluster.CertificateAuthority)
 		if err != nil {
 			r.add(CheckCA, StatusFail, "read certificate-authority %s: %v", cluster.CertificateAuthority, err)
 			return nil
@@ -258,7 +257,7 @@ func checkCredentials(r *ContextReport, user *clientcmdapi.AuthInfo) (*x509.Cert
 			r.add(CheckFiles, StatusFail, "no %s given", what)
 			return nil
 		}
-		b, err := os.ReadFile(path)
+		b, err := pki.ReadFile(path)
 		if err != nil {
 			r.add(CheckFiles, StatusFail, "read %s %s: %v", what, path, err)
 			return nil

@@ -112,3 +112,49 @@ func TestCheck(t *testing.T) {
 		t.Error("Check of an unknown context succeeded, want ErrNoContext")
 	}
 }
+
+// FuzzCheck runs the offline checks on arbitrary kubeconfigs. File paths
+// are dropped so that the target only reads what it is given.
+func FuzzCheck(f *testing.F) {
+	ca := pkitest.NewCA(f, "kubernetes")
+	cert, key := pkitest.ClientCert(f, ca, "jane", "dev")
+	keyPEM, err := pki.MarshalPrivateKeyPEM(key)
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, err := Marshal(NewCertConfig("k", "https://127.0.0.1:6443", pki.MarshalCertificatePEM(ca.Cert), "jane", pki.MarshalCertificatePEM(cert), keyPEM))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte(mergeA))
+	f.Add([]byte(mergeB))
+	f.Add([]byte("contexts: [{name: x, context: {cluster: c, user: u}}]"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse(data)
+		if err != nil {
+			return
+		}
+		for _, c := range cfg.Clusters {
+			c.CertificateAuthority = ""
+		}
+		for _, u := range cfg.AuthInfos {
+			u.ClientCertificate, u.ClientKey = "", ""
+		}
+		reports, err := Check(t.Context(), cfg, CheckOptions{})
+		if err != nil {
+			if len(cfg.Contexts) > 0 {
+				t.Fatalf("Check failed with %d contexts: %v", len(cfg.Contexts), err)
+			}
+			return
+		}
+		if len(reports) != len(cfg.Contexts) {
+			t.Fatalf("%d reports for %d contexts", len(reports), len(cfg.Contexts))
+		}
+		for _, r := range reports {
+			if len(r.Results) == 0 {
+				t.Fatalf("context %q has no results", r.Context)
+			}
+		}
+	})
+}
