@@ -19,12 +19,14 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -75,6 +77,7 @@ type benchOptions struct {
 	output      string
 	skip        []string
 	cpuProfile  string
+	memProfile  string
 }
 
 func newBenchCommand(streams IOStreams) *cobra.Command {
@@ -134,6 +137,7 @@ temporary directory is removed at the end.`,
 	f.IntVar(&o.stored, "stored", benchDefaultStored, "CSRs in the store when memory is measured")
 	f.StringSliceVar(&o.skip, "skip", nil, "parts to skip: signing, cycles, watch, memory")
 	f.StringVarP(&o.output, "output", "o", "table", "output format: table, json or yaml")
+	f.StringVar(&o.memProfile, "memprofile", "", "write a pprof heap profile, taken when memory is measured, to this file")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the cycle benchmark (server and clients) to this file")
 	return cmd
 }
@@ -215,6 +219,12 @@ type BenchCycleResult struct {
 	P50Millis         float64                    `json:"p50Millis"`
 	P99Millis         float64                    `json:"p99Millis"`
 	Steps             map[string]BenchPercentile `json:"steps"`
+	// CPUSeconds is the CPU time (user and system) the whole process,
+	// server and clients, used during the level; CyclesPerCPUSecond
+	// divides the cycles by it, which stays meaningful when other work
+	// shares the machine.
+	CPUSeconds         float64 `json:"cpuSeconds"`
+	CyclesPerCPUSecond float64 `json:"cyclesPerCPUSecond"`
 }
 
 // BenchPercentile is a latency summary in milliseconds.
@@ -233,17 +243,27 @@ type BenchWatchResult struct {
 	P50Millis       float64 `json:"p50Millis"`
 	P99Millis       float64 `json:"p99Millis"`
 	MaxMillis       float64 `json:"maxMillis"`
+	// CPUSeconds is the process's CPU time from the first create to the
+	// last delivery.
+	CPUSeconds float64 `json:"cpuSeconds"`
 }
 
 // BenchMemoryResult is the memory measurement.
 type BenchMemoryResult struct {
 	CSRs          int     `json:"csrs"`
 	FillPerSecond float64 `json:"fillPerSecond"`
-	HeapInuseMB   float64 `json:"heapInuseMB"`
-	HeapAllocMB   float64 `json:"heapAllocMB"`
-	RSSMB         float64 `json:"rssMB"`
-	PeakRSSMB     float64 `json:"peakRSSMB"`
-	StoreFileMB   float64 `json:"storeFileMB"`
+	// HeapInuseMB and HeapAllocMB are the Go heap after a collection;
+	// RSSMB is the process's resident memory after freed pages went back
+	// to the system, PeakRSSMB its high-water mark during the run.
+	HeapInuseMB float64 `json:"heapInuseMB"`
+	HeapAllocMB float64 `json:"heapAllocMB"`
+	RSSMB       float64 `json:"rssMB"`
+	// RSSAnonMB is the anonymous part of RSS (heap, stacks, runtime);
+	// RSSFileMB the file-backed part, mostly the store's memory map.
+	RSSAnonMB   float64 `json:"rssAnonMB"`
+	RSSFileMB   float64 `json:"rssFileMB"`
+	PeakRSSMB   float64 `json:"peakRSSMB"`
+	StoreFileMB float64 `json:"storeFileMB"`
 }
 
 // Run runs the benchmark and prints the result.
@@ -304,6 +324,11 @@ func (o *benchOptions) Run(ctx context.Context, streams IOStreams) error {
 		if err != nil {
 			return err
 		}
+		if o.memProfile != "" {
+			if err := writeHeapProfile(o.memProfile); err != nil {
+				return err
+			}
+		}
 		res.Memory = m
 	}
 	res.Notes = append(res.Notes,
@@ -327,6 +352,19 @@ func startCPUProfile(path string) (func(), error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// writeHeapProfile writes the current heap profile to path.
+func writeHeapProfile(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("create --memprofile file: %w", err)
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("write the heap profile: %w", err)
+	}
+	return f.Close()
 }
 
 // print writes res in the chosen format.
@@ -359,10 +397,10 @@ func printBenchTable(out io.Writer, res *BenchResult) error {
 	}
 	if len(res.Cycles) > 0 {
 		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "CONCURRENCY\tCYCLES\tERRORS\tCYCLES/S\tREQUESTS/S\tP50\tP99\tCREATE P50/P99\tAPPROVE P50/P99\tISSUED P50/P99\tGET P50/P99")
+		fmt.Fprintln(tw, "CONCURRENCY\tCYCLES\tERRORS\tCYCLES/S\tREQUESTS/S\tCYCLES/CPU-S\tP50\tP99\tCREATE P50/P99\tAPPROVE P50/P99\tISSUED P50/P99\tGET P50/P99")
 		for _, c := range res.Cycles {
-			fmt.Fprintf(tw, "%d\t%d\t%d\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Concurrency, c.Cycles, c.Errors,
-				c.CyclesPerSecond, c.RequestsPerSecond, ms(c.P50Millis), ms(c.P99Millis),
+			fmt.Fprintf(tw, "%d\t%d\t%d\t%.0f\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Concurrency, c.Cycles, c.Errors,
+				c.CyclesPerSecond, c.RequestsPerSecond, c.CyclesPerCPUSecond, ms(c.P50Millis), ms(c.P99Millis),
 				pair(c.Steps["create"]), pair(c.Steps["approve"]), pair(c.Steps["issued"]), pair(c.Steps["get"]))
 		}
 		if err := tw.Flush(); err != nil {
@@ -376,12 +414,12 @@ func printBenchTable(out io.Writer, res *BenchResult) error {
 		fmt.Fprintln(out)
 	}
 	if w := res.Watch; w != nil {
-		fmt.Fprintf(out, "watch fan-out: %d watchers x %d events: %d delivered in %.2fs = %.0f events/s; delivery latency p50 %s p99 %s max %s\n\n",
-			w.Watchers, w.Events, w.Delivered, w.Seconds, w.EventsPerSecond, ms(w.P50Millis), ms(w.P99Millis), ms(w.MaxMillis))
+		fmt.Fprintf(out, "watch fan-out: %d watchers x %d events: %d delivered in %.2fs (%.2f CPU-s) = %.0f events/s; delivery latency p50 %s p99 %s max %s\n\n",
+			w.Watchers, w.Events, w.Delivered, w.Seconds, w.CPUSeconds, w.EventsPerSecond, ms(w.P50Millis), ms(w.P99Millis), ms(w.MaxMillis))
 	}
 	if mr := res.Memory; mr != nil {
-		fmt.Fprintf(out, "memory with %d CSRs stored (filled at %.0f/s): heap in use %.1f MB, heap alloc %.1f MB, RSS %.1f MB (peak %.1f MB), store file %.1f MB\n\n",
-			mr.CSRs, mr.FillPerSecond, mr.HeapInuseMB, mr.HeapAllocMB, mr.RSSMB, mr.PeakRSSMB, mr.StoreFileMB)
+		fmt.Fprintf(out, "memory with %d CSRs stored (filled at %.0f/s): heap in use %.1f MB, heap alloc %.1f MB, RSS %.1f MB (anonymous %.1f MB, file-backed %.1f MB; peak %.1f MB), store file %.1f MB\n\n",
+			mr.CSRs, mr.FillPerSecond, mr.HeapInuseMB, mr.HeapAllocMB, mr.RSSMB, mr.RSSAnonMB, mr.RSSFileMB, mr.PeakRSSMB, mr.StoreFileMB)
 	}
 	for _, n := range res.Notes {
 		fmt.Fprintf(out, "note: %s\n", n)
@@ -842,6 +880,7 @@ func (b *benchServer) runCycles(ctx context.Context, c int, d time.Duration) (*B
 	}
 
 	start := time.Now()
+	cpuStart := processCPU()
 	deadline := start.Add(d)
 	var wg sync.WaitGroup
 	for range c {
@@ -862,6 +901,7 @@ func (b *benchServer) runCycles(ctx context.Context, c int, d time.Duration) (*B
 	}
 	wg.Wait()
 	elapsed := time.Since(start).Seconds()
+	cpu := (processCPU() - cpuStart).Seconds()
 	stopWatch()
 	if err := <-watchErr; err != nil && errCount == 0 {
 		fail(err)
@@ -883,6 +923,8 @@ func (b *benchServer) runCycles(ctx context.Context, c int, d time.Duration) (*B
 		// create, approve and get; the shared watch is one long request.
 		RequestsPerSecond: 3 * float64(len(samples)) / elapsed,
 		P50Millis:         total.P50Millis, P99Millis: total.P99Millis,
+		CPUSeconds:         cpu,
+		CyclesPerCPUSecond: float64(len(samples)) / max(cpu, 1e-9),
 		Steps: map[string]BenchPercentile{
 			"create":  pick(func(s sample) time.Duration { return s.create }),
 			"approve": pick(func(s sample) time.Duration { return s.approve }),
@@ -981,6 +1023,7 @@ func (b *benchServer) runWatch(ctx context.Context, n, events int) (*BenchWatchR
 		})
 	}
 	start := time.Now()
+	cpuStart := processCPU()
 	for range events {
 		csr := b.newCSR("bench-fanout", map[string]string{benchLabel: label})
 		sent.Store(csr.Name, time.Now())
@@ -991,6 +1034,7 @@ func (b *benchServer) runWatch(ctx context.Context, n, events int) (*BenchWatchR
 		}
 	}
 	wg.Wait()
+	cpu := (processCPU() - cpuStart).Seconds()
 	if d := delivered.Load(); d < int64(n*events) {
 		return nil, fmt.Errorf("watch fan-out: %d of %d events delivered within %s", d, n*events, 2*benchWaitTimeout)
 	}
@@ -1000,7 +1044,8 @@ func (b *benchServer) runWatch(ctx context.Context, n, events int) (*BenchWatchR
 		Watchers: n, Events: events, Delivered: int(delivered.Load()), Seconds: elapsed,
 		EventsPerSecond: float64(delivered.Load()) / elapsed,
 		P50Millis:       p.P50Millis, P99Millis: p.P99Millis,
-		MaxMillis: float64(latencies[len(latencies)-1]) / float64(time.Millisecond),
+		MaxMillis:  float64(latencies[len(latencies)-1]) / float64(time.Millisecond),
+		CPUSeconds: cpu,
 	}, nil
 }
 
@@ -1041,19 +1086,31 @@ func (b *benchServer) runMemory(ctx context.Context, total int) (*BenchMemoryRes
 		return nil, fmt.Errorf("fill the store: %w", firstErr)
 	}
 	fill := float64(need) / time.Since(start).Seconds()
+	// Collect twice (finalizers) and return freed pages to the system, so
+	// that RSS shows what is live rather than what the runtime keeps.
 	runtime.GC()
-	runtime.GC()
+	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	res := &BenchMemoryResult{
 		CSRs: have + need, FillPerSecond: fill,
 		HeapInuseMB: float64(ms.HeapInuse) / (1 << 20), HeapAllocMB: float64(ms.HeapAlloc) / (1 << 20),
 		RSSMB: procKB("VmRSS") / 1024, PeakRSSMB: procKB("VmHWM") / 1024,
+		RSSAnonMB: procKB("RssAnon") / 1024, RSSFileMB: procKB("RssFile") / 1024,
 	}
 	if st, err := os.Stat(b.dbPath); err == nil {
 		res.StoreFileMB = float64(st.Size()) / (1 << 20)
 	}
 	return res, nil
+}
+
+// processCPU returns the user and system CPU time this process used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // procKB reads a kB field of /proc/self/status (0 when unavailable).
