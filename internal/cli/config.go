@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubepki/kubepki/internal/kubeconfig"
+	"github.com/kubepki/kubepki/internal/pki"
 )
 
 // configFlags are the flags shared by every "config" subcommand.
