@@ -275,16 +275,15 @@ func (o *serveOptions) Run(ctx context.Context, streams IOStreams) error {
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 2)
-	go func() { errc <- srv.Run(runCtx, ln, apiserver.TLSConfig(serving)) }()
-	elector, err := o.elector(store, port, log)
-	if err != nil {
-		return err
-	}
+	serverDone := make(chan error, 1)
+	go func() { serverDone <- srv.Run(runCtx, ln, apiserver.TLSConfig(serving)) }()
+	controllerErr := make(chan error, 1)
 	stopControllers, err := startControllers(runCtx, controllerSetup{
-		server: srv, ca: signingCA, duration: o.signingDuration, log: log, registry: reg, elector: elector,
-	}, errc)
+		server: srv, ca: signingCA, duration: o.signingDuration, log: log, registry: reg,
+	}, controllerErr)
 	if err != nil {
+		cancel()
+		<-serverDone
 		return err
 	}
 	log.Info("serving", "url", url, "store", o.storeName())
@@ -293,11 +292,25 @@ func (o *serveOptions) Run(ctx context.Context, streams IOStreams) error {
 	} else {
 		fmt.Fprintf(streams.Out, "serving on %s\n", url)
 	}
-	err = <-errc
-	cancel()
-	stopControllers()
-	if err != nil && !errors.Is(err, context.Canceled) {
-		return err
+	var runErr error
+	select {
+	case runErr = <-serverDone:
+		cancel()
+		stopControllers()
+	case runErr = <-controllerErr:
+		cancel()
+		stopControllers()
+		if serr := <-serverDone; runErr == nil {
+			runErr = serr
+		}
+	case <-ctx.Done():
+		log.Info("stopping: draining requests and closing watches")
+		cancel()
+		stopControllers()
+		runErr = <-serverDone
+	}
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		return runErr
 	}
 	log.Info("stopped")
 	return nil

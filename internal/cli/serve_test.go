@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/x509/pkix"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -246,5 +248,75 @@ func TestServeBadFlags(t *testing.T) {
 				t.Errorf("serve %v wrote %q to stdout, want nothing", tc.args, out.String())
 			}
 		})
+	}
+}
+
+// TestServeSIGTERM runs the real binary and stops it with SIGTERM while a
+// watch is open: the watch ends, the process exits 0 and the store closes.
+func TestServeSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the kubepki binary")
+	}
+	t.Parallel()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("SKIPPED: go not on PATH: %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "kubepki")
+	if out, err := exec.CommandContext(t.Context(), goTool, "build", "-o", bin, "github.com/kubepki/kubepki/cmd/kubepki").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	cmd := exec.CommandContext(t.Context(), bin, "serve", "--data-dir", dir, "--secure-port", "0", "--log-format", "json")
+	var out, errOut serveBuffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), "kubectl get csr") {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("no startup lines; stderr: %s", errOut.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(dir, "admin.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := cs.CertificatesV1().CertificateSigningRequests().Watch(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	go func() {
+		for range w.ResultChan() {
+		}
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the open watch did not end after SIGTERM")
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("serve after SIGTERM: %v\nstderr: %s", err, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), `"msg":"stopped"`) {
+		t.Errorf("stderr lacks the stopped line: %s", errOut.String())
+	}
+	// The store was closed cleanly: a new server opens it at once.
+	_, stop := startServe(t, dir)
+	if err := stop(); err != nil {
+		t.Fatal(err)
 	}
 }
