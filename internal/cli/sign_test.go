@@ -234,3 +234,27 @@ func FuzzParseUsages(f *testing.F) {
 		}
 	})
 }
+
+// TestCSRNewThroughRoot runs "kubepki csr new" as users type it, to stdout.
+func TestCSRNewThroughRoot(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	key := filepath.Join(dir, "k.key")
+	if _, errOut, code := execPKI(t, "key", "new", "-o", key); code != 0 {
+		t.Fatal(errOut)
+	}
+	out, errOut, code := execPKI(t, "csr", "new", "--key", key, "--subject", "/CN=system:node:w1/O=system:nodes", "--san", "w1,10.0.0.21")
+	if code != 0 {
+		t.Fatalf("csr new exit %d: %s", code, errOut)
+	}
+	csr, err := pki.ParseCSRPEM([]byte(out))
+	if err != nil {
+		t.Fatalf("csr new stdout is not a request: %v\n%s", err, out)
+	}
+	if csr.Subject.CommonName != "system:node:w1" || len(csr.DNSNames) != 1 || len(csr.IPAddresses) != 1 {
+		t.Errorf("request subject %s DNS %q IPs %v", csr.Subject, csr.DNSNames, csr.IPAddresses)
+	}
+	if err := pki.CheckCSR(csr); err != nil {
+		t.Errorf("request signature: %v", err)
+	}
+}
