@@ -191,6 +191,9 @@ func (e *enroller) enroll(ctx context.Context, req enrollRequest) (*enrollResult
 	}
 	done, err := e.wait(ctx, created)
 	if err != nil {
+		if errors.Is(err, errWaitEnded) && stopReason(ctx) == "timed out" {
+			err = e.explainTimeout(created, err)
+		}
 		return fail(err)
 	}
 	certs, err := pki.ParseCertificatesPEM(done.Status.Certificate)
@@ -354,6 +357,19 @@ func (e *enroller) check(obj *certv1.CertificateSigningRequest, uid types.UID) (
 		return obj, true, nil
 	}
 	return nil, false, nil
+}
+
+// explainTimeout looks at the request once more after a timeout: if it
+// was approved but never issued, the signer is the likely culprit and the
+// error says so; otherwise err is returned unchanged.
+func (e *enroller) explainTimeout(created *certv1.CertificateSigningRequest, err error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	cur, gerr := e.client.Get(ctx, created.Name, metav1.GetOptions{})
+	if gerr != nil || cur.UID != created.UID || !hasCondition(cur, certv1.CertificateApproved) {
+		return err
+	}
+	return &ExitError{Code: 1, Err: fmt.Errorf("timed out: CertificateSigningRequest %s was approved but not issued; check that a signer for %s runs (kube-controller-manager with --cluster-signing-cert-file, or kubepki serve with a signing CA); no file was written; run the command again once it does: %w", created.Name, created.Spec.SignerName, errWaitEnded)}
 }
 
 // abandon deletes a request this run created and that yielded nothing, so

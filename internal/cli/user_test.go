@@ -241,6 +241,7 @@ func TestUserAddFailures(t *testing.T) {
 		{name: "denied", mode: denyAll, signer: true, args: []string{"--timeout", "1m"}, wantErr: "was denied"},
 		{name: "certificate for another key", mode: signOtherKey, signer: true, args: []string{"--approve", "--timeout", "1m"}, wantErr: "different public key"},
 		{name: "timeout", args: []string{"--timeout", "2s"}, wantErr: "timed out waiting"},
+		{name: "approved but no signer", args: []string{"--approve", "--timeout", "2s"}, wantErr: "was approved but not issued"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
