@@ -96,6 +96,16 @@ func (s *Server) finish(r *http.Request, st *reqState, code int, elapsed time.Du
 		resource = ""
 	}
 	s.metrics.observeRequest(st.info.verb, resource, code, elapsed)
+	if s.log.Enabled(r.Context(), slog.LevelDebug) {
+		user := ""
+		if st.user != nil {
+			user = st.user.Name
+		}
+		s.log.LogAttrs(r.Context(), slog.LevelDebug, "request",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("verb", st.info.verb),
+			slog.String("user", user), slog.Int("code", code), slog.Duration("latency", elapsed),
+			slog.String("userAgent", r.UserAgent()), slog.String("proto", r.Proto))
+	}
 	switch st.info.verb {
 	case "create", "update", "patch", "delete", "deletecollection":
 	default:

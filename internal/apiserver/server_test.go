@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/kubepki/kubepki/internal/apiserver"
 	"github.com/kubepki/kubepki/internal/apiserver/apiservertest"
+	"github.com/kubepki/kubepki/internal/storage/bolt"
 )
 
 const aggregatedAccept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json"
@@ -365,5 +367,36 @@ func TestGzipLargeLists(t *testing.T) {
 	// Small answers stay plain.
 	if res := do(t, admin, "GET", srv.URL+csrPath+"/gz-1", "", nil, "Accept-Encoding", "gzip"); res.header.Get("Content-Encoding") != "" {
 		t.Errorf("small answer Content-Encoding = %q, want none", res.header.Get("Content-Encoding"))
+	}
+}
+
+func TestStoreUnavailable(t *testing.T) {
+	t.Parallel()
+	store, err := bolt.Open(filepath.Join(t.TempDir(), "s.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := apiservertest.Start(t, apiservertest.Options{Store: store})
+	admin := httpClient(t, srv, apiservertest.AdminUser, apiservertest.AdminGroup)
+	if res := do(t, admin, "GET", srv.URL+"/readyz", "", nil); res.code != http.StatusOK {
+		t.Fatalf("/readyz before = %d", res.code)
+	}
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	res := do(t, admin, "GET", srv.URL+csrPath, "", nil)
+	if res.code != http.StatusServiceUnavailable || res.status.Reason != metav1.StatusReasonServiceUnavailable {
+		t.Errorf("list on a closed store = %d %s, want 503", res.code, res.status.Reason)
+	}
+	res = do(t, admin, "POST", srv.URL+csrPath, "application/json", csrJSON(t, nil))
+	if res.code != http.StatusServiceUnavailable {
+		t.Errorf("create on a closed store = %d, want 503", res.code)
+	}
+	res = do(t, admin, "GET", srv.URL+"/readyz?verbose", "", nil)
+	if res.code != http.StatusInternalServerError || !strings.Contains(string(res.body), "[-]store failed") {
+		t.Errorf("/readyz on a closed store = %d %q, want 500 naming the store", res.code, res.body)
+	}
+	if res := do(t, admin, "GET", srv.URL+"/livez", "", nil); res.code != http.StatusOK {
+		t.Errorf("/livez on a closed store = %d, want 200 (the process lives)", res.code)
 	}
 }
