@@ -3,7 +3,9 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"crypto/x509/pkix"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +22,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubepki/kubepki/internal/pki"
+	"github.com/kubepki/kubepki/internal/pki/pkitest"
 	"github.com/kubepki/kubepki/internal/storage/etcd/etcdtest"
 )
 
@@ -319,4 +322,29 @@ func TestServeSIGTERM(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestServeWithEtcdTLS(t *testing.T) {
+	t.Parallel()
+	certDir := t.TempDir()
+	ca := pkitest.NewCA(t, "etcd-ca")
+	caFile := filepath.Join(certDir, "ca.crt")
+	if err := pki.WriteFile(caFile, pki.MarshalCertificatePEM(ca.Cert), pki.ModeCert); err != nil {
+		t.Fatal(err)
+	}
+	serverCert, serverKey := pkitest.Leaf(t, ca, pki.CertOptions{
+		Subject:     pkix.Name{CommonName: "etcd"},
+		SANs:        pki.SANs{IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"}},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	})
+	serverCertFile, serverKeyFile := pkitest.WritePair(t, certDir, "server", serverCert, serverKey)
+	clientCert, clientKey := pkitest.ClientCert(t, ca, "kube-apiserver-etcd-client")
+	clientCertFile, clientKeyFile := pkitest.WritePair(t, certDir, "client", clientCert, clientKey)
+	etcd := etcdtest.Start(t, etcdtest.Options{ClientTLS: &etcdtest.TLSFiles{
+		CertFile: serverCertFile, KeyFile: serverKeyFile, ClientCAFile: caFile}})
+	dir := filepath.Join(t.TempDir(), "data")
+	_, stop := startServe(t, dir, "--etcd-servers", strings.Join(etcd.Endpoints(), ","),
+		"--etcd-cafile", caFile, "--etcd-certfile", clientCertFile, "--etcd-keyfile", clientKeyFile)
+	defer stop()
+	serveIssue(t, filepath.Join(dir, "admin.conf"))
 }
