@@ -401,3 +401,27 @@ func TestLintSingleFileUsesItsFolder(t *testing.T) {
 		t.Errorf("inspect jane.crt: %d items, signed by %q; want 1 item signed by ca.crt", len(irep.Items), irep.Items[0].Certificate.SignedBy)
 	}
 }
+
+func TestLintSkipsBackups(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := pkitest.NewCA(t, "kubernetes")
+	pkitest.WritePair(t, dir, "ca", ca.Cert, ca.Key)
+	backup := filepath.Join(dir, "tmp", "kubepki-backup-2026-01-01-000000")
+	if err := os.MkdirAll(backup, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	other := pkitest.NewCA(t, "other")
+	old, oldKey := pkitest.ClientCert(t, other, "jane")
+	pkitest.WritePair(t, backup, "jane", old, oldKey)
+	if got := lintRules(t, dir); got != nil {
+		t.Errorf("lint with a backup folder: rules %q, want none", got)
+	}
+	if got := lintRules(t, backup); !slices.Equal(got, []string(nil)) {
+		// Alone, the backup has no CA to check against: clean as well.
+		t.Errorf("lint of the backup folder: rules %q, want none", got)
+	}
+	if got := lintRules(t, dir, backup); !slices.Equal(got, []string{RuleWrongCA}) {
+		t.Errorf("lint of both: rules %q, want [%s]", got, RuleWrongCA)
+	}
+}

@@ -78,7 +78,8 @@ type readOptions struct {
 // recursively (files that are not certificates, requests, keys or
 // kubeconfigs are skipped silently there), and a file that cannot be read
 // or parsed is an entry with an error. Symbolic links inside directories
-// are not followed. A path that does not exist is an error.
+// are not followed, and backup folders of renewals are skipped
+// ([isBackupDir]). A path that does not exist is an error.
 func readPaths(paths []string, opts readOptions) (*set, error) {
 	s := &set{}
 	var explicit []string
@@ -107,6 +108,9 @@ func readPaths(paths []string, opts readOptions) (*set, error) {
 		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
+			}
+			if d.IsDir() && path != p && isBackupDir(d.Name()) {
+				return filepath.SkipDir
 			}
 			if d.Type().IsRegular() {
 				files = append(files, path)
@@ -174,6 +178,14 @@ func (s *set) addContext(files []string) {
 		}
 		s.entries = kept
 	}
+}
+
+// isBackupDir reports whether name is a folder of replaced files that
+// kubepki certs renew (tmp/kubepki-backup-<time>) or kubeadm
+// (tmp/kubeadm-backup-*) keeps. A directory walk skips them: old files
+// there are not in use; name the folder to check it.
+func isBackupDir(name string) bool {
+	return strings.HasPrefix(name, "kubepki-backup-") || strings.HasPrefix(name, "kubeadm-backup-")
 }
 
 // addFile reads and parses one file. In a directory walk (quiet), files
