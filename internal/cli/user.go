@@ -202,14 +202,14 @@ func (e *enroller) enroll(ctx context.Context, req enrollRequest) (*enrollResult
 	}
 	leaf := certs[0]
 	if !pki.PublicKeysEqual(leaf.PublicKey, key.Public()) {
-		return nil, fmt.Errorf("CertificateSigningRequest %s: the issued certificate is for a different public key than the one this command generated; refusing it (the signer or the object is not trustworthy)", name)
+		return nil, fmt.Errorf("CertificateSigningRequest %s: the issued certificate is for a different public key than the one this command generated; refusing it (the signer or the object is not trustworthy); no file was written", name)
 	}
 	if leaf.Subject.CommonName != req.subject.CommonName || !slices.Equal(leaf.Subject.Organization, req.subject.Organization) {
-		return nil, fmt.Errorf("CertificateSigningRequest %s: the issued certificate is for CN=%q O=%q, but CN=%q O=%q was requested; refusing it", name, leaf.Subject.CommonName, leaf.Subject.Organization, req.subject.CommonName, req.subject.Organization)
+		return nil, fmt.Errorf("CertificateSigningRequest %s: the issued certificate is for CN=%q O=%q, but CN=%q O=%q was requested; refusing it; no file was written", name, leaf.Subject.CommonName, leaf.Subject.Organization, req.subject.CommonName, req.subject.Organization)
 	}
 	if len(e.roots) > 0 {
 		if err := pki.VerifyChain(leaf, e.roots, certs[1:], req.extKeyUsage, e.now()); err != nil {
-			return nil, fmt.Errorf("CertificateSigningRequest %s: the issued certificate does not chain to the cluster CA: %w; pass --client-ca-file if the API server trusts another CA for client certificates", name, err)
+			return nil, fmt.Errorf("CertificateSigningRequest %s: the issued certificate does not chain to the cluster CA: %w; no file was written; pass --client-ca-file if the API server trusts another CA for client certificates", name, err)
 		}
 	}
 	keyPEM, err := pki.MarshalPrivateKeyPEM(key)

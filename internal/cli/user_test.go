@@ -38,6 +38,8 @@ const (
 	signOtherKey
 	// denyAll denies every pending request instead of signing.
 	denyAll
+	// signOtherCA signs with a CA the cluster does not trust.
+	signOtherCA
 )
 
 // startTestSigner runs a misbehaving signer or approver next to the
@@ -49,6 +51,10 @@ const (
 func startTestSigner(t testing.TB, srv *apiservertest.Server, mode signerMode) {
 	t.Helper()
 	client := srv.Clientset("test-signer", "system:masters").CertificatesV1().CertificateSigningRequests()
+	signer := srv.CA
+	if mode == signOtherCA {
+		signer = pkitest.NewCA(t, "kubernetes")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	t.Cleanup(func() { cancel(); <-done })
@@ -91,7 +97,7 @@ func startTestSigner(t testing.TB, srv *apiservertest.Server, mode signerMode) {
 					}
 					pub = other.Public()
 				}
-				cert, err := srv.CA.Sign(pub, pki.CertOptions{Subject: req.Subject, SANs: pki.SANsOf(req),
+				cert, err := signer.Sign(pub, pki.CertOptions{Subject: req.Subject, SANs: pki.SANsOf(req),
 					ExtKeyUsage: []x509.ExtKeyUsage{eku}, Validity: 24 * time.Hour})
 				if err != nil {
 					continue
@@ -240,6 +246,7 @@ func TestUserAddFailures(t *testing.T) {
 	}{
 		{name: "denied", mode: denyAll, signer: true, args: []string{"--timeout", "1m"}, wantErr: "was denied"},
 		{name: "certificate for another key", mode: signOtherKey, signer: true, args: []string{"--approve", "--timeout", "1m"}, wantErr: "different public key"},
+		{name: "certificate from another CA", mode: signOtherCA, signer: true, args: []string{"--approve", "--timeout", "1m"}, wantErr: "does not chain to the cluster CA"},
 		{name: "timeout", args: []string{"--timeout", "2s"}, wantErr: "timed out waiting"},
 		{name: "approved but no signer", args: []string{"--approve", "--timeout", "2s"}, wantErr: "was approved but not issued"},
 	}
@@ -257,13 +264,14 @@ func TestUserAddFailures(t *testing.T) {
 			if r.code != 1 || r.err == nil || !strings.Contains(r.err.Error(), tc.wantErr) {
 				t.Fatalf("user add = exit %d, err %v; want exit 1 with %q", r.code, r.err, tc.wantErr)
 			}
-			if !strings.Contains(r.err.Error(), "no file was written") && tc.mode != signOtherKey {
+			issued := tc.mode == signOtherKey || tc.mode == signOtherCA
+			if !strings.Contains(r.err.Error(), "no file was written") {
 				t.Errorf("error %q does not say that nothing was written", r.err)
 			}
 			if _, err := os.Lstat(out); err == nil {
 				t.Errorf("%s was written despite the failure", out)
 			}
-			if tc.mode != signOtherKey {
+			if !issued {
 				admin := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
 				if names := listCSRs(t, admin); len(names) != 0 {
 					t.Errorf("CSRs left after the failure: %v, want the unissued request deleted", names)
