@@ -91,7 +91,13 @@ func hasBuildIgnore(f *ast.File) bool {
 
 func within(pkg, root string) bool { return pkg == root || strings.HasPrefix(pkg, root+"/") }
 
-// TestImportRules enforces the dependency direction of DESIGN.md.
+// isTestSupport reports whether dir is a test-support package (pkitest,
+// storagetest, etcdtest, apiservertest): imported only by tests, and so
+// free to import what it needs to start real components.
+func isTestSupport(dir string) bool { return strings.HasSuffix(filepath.Base(dir), "test") }
+
+// TestImportRules enforces the dependency direction of DESIGN.md, and that
+// no production code imports a test-support package.
 func TestImportRules(t *testing.T) {
 	t.Parallel()
 	pkgs := loadPackages(t)
@@ -104,6 +110,12 @@ func TestImportRules(t *testing.T) {
 				continue
 			}
 			target := strings.TrimPrefix(imp, module)
+			if isTestSupport(target) && !isTestSupport(dir) {
+				t.Errorf("%s imports the test-support package %s", dir, target)
+			}
+			if isTestSupport(dir) {
+				continue
+			}
 			if within(target, "internal/cli") && dir != "cmd/kubepki" {
 				t.Errorf("%s imports %s: nothing but main imports cli", dir, target)
 			}
