@@ -144,3 +144,41 @@ func TestKubectlApplyLabelAndReviews(t *testing.T) {
 		t.Errorf("after delete -l: %q %q", out, errOut)
 	}
 }
+
+func TestKubectlGetForms(t *testing.T) {
+	t.Parallel()
+	kubectl := newKubectl(t)
+	srv := apiservertest.Start(t, apiservertest.Options{})
+	admin := srv.KubeconfigFor(apiservertest.AdminUser, apiservertest.AdminGroup)
+	cs := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
+	for _, n := range []string{"k1", "k2"} {
+		if _, err := cs.Create(t.Context(), newCSR(t, n, n), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out := kubectl.ok(admin, "get", "csr", "-o", "wide"); !strings.Contains(out, "REQUESTEDDURATION") || !rowHas(out, "k1", "<none>") {
+		t.Errorf("get -o wide = %q", out)
+	}
+	if out := kubectl.ok(admin, "get", "csr", "--show-kind"); !strings.Contains(out, "certificatesigningrequest.certificates.k8s.io/k1") {
+		t.Errorf("get --show-kind = %q", out)
+	}
+	if out := kubectl.ok(admin, "describe", "csr"); strings.Count(out, "Requesting User:") != 2 {
+		t.Errorf("describe csr (all) = %q, want two", out)
+	}
+	out, errOut, code := kubectl.run(admin, "certificate", "approve", "k1", "k2", "nope")
+	if code != 1 || !strings.Contains(out, "k1 approved") || !strings.Contains(out, "k2 approved") || !strings.Contains(errOut, `"nope" not found`) {
+		t.Errorf("approve k1 k2 nope = exit %d, %q, %q", code, out, errOut)
+	}
+	if out := kubectl.ok(admin, "get", "csr", "--field-selector", "metadata.name=k2", "-o", "name"); strings.TrimSpace(out) != "certificatesigningrequest.certificates.k8s.io/k2" {
+		t.Errorf("field selector = %q", out)
+	}
+	if out := kubectl.ok(admin, "get", "csr", "--chunk-size", "1", "-o", "name"); strings.Count(out, "certificatesigningrequest") != 2 {
+		t.Errorf("chunked get = %q, want both", out)
+	}
+	if _, errOut, code := kubectl.run(admin, "get", "pods"); code != 1 || !strings.Contains(errOut, `doesn't have a resource type "pods"`) {
+		t.Errorf("get pods = exit %d, %q", code, errOut)
+	}
+	if out, _, code := kubectl.run(admin, "get", "csr", "nope", "--ignore-not-found"); code != 0 || out != "" {
+		t.Errorf("get nope --ignore-not-found = exit %d, %q", code, out)
+	}
+}
