@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -423,5 +424,31 @@ func TestLintSkipsBackups(t *testing.T) {
 	}
 	if got := lintRules(t, dir, backup); !slices.Equal(got, []string{RuleWrongCA}) {
 		t.Errorf("lint of both: rules %q, want [%s]", got, RuleWrongCA)
+	}
+}
+
+// TestLintCAOnce shows that a CA found in ca.crt and again in a kubeconfig
+// is reported once, under ca.crt.
+func TestLintCAOnce(t *testing.T) {
+	t.Parallel()
+	ca, err := pki.NewSelfSignedCA(pki.CAOptions{CommonName: "kubernetes", Validity: 10 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	pkitest.WritePair(t, dir, "ca", ca.Cert, ca.Key)
+	admin, adminKey := pkitest.ClientCert(t, ca, "kubernetes-admin", "kubeadm:cluster-admins")
+	writeTestKubeconfig(t, filepath.Join(dir, "admin.conf"), "https://10.0.0.10:6443", ca.Cert, "kubernetes-admin", admin, adminKey, nil)
+	rep, err := Lint([]string{dir}, LintOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range rep.Findings {
+		got = append(got, f.Rule+" "+strings.TrimPrefix(f.Source, dir+string(filepath.Separator)))
+	}
+	want := []string{RuleExpiringSoon + " admin.conf#users/kubernetes-admin", RuleExpiringSoon + " ca.crt"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -103,17 +104,28 @@ func (s *set) findings(ctx Context) []Finding {
 
 	seen := map[string]bool{} // lint a certificate found twice only once
 	serials := map[string]*entry{}
-	for _, e := range certs {
+	// Files first, so that a CA both in ca.crt and in kubeconfig files is
+	// reported under ca.crt.
+	ordered := slices.Clone(certs)
+	slices.SortStableFunc(ordered, func(a, b *entry) int {
+		switch {
+		case a.embedded == b.embedded:
+			return 0
+		case b.embedded:
+			return -1
+		}
+		return 1
+	})
+	for _, e := range ordered {
 		if e.context {
 			continue
 		}
 		cert := e.obj.Certificate
 		r := roles[e]
-		key := string(cert.Raw) + "\x00" + e.kubeconfigCluster
-		if e.embedded && e.kubeconfigCluster != "" && seen[string(cert.Raw)] {
-			continue
-		}
-		if seen[key] {
+		// A certificate is linted once, except a user's certificate, whose
+		// kubeconfig gives it its own expected CA.
+		key := string(cert.Raw) + "\x00" + e.kubeconfigUser
+		if seen[key] || (e.kubeconfigCluster != "" && seen[string(cert.Raw)]) {
 			continue
 		}
 		seen[key], seen[string(cert.Raw)] = true, true
