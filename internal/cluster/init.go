@@ -37,6 +37,9 @@ func Init(ctx context.Context, opts Options) (*Result, error) {
 // Init is [Init] on an already resolved plan.
 func (p *Plan) Init(ctx context.Context) (*Result, error) {
 	r := newRun(p)
+	if err := r.recoverInterrupted(); err != nil {
+		return nil, err
+	}
 	for _, ca := range p.CAs {
 		r.planCA(ca)
 	}

@@ -73,6 +73,9 @@ func (p *Plan) issueRun(server string) (*run, error) {
 		return nil, fmt.Errorf("CA certificate %s is missing: run \"kubepki init\" first or pass the right --cert-dir", crt)
 	}
 	r := newRun(p)
+	if err := r.recoverInterrupted(); err != nil {
+		return nil, err
+	}
 	force := p.Force
 	p.Force = false // Force replaces the issued files, never the CA
 	r.planCA(*spec)

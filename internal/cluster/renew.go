@@ -73,6 +73,9 @@ func (p *Plan) Renew(ctx context.Context, ro RenewOptions) (*Result, error) {
 		return nil, fmt.Errorf("nothing to renew: name certificates (%s) or all", strings.Join(p.RenewableNames(), ", "))
 	}
 	r := newRun(p)
+	if err := r.recoverInterrupted(); err != nil {
+		return nil, err
+	}
 	cas := map[string]*pki.CA{}
 	loadCA := func(name string) (*pki.CA, error) {
 		if ca, ok := cas[name]; ok {
@@ -92,7 +95,7 @@ func (p *Plan) Renew(ctx context.Context, ro RenewOptions) (*Result, error) {
 		return ca, nil
 	}
 	backup := r.backupDir()
-	var st stage
+	st := stage{journal: p.journalPath()}
 	var problems []error
 	skip := func(name string, err error) {
 		if all && (errors.Is(err, ErrExternalCA) || errors.Is(err, os.ErrNotExist)) {

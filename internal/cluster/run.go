@@ -125,7 +125,7 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 	if len(r.errs) > 0 {
 		return nil, errors.Join(r.errs...)
 	}
-	var st stage
+	st := stage{journal: r.plan.journalPath()}
 	for _, wave := range [][]job{r.caJobs, r.jobs} {
 		files, err := runJobs(ctx, wave)
 		if err != nil {

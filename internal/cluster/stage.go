@@ -29,7 +29,16 @@ type stage struct {
 	// place; an error makes the commit fail there. Tests use it to fail
 	// part-way.
 	beforeRename func(path string) error
+	// journal, if set, is the commit record (see [recoverCommit]) written
+	// once every temporary file is durable and removed when the commit is
+	// over, so that a crash during the renames is completed by the next
+	// run instead of leaving half of the set.
+	journal string
 }
+
+// errSimulatedCrash, returned by a beforeRename hook, makes commit stop at
+// once and skip all cleanup, as if the process had been killed there.
+var errSimulatedCrash = errors.New("simulated crash")
 
 func (s *stage) add(path string, data []byte, mode, dirMode fs.FileMode) {
 	s.files = append(s.files, stagedFile{path: path, data: data, mode: mode, dirMode: dirMode})
@@ -107,6 +116,12 @@ func (s *stage) commit(ctx context.Context) (err error) {
 	if len(s.files) == 0 {
 		return nil
 	}
+	crashed := false
+	defer func() {
+		if err != nil && s.journal != "" && !crashed {
+			os.Remove(s.journal)
+		}
+	}()
 	records := make([]undoRecord, len(s.files))
 	defer func() {
 		for i := range records {
@@ -118,7 +133,7 @@ func (s *stage) commit(ctx context.Context) (err error) {
 	}
 	var createdDirs []string
 	defer func() {
-		if err != nil {
+		if err != nil && !crashed {
 			slices.Reverse(createdDirs)
 			for _, d := range createdDirs {
 				os.Remove(d)
@@ -139,6 +154,9 @@ func (s *stage) commit(ctx context.Context) (err error) {
 
 	temps := make([]string, len(s.files))
 	defer func() {
+		if crashed {
+			return
+		}
 		for _, tmp := range temps {
 			if tmp != "" {
 				os.Remove(tmp)
@@ -167,10 +185,16 @@ func (s *stage) commit(ctx context.Context) (err error) {
 	if err := syncFiles(temps); err != nil {
 		return err
 	}
+	if s.journal != "" {
+		if err := writeJournal(s.journal, s.files, temps); err != nil {
+			return err
+		}
+	}
 	dirs := map[string]bool{}
 	for i, f := range s.files {
 		if s.beforeRename != nil {
 			if err := s.beforeRename(f.path); err != nil {
+				crashed = errors.Is(err, errSimulatedCrash)
 				return err
 			}
 		}
@@ -194,7 +218,16 @@ func (s *stage) commit(ctx context.Context) (err error) {
 			}
 		}
 	})
-	return parallel(ctx, len(dirList), func(i int) error { return syncDir(dirList[i]) })
+	if err := parallel(ctx, len(dirList), func(i int) error { return syncDir(dirList[i]) }); err != nil {
+		return err
+	}
+	if s.journal != "" {
+		if err := os.Remove(s.journal); err != nil {
+			return fmt.Errorf("remove commit record %s: %w", s.journal, err)
+		}
+		return syncDir(filepath.Dir(s.journal))
+	}
+	return nil
 }
 
 // writeTemp writes f to a new 0600 temporary file next to its target,

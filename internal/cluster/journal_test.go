@@ -1,0 +1,111 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestCrashDuringRenamesIsCompleted stops a --force init after some of
+// its renames, as a kill would (nothing cleaned up), and checks that the
+// folder then holds a mix, and that the next run completes the interrupted
+// commit from its record instead of leaving mismatched pairs.
+func TestCrashDuringRenamesIsCompleted(t *testing.T) {
+	t.Parallel()
+	for _, after := range []int{0, 1, 5, 10} {
+		t.Run(fmt.Sprintf("after %d renames", after), func(t *testing.T) {
+			t.Parallel()
+			o := testOptions(t)
+			mustInit(t, o)
+			// Force a new CA and everything it signed.
+			if err := os.Remove(filepath.Join(o.CertDir, "ca.crt")); err != nil {
+				t.Fatal(err)
+			}
+			o.Force = true
+			p, err := NewPlan(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := newRun(p)
+			for _, ca := range p.CAs {
+				r.planCA(ca)
+			}
+			for _, c := range p.Certs {
+				r.planCert(c)
+			}
+			r.planServiceAccount()
+			for _, k := range p.Kubeconfigs {
+				r.planKubeconfig(k)
+			}
+			var st stage
+			for _, wave := range [][]job{r.caJobs, r.jobs} {
+				files, err := runJobs(t.Context(), wave)
+				if err != nil {
+					t.Fatal(err)
+				}
+				st.files = append(st.files, files...)
+			}
+			st.journal = p.journalPath()
+			n := 0
+			st.beforeRename = func(string) error {
+				if n++; n > after {
+					return errSimulatedCrash
+				}
+				return nil
+			}
+			if err := st.commit(t.Context()); !errors.Is(err, errSimulatedCrash) {
+				t.Fatalf("commit = %v, want the simulated crash", err)
+			}
+			o.Force = false
+			if _, err := os.Stat(p.journalPath()); err != nil {
+				t.Fatalf("no commit record after the crash: %v", err)
+			}
+
+			// Checking now (without Force) must succeed only because
+			// the record is completed first.
+			res, err := Init(t.Context(), o)
+			if err != nil {
+				t.Fatalf("Init after the crash: %v", err)
+			}
+			if len(res.Warnings) != 1 {
+				t.Errorf("warnings %q, want one about the completed run", res.Warnings)
+			}
+			for _, f := range res.Files {
+				if f.Status != StatusUnchanged {
+					t.Errorf("after recovery %s is %s, want unchanged", f.Path, f.Status)
+				}
+			}
+			if _, err := os.Stat(p.journalPath()); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("commit record left after recovery: %v", err)
+			}
+			matches, _ := filepath.Glob(filepath.Join(o.CertDir, ".*.tmp-*"))
+			if len(matches) != 0 {
+				t.Errorf("temporary files left: %q", matches)
+			}
+		})
+	}
+}
+
+func TestRecoverCommitRefusesForeignRecord(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "precious")
+	os.WriteFile(victim, []byte("keep"), 0o600)
+	record := filepath.Join(dir, journalName)
+	os.WriteFile(record, []byte(`{"renames":[{"temp":"`+victim+`","path":"`+filepath.Join(dir, "ca.key")+`"}]}`), 0o600)
+	before := snapshot(t, dir)
+	if _, err := recoverCommit(record); err == nil {
+		t.Fatal("recoverCommit followed a record naming a file that is not a temporary file")
+	}
+	if diff := cmp.Diff(before, snapshot(t, dir)); diff != "" {
+		t.Errorf("refused record changed files:\n%s", diff)
+	}
+	os.WriteFile(record, []byte("{garbled"), 0o600)
+	if _, err := recoverCommit(record); err == nil {
+		t.Error("recoverCommit accepted a garbled record")
+	}
+}
