@@ -14,8 +14,14 @@
 // [pki.RSA2048] for kubeadm's.
 //
 // Every multi-file change is staged: all inputs are checked and all
-// material is made in memory first, then files are written one by one with
-// [pki.WriteFile], and a failure part-way restores every file and folder
-// touched, so the folders are left as they were found. The package does not
-// log; it returns results and errors.
+// material is made in memory first; then every file is written to a
+// temporary file next to its target, all are made durable with one sync, a
+// commit record (.kubepki-commit.json in the certificate folder) is
+// written, the temporary files are renamed over their targets and the
+// record is removed. An error part-way restores every file and folder
+// touched, so the folders are left as they were found; a crash during the
+// renames is completed from the record by the next Init, Renew or issue,
+// so a key never stays paired with a certificate of another run. Symbolic
+// links are never followed or replaced. The package does not log; it
+// returns results and errors.
 package cluster

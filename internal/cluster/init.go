@@ -24,8 +24,9 @@ import (
 //
 // Init checks everything and makes all keys and certificates in memory
 // before it writes a file, and restores every file and folder if a write
-// fails, so on error the folders are as they were. Keys are made on all
-// cores.
+// fails, so on error the folders are as they were; it first completes a
+// run that a crash interrupted (see the package documentation). Keys are
+// made on all cores.
 func Init(ctx context.Context, opts Options) (*Result, error) {
 	p, err := NewPlan(opts)
 	if err != nil {
