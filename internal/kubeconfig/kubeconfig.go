@@ -1,6 +1,7 @@
-// Package kubeconfig builds, reads, merges and writes kubeconfig files on
-// k8s.io/client-go/tools/clientcmd, so that loading and merging follow
-// kubectl's own rules.
+// Package kubeconfig builds, reads, merges, writes and checks kubeconfig
+// files on k8s.io/client-go/tools/clientcmd, so that loading and merging
+// follow kubectl's own rules. It does not log; it returns values and
+// errors.
 package kubeconfig
 
 import (
