@@ -4,8 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -25,31 +29,7 @@ func TestCrashDuringRenamesIsCompleted(t *testing.T) {
 			if err := os.Remove(filepath.Join(o.CertDir, "ca.crt")); err != nil {
 				t.Fatal(err)
 			}
-			o.Force = true
-			p, err := NewPlan(o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r := newRun(p)
-			for _, ca := range p.CAs {
-				r.planCA(ca)
-			}
-			for _, c := range p.Certs {
-				r.planCert(c)
-			}
-			r.planServiceAccount()
-			for _, k := range p.Kubeconfigs {
-				r.planKubeconfig(k)
-			}
-			var st stage
-			for _, wave := range [][]job{r.caJobs, r.jobs} {
-				files, err := runJobs(t.Context(), wave)
-				if err != nil {
-					t.Fatal(err)
-				}
-				st.files = append(st.files, files...)
-			}
-			st.journal = p.journalPath()
+			p, st := forcedInitStage(t, o)
 			n := 0
 			st.beforeRename = func(string) error {
 				if n++; n > after {
@@ -108,4 +88,96 @@ func TestRecoverCommitRefusesForeignRecord(t *testing.T) {
 	if _, err := recoverCommit(record); err == nil {
 		t.Error("recoverCommit accepted a garbled record")
 	}
+}
+
+// forcedInitStage plans a --force init of o's folders and returns the
+// stage it would commit, with its commit record.
+func forcedInitStage(t *testing.T, o Options) (*Plan, *stage) {
+	t.Helper()
+	o.Force = true
+	p, err := NewPlan(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRun(p)
+	for _, ca := range p.CAs {
+		r.planCA(ca)
+	}
+	for _, c := range p.Certs {
+		r.planCert(c)
+	}
+	r.planServiceAccount()
+	for _, k := range p.Kubeconfigs {
+		r.planKubeconfig(k)
+	}
+	st := &stage{journal: p.journalPath()}
+	for _, wave := range [][]job{r.caJobs, r.jobs} {
+		files, err := runJobs(t.Context(), wave)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.files = append(st.files, files...)
+	}
+	return p, st
+}
+
+// TestKilledDuringRenames re-runs this test binary as a child that starts
+// a --force init and kills itself with SIGKILL after some renames; the
+// parent then checks that the next init completes the set.
+func TestKilledDuringRenames(t *testing.T) {
+	t.Parallel()
+	for _, after := range []int{0, 3, 9} {
+		t.Run(fmt.Sprintf("after %d renames", after), func(t *testing.T) {
+			t.Parallel()
+			o := testOptions(t)
+			mustInit(t, o)
+			if err := os.Remove(filepath.Join(o.CertDir, "ca.crt")); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(os.Args[0], "-test.run=^TestKilledChild$", "-test.v")
+			cmd.Env = append(os.Environ(), "KUBEPKI_CHILD_DIR="+o.KubeconfigDir, fmt.Sprintf("KUBEPKI_CHILD_AFTER=%d", after))
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+				t.Fatalf("child did not die of SIGKILL: %v\n%s", err, out)
+			}
+			res, err := Init(t.Context(), o)
+			if err != nil {
+				t.Fatalf("Init after the kill: %v", err)
+			}
+			for _, f := range res.Files {
+				if f.Status != StatusUnchanged {
+					t.Errorf("after recovery %s is %s, want unchanged", f.Path, f.Status)
+				}
+			}
+		})
+	}
+}
+
+// TestKilledChild is the child of TestKilledDuringRenames; it does
+// nothing unless started by it.
+func TestKilledChild(t *testing.T) {
+	dir := os.Getenv("KUBEPKI_CHILD_DIR")
+	if dir == "" {
+		t.Skip("only run as the child of TestKilledDuringRenames")
+	}
+	after, err := strconv.Atoi(os.Getenv("KUBEPKI_CHILD_AFTER"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := DefaultOptions()
+	o.CertDir, o.KubeconfigDir = filepath.Join(dir, "pki"), dir
+	o.NodeName, o.AdvertiseAddress = "cp1", "10.0.0.10"
+	o.Now = func() time.Time { return testStart }
+	_, st := forcedInitStage(t, o)
+	n := 0
+	st.beforeRename = func(string) error {
+		if n++; n > after {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		}
+		return nil
+	}
+	err = st.commit(t.Context())
+	t.Fatalf("commit returned %v instead of being killed", err)
 }
