@@ -105,7 +105,7 @@ const verifyCacheSize = 4096
 // only the validity window does, and it is checked on every hit.
 type verifyCache struct {
 	mu      sync.Mutex
-	entries map[[sha256.Size]byte]verified
+	entries map[string]verified // by chainKey
 }
 
 // verified is a chain that verified: the window in which every
@@ -115,25 +115,26 @@ type verified struct {
 	user                *UserInfo // never handed out; callers get clones
 }
 
-// chainKey identifies the certificates a client presented, in order.
-func chainKey(certs []*x509.Certificate) [sha256.Size]byte {
-	h := sha256.New()
-	var n [8]byte
-	for _, c := range certs {
-		binary.BigEndian.PutUint64(n[:], uint64(len(c.Raw)))
-		h.Write(n[:])
-		h.Write(c.Raw)
+// chainKey identifies the certificates a client presented, in order: the
+// leaf's DER for a single certificate (the common case, which then needs
+// no copy to look up), else every certificate's DER with its length.
+func chainKey(certs []*x509.Certificate) []byte {
+	if len(certs) == 1 {
+		return certs[0].Raw
 	}
-	var k [sha256.Size]byte
-	h.Sum(k[:0])
+	var k []byte
+	for _, c := range certs {
+		k = binary.BigEndian.AppendUint32(k, uint32(len(c.Raw)))
+		k = append(k, c.Raw...)
+	}
 	return k
 }
 
 // lookup returns a copy of the identity of the chain with key k if it
 // verified before and its verified chain is valid at now.
-func (c *verifyCache) lookup(k [sha256.Size]byte, now time.Time) (*UserInfo, bool) {
+func (c *verifyCache) lookup(k []byte, now time.Time) (*UserInfo, bool) {
 	c.mu.Lock()
-	v, ok := c.entries[k]
+	v, ok := c.entries[string(k)]
 	c.mu.Unlock()
 	if !ok || now.Before(v.notBefore) || now.After(v.notAfter) {
 		return nil, false
@@ -143,7 +144,7 @@ func (c *verifyCache) lookup(k [sha256.Size]byte, now time.Time) (*UserInfo, boo
 
 // add remembers that the presented chain with key k verified as chain,
 // for user u.
-func (c *verifyCache) add(k [sha256.Size]byte, chain []*x509.Certificate, u *UserInfo) {
+func (c *verifyCache) add(k []byte, chain []*x509.Certificate, u *UserInfo) {
 	v := verified{user: u.clone()}
 	for i, cert := range chain {
 		if i == 0 || cert.NotBefore.After(v.notBefore) {
@@ -161,7 +162,7 @@ func (c *verifyCache) add(k [sha256.Size]byte, chain []*x509.Certificate, u *Use
 			break
 		}
 	}
-	c.entries[k] = v
+	c.entries[string(k)] = v
 }
 
 // NewX509Authenticator returns an Authenticator for TLS client certificates,
@@ -193,7 +194,7 @@ func NewX509Authenticator(roots *x509.CertPool, now func() time.Time) Authentica
 	if now == nil {
 		now = time.Now
 	}
-	return &x509Authenticator{roots: roots, now: now, cache: &verifyCache{entries: map[[sha256.Size]byte]verified{}}}
+	return &x509Authenticator{roots: roots, now: now, cache: &verifyCache{entries: map[string]verified{}}}
 }
 
 // AuthenticateRequest implements [Authenticator].
