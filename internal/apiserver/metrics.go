@@ -50,7 +50,23 @@ func newMetrics(reg *prometheus.Registry, s *Server) (*metrics, error) {
 	return m, nil
 }
 
+// knownVerbs and knownResources bound the label values: anything else a
+// client sends is counted as "other", so that no request can add series.
+var (
+	knownVerbs = map[string]bool{"get": true, "list": true, "watch": true, "create": true, "update": true,
+		"patch": true, "delete": true, "deletecollection": true, "head": true, "post": true, "put": true, "options": true}
+	knownResources = map[string]bool{"": true, "certificatesigningrequests": true,
+		"certificatesigningrequests/approval": true, "certificatesigningrequests/status": true,
+		"selfsubjectreviews": true, "selfsubjectaccessreviews": true, "selfsubjectrulesreviews": true, "events": true}
+)
+
 func (m *metrics) observeRequest(verb, resource string, code int, elapsed time.Duration) {
+	if !knownVerbs[verb] {
+		verb = "other"
+	}
+	if !knownResources[resource] {
+		resource = "other"
+	}
 	m.requests.WithLabelValues(verb, resource, strconv.Itoa(code)).Inc()
 	if verb != "watch" {
 		m.latency.WithLabelValues(verb, resource).Observe(elapsed.Seconds())
