@@ -30,8 +30,9 @@ const (
 	// DefaultSigningDuration is kube-controller-manager's
 	// --cluster-signing-duration default.
 	DefaultSigningDuration = 365 * 24 * time.Hour
-	// DefaultWorkers is the number of workers per queue.
-	DefaultWorkers = 8
+	// DefaultWorkers is the number of workers per queue: each CSR takes two
+	// durable writes, so throughput is workers / (2 × write latency).
+	DefaultWorkers = 32
 	// DefaultResyncPeriod is how often every cached CSR is looked at again
 	// even without an event.
 	DefaultResyncPeriod = 5 * time.Minute

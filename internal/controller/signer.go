@@ -49,6 +49,8 @@ type pendingCert struct {
 	pem      []byte
 	notAfter time.Time
 	started  time.Time
+	// req is the parsed request, for the audit line; nil means parse again.
+	req *x509.CertificateRequest
 }
 
 // wantsSigning reports whether csr is one this Manager may sign: a signer
@@ -117,13 +119,15 @@ func (m *Manager) sign(ctx context.Context, csr *certv1.CertificateSigningReques
 
 	if c, ok := certificates.Condition(csr, ConditionIssuing); ok && c.Status == corev1.ConditionTrue {
 		holder, _, _ := parseReservation(c.Message)
-		if holder != m.identity && m.elector == nil {
-			// Someone else is issuing; respect it until it is stale.
-			if age := m.now().Sub(c.LastUpdateTime.Time); age < m.reserve {
-				return m.reserve - age, nil
-			}
+		// A fresh reservation is respected: by another signer while it
+		// works, by this one because the cache is only behind its own
+		// completed store. Under an Elector another holder was an earlier
+		// leader, which stopped before this term began.
+		age := m.now().Sub(c.LastUpdateTime.Time)
+		if age < m.reserve && (holder == m.identity || m.elector == nil) {
+			return m.reserve - age, nil
 		}
-		m.log.Warn("taking over a stale reservation", "csr", csr.Name, "uid", csr.UID, "holder", holder)
+		m.log.Warn("taking over a reservation", "csr", csr.Name, "uid", csr.UID, "holder", holder, "age", age.String())
 	}
 
 	req, err := certificates.ParseRequest(csr.Spec.Request)
@@ -154,7 +158,7 @@ func (m *Manager) sign(ctx context.Context, csr *certv1.CertificateSigningReques
 	if err != nil {
 		return 0, fmt.Errorf("sign %s: %w", csr.Name, err)
 	}
-	p := pendingCert{serial: serial, pem: pki.MarshalCertificatePEM(cert), notAfter: cert.NotAfter, started: started}
+	p := pendingCert{serial: serial, pem: pki.MarshalCertificatePEM(cert), notAfter: cert.NotAfter, started: started, req: req}
 	m.mu.Lock()
 	m.pending[csr.UID] = p
 	m.mu.Unlock()
@@ -343,7 +347,11 @@ func (m *Manager) audit(csr *certv1.CertificateSigningRequest, p pendingCert) {
 		"requester", csr.Spec.Username, "groups", csr.Spec.Groups,
 		"approval", approval.Reason, "serial", p.serial, "notAfter", p.notAfter.UTC().Format(time.RFC3339),
 	}
-	if req, err := certificates.ParseRequest(csr.Spec.Request); err == nil {
+	req := p.req
+	if req == nil {
+		req, _ = certificates.ParseRequest(csr.Spec.Request)
+	}
+	if req != nil {
 		args = append(args, "subject", req.Subject.String(), "dns", req.DNSNames, "ips", fmt.Sprint(req.IPAddresses),
 			"emails", req.EmailAddresses, "uris", fmt.Sprint(req.URIs))
 	}

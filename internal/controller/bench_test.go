@@ -1,0 +1,87 @@
+package controller_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	certv1 "k8s.io/api/certificates/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/kubepki/kubepki/internal/apiserver/apiservertest"
+	"github.com/kubepki/kubepki/internal/certificates"
+	"github.com/kubepki/kubepki/internal/controller"
+)
+
+// BenchmarkSignerDrain measures the signer alone: b.N approved CSRs wait
+// in the store, then a Manager (over real HTTPS, bbolt) reserves, signs
+// and stores each one. Reported as CSRs issued per second.
+func BenchmarkSignerDrain(b *testing.B) {
+	srv := apiservertest.Start(b, apiservertest.Options{})
+	admin := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
+	ctrl := srv.Clientset(controllerUser).CertificatesV1().CertificateSigningRequests()
+	in, _ := userCSR(b, "template")
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := range b.N {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			c := in.DeepCopy()
+			c.Name = fmt.Sprintf("bench-%06d", i)
+			create(b, admin, c)
+			approve(b, admin, c.Name)
+		})
+	}
+	wg.Wait()
+	list, err := admin.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, err := admin.Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Stop()
+
+	b.ResetTimer()
+	start := time.Now()
+	rec := newRecorder()
+	m, err := controller.New(controller.Config{Client: ctrl, Logger: logger(rec), Signers: controller.SameCA(srv.CA), DisableApprover: true, DisableCleaner: true, Workers: benchWorkers})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(rctx) }()
+	issued := 0
+	timeout := time.After(5 * time.Minute)
+	for issued < b.N {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				b.Fatal("watch closed")
+			}
+			if csr, isCSR := ev.Object.(*certv1.CertificateSigningRequest); isCSR && ev.Type == watch.Modified && certificates.HasCertificate(csr) {
+				issued++
+			}
+		case <-timeout:
+			b.Fatalf("only %d of %d issued", issued, b.N)
+		}
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	cancel()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "issued/s")
+	b.ReportMetric(float64(rec.count("csr processing failed; retrying", "")), "retries")
+}
+
+// benchWorkers is the signer's worker count in BenchmarkSignerDrain.
+var benchWorkers = controller.DefaultWorkers
