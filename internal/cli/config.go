@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -557,15 +558,16 @@ stored as an absolute path, or embedded with --embed-certs.`,
 }
 
 func newConfigSetCredentialsCommand(streams IOStreams, flags *configFlags) *cobra.Command {
-	var certFile, keyFile string
+	var certFile, keyFile, execCommand, execAPIVersion string
+	var execArgs, execEnv []string
 	var embed bool
 	cmd := &cobra.Command{
-		Use:   "set-credentials NAME [--client-certificate=path/to/cert] [--client-key=path/to/key] [--embed-certs=true]",
+		Use:   "set-credentials NAME [--client-certificate=path/to/cert] [--client-key=path/to/key] [--embed-certs=true] [--exec-command=cmd] [--exec-api-version=v] [--exec-arg=arg] [--exec-env=key=value]",
 		Short: "Set a user entry in kubeconfig",
 		Long: `Set a user entry in kubeconfig with a client certificate and key. Specifying a
 name that already exists merges the given fields on top of the existing values.
 Paths are stored absolute, or the files' content is embedded with --embed-certs.
-Tokens and passwords are not taken on the command line (they would show in the
+--exec-* set an exec credential plugin. Tokens and passwords are not taken on the command line (they would show in the
 process list); set them with kubectl or an editor.`,
 		Example: `  kubepki config set-credentials jane --client-certificate=jane.crt --client-key=jane.key
   kubepki config set-credentials jane --client-certificate=jane.crt --client-key=jane.key --embed-certs`,
@@ -581,14 +583,18 @@ process list); set them with kubectl or an editor.`,
 				if certFile == "" && keyFile == "" {
 					return fmt.Errorf("you must specify a --%s or --%s to embed", clientcmd.FlagCertFile, clientcmd.FlagKeyFile)
 				}
-				for flag, path := range map[string]string{clientcmd.FlagCertFile: certFile, clientcmd.FlagKeyFile: keyFile} {
-					if path == "" {
+				for _, fp := range [][2]string{{clientcmd.FlagCertFile, certFile}, {clientcmd.FlagKeyFile, keyFile}} {
+					if fp[1] == "" {
 						continue
 					}
-					if _, err := os.Stat(path); err != nil {
-						return fmt.Errorf("could not stat %s file %s: %v", flag, path, err)
+					if _, err := os.Stat(fp[1]); err != nil {
+						return fmt.Errorf("could not stat %s file %s: %v", fp[0], fp[1], err)
 					}
 				}
+			}
+			envSet, envRemove, err := parseExecEnv(execEnv)
+			if err != nil {
+				return &UsageError{Err: err}
 			}
 			access := flags.access()
 			cfg, err := access.GetStartingConfig()
@@ -628,6 +634,26 @@ process list); set them with kubectl or an editor.`,
 			if err := set(clientcmd.FlagKeyFile, keyFile, &m.ClientKey, &m.ClientKeyData); err != nil {
 				return err
 			}
+			if f.Changed(flagExecCommand) {
+				if m.Exec == nil {
+					m.Exec = &clientcmdapi.ExecConfig{Command: execCommand}
+				} else {
+					m.Exec = m.Exec.DeepCopy()
+					m.Exec.Command = execCommand
+					m.Exec.Args = nil
+				}
+			}
+			// The other exec flags change an existing exec entry only.
+			if m.Exec != nil {
+				m.Exec = m.Exec.DeepCopy()
+				if f.Changed(flagExecAPIVersion) {
+					m.Exec.APIVersion = execAPIVersion
+				}
+				if len(execArgs) > 0 {
+					m.Exec.Args = execArgs
+				}
+				m.Exec.Env = applyExecEnv(m.Exec.Env, envSet, envRemove)
+			}
 			cfg.AuthInfos[name] = &m
 			if err := clientcmd.ModifyConfig(access, *cfg, true); err != nil {
 				return err
@@ -640,7 +666,62 @@ process list); set them with kubectl or an editor.`,
 	f.StringVar(&certFile, clientcmd.FlagCertFile, "", "path to the client-certificate file for the user entry in kubeconfig")
 	f.StringVar(&keyFile, clientcmd.FlagKeyFile, "", "path to the client-key file for the user entry in kubeconfig")
 	f.BoolVar(&embed, clientcmd.FlagEmbedCerts, false, "embed the client certificate and key instead of their paths")
+	f.StringVar(&execCommand, flagExecCommand, "", "command of the exec credential plugin for the user entry in kubeconfig")
+	f.StringVar(&execAPIVersion, flagExecAPIVersion, "", "API version of the exec credential plugin for the user entry in kubeconfig")
+	f.StringSliceVar(&execArgs, flagExecArg, nil, "new arguments for the exec credential plugin command (replace the old ones)")
+	f.StringArrayVar(&execEnv, flagExecEnv, nil, "'key=value' environment value for the exec credential plugin, or 'key-' to remove one")
 	return cmd
+}
+
+// Flags of set-credentials for exec credential plugins, as kubectl's.
+const (
+	flagExecCommand    = "exec-command"
+	flagExecAPIVersion = "exec-api-version"
+	flagExecArg        = "exec-arg"
+	flagExecEnv        = "exec-env"
+)
+
+// parseExecEnv splits --exec-env values into "key=value" pairs to set
+// (in order) and "key-" names to remove.
+func parseExecEnv(specs []string) (set []clientcmdapi.ExecEnvVar, remove []string, err error) {
+	for _, spec := range specs {
+		if k, v, ok := strings.Cut(spec, "="); ok {
+			if k == "" {
+				return nil, nil, fmt.Errorf("invalid --%s %q: the key must not be empty", flagExecEnv, spec)
+			}
+			set = append(set, clientcmdapi.ExecEnvVar{Name: k, Value: v})
+			continue
+		}
+		if k, ok := strings.CutSuffix(spec, "-"); ok && k != "" {
+			remove = append(remove, k)
+			continue
+		}
+		return nil, nil, fmt.Errorf("invalid --%s %q: want key=value or key-", flagExecEnv, spec)
+	}
+	return set, remove, nil
+}
+
+// applyExecEnv removes the names in remove from env, then updates or
+// appends each of set, as kubectl does.
+func applyExecEnv(env, set []clientcmdapi.ExecEnvVar, remove []string) []clientcmdapi.ExecEnvVar {
+	if len(remove) > 0 {
+		kept := []clientcmdapi.ExecEnvVar{}
+		for _, e := range env {
+			if !slices.Contains(remove, e.Name) {
+				kept = append(kept, e)
+			}
+		}
+		env = kept
+	}
+	for _, s := range set {
+		i := slices.IndexFunc(env, func(e clientcmdapi.ExecEnvVar) bool { return e.Name == s.Name })
+		if i >= 0 {
+			env[i].Value = s.Value
+		} else {
+			env = append(env, s)
+		}
+	}
+	return env
 }
 
 func newConfigSetContextCommand(streams IOStreams, flags *configFlags) *cobra.Command {
