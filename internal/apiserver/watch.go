@@ -182,25 +182,18 @@ func (s *Server) watchCSRs(w http.ResponseWriter, r *http.Request, st *reqState)
 		}
 	}()
 
-	// Read the initial state (if asked) before answering, so that errors
-	// still get a proper status code.
-	var initial []certv1.CertificateSigningRequest
+	// Read the first page of the initial state (if asked) before
+	// answering, so that errors still get a proper status code; later
+	// pages are streamed, so that a large store is never held in memory.
+	var first listPage
 	from := p.resourceVersion
 	if p.initialEvents {
-		from = 0
-		cont := ""
-		for first := true; first || cont != ""; first = false {
-			page, err := s.list(ctx, p.sel, 0, cont)
-			if err != nil {
-				s.writeError(w, r, err)
-				return
-			}
-			if from == 0 {
-				from = page.revision
-			}
-			initial = append(initial, page.items...)
-			cont = page.cont
+		first, err = s.list(ctx, p.sel, 0, "")
+		if err != nil {
+			s.writeError(w, r, err)
+			return
 		}
+		from = first.revision
 	} else if from == 0 {
 		from, err = s.store.CurrentRevision(ctx)
 		if err != nil {
@@ -238,8 +231,17 @@ func (s *Server) watchCSRs(w http.ResponseWriter, r *http.Request, st *reqState)
 		_ = enc.send(watch.Error, tooOld(from))
 		return
 	}
-	for i := range initial {
-		if err := enc.sendCSR(watch.Added, &initial[i]); err != nil {
+	for page := first; ; {
+		for i := range page.items {
+			if err := enc.sendCSR(watch.Added, &page.items[i]); err != nil {
+				return
+			}
+		}
+		if page.cont == "" {
+			break
+		}
+		if page, err = s.list(ctx, p.sel, 0, page.cont); err != nil {
+			_ = enc.send(watch.Error, s.toStatus(r, err))
 			return
 		}
 	}

@@ -294,3 +294,24 @@ func TestListPaging(t *testing.T) {
 		}
 	}
 }
+
+func TestWatchInitialEventsAcrossPages(t *testing.T) {
+	t.Parallel()
+	srv := apiservertest.Start(t, apiservertest.Options{Configure: func(c *apiserver.Config) { c.MaxListPage = 2 }})
+	cs := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
+	for i := range 5 {
+		if _, err := cs.Create(t.Context(), newCSR(t, fmt.Sprintf("ip-%d", i), "x"), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admin := httpClient(t, srv, apiservertest.AdminUser, apiservertest.AdminGroup)
+	w := openWatch(t, admin, srv.URL+csrPath+"?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true")
+	for i := range 5 {
+		if typ, obj := w.next(t); typ != "ADDED" || metaOf(obj)["name"] != fmt.Sprintf("ip-%d", i) {
+			t.Fatalf("initial event %d = %s %v", i, typ, metaOf(obj)["name"])
+		}
+	}
+	if typ, _ := w.next(t); typ != "BOOKMARK" {
+		t.Errorf("after 5 initial events: %s, want BOOKMARK", typ)
+	}
+}
