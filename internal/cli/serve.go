@@ -273,13 +273,17 @@ func (o *serveOptions) Run(ctx context.Context, streams IOStreams) error {
 	if err != nil {
 		return err
 	}
+	elector, err := o.elector(store, port, log)
+	if err != nil {
+		return err
+	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	serverDone := make(chan error, 1)
 	go func() { serverDone <- srv.Run(runCtx, ln, apiserver.TLSConfig(serving)) }()
 	controllerErr := make(chan error, 1)
 	stopControllers, err := startControllers(runCtx, controllerSetup{
-		server: srv, ca: signingCA, duration: o.signingDuration, log: log, registry: reg,
+		server: srv, ca: signingCA, duration: o.signingDuration, log: log, registry: reg, elector: elector,
 	}, controllerErr)
 	if err != nil {
 		cancel()
