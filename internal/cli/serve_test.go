@@ -348,3 +348,36 @@ func TestServeWithEtcdTLS(t *testing.T) {
 	defer stop()
 	serveIssue(t, filepath.Join(dir, "admin.conf"))
 }
+
+func TestServeBadFiles(t *testing.T) {
+	t.Parallel()
+	tmp := t.TempDir()
+	badPolicy := filepath.Join(tmp, "policy.yaml")
+	if err := os.WriteFile(badPolicy, []byte("kind: ClusterRole\nrules: [\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(tmp, "missing.crt")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"bad policy file", []string{"--authorization-policy-file", badPolicy}, "--authorization-policy-file"},
+		{"missing serving certificate", []string{"--tls-cert-file", missing, "--tls-private-key-file", missing}, "--tls-cert-file"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var out, errOut bytes.Buffer
+			c := NewRootCommand(IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+			c.SetArgs(append([]string{"serve", "--data-dir", filepath.Join(t.TempDir(), "d"), "--secure-port", "0"}, tc.args...))
+			err := c.ExecuteContext(t.Context())
+			if ExitCode(err) != 1 || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("serve %v = exit %d, %v; want exit 1 naming %s", tc.args, ExitCode(err), err, tc.want)
+			}
+			if out.Len() != 0 {
+				t.Errorf("stdout = %q, want nothing", out.String())
+			}
+		})
+	}
+}
