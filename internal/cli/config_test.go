@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/kubepki/kubepki/internal/apiserver/apiservertest"
 	"github.com/kubepki/kubepki/internal/kubeconfig"
@@ -434,4 +435,31 @@ func writeConfigFixtureDir(t *testing.T) string { return writeConfigFixture(t) }
 // status and check.
 func hasCheckLine(out, status, check string) bool {
 	return regexp.MustCompile(`(?m)^\s+` + status + `\s+` + check + `\s`).MatchString(out)
+}
+
+func FuzzParseExecEnv(f *testing.F) {
+	f.Add("K=V", "K-")
+	f.Add("=x", "-")
+	f.Add("a=b=c", "plain")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		set, remove, err := parseExecEnv([]string{a, b})
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("empty error")
+			}
+			return
+		}
+		if len(set)+len(remove) != 2 {
+			t.Fatalf("parseExecEnv(%q, %q) = %d pairs and %d removals, want 2 in all", a, b, len(set), len(remove))
+		}
+		env := applyExecEnv(nil, set, remove)
+		for _, s := range set {
+			if s.Name == "" {
+				t.Fatalf("empty name accepted from %q, %q", a, b)
+			}
+			if !slices.ContainsFunc(env, func(e clientcmdapi.ExecEnvVar) bool { return e.Name == s.Name }) {
+				t.Fatalf("applyExecEnv lost %q", s.Name)
+			}
+		}
+	})
 }
