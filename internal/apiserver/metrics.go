@@ -102,6 +102,7 @@ func (c *csrStateCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 func (c *csrStateCollector) count() (map[string]float64, error) {
+	// Prometheus collectors get no context; the scrape is bounded here.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	counts := map[string]float64{}

@@ -128,7 +128,7 @@ func Start(t testing.TB, opts Options) *Server {
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	})
 	tlsCert := tls.Certificate{Certificate: [][]byte{serving.Raw}, PrivateKey: servingKey, Leaf: serving}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- api.Run(ctx, ln, apiserver.TLSConfig(tlsCert)) }()
 	t.Cleanup(func() {
