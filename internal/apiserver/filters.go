@@ -134,8 +134,8 @@ func (s *Server) finish(r *http.Request, st *reqState, code int, elapsed time.Du
 		slog.String("user", user), slog.Any("groups", groups),
 		slog.String("verb", st.info.verb), slog.String("resource", resource),
 		slog.String("name", name), slog.Int("code", code), slog.String("outcome", outcome),
-		slog.String("userAgent", r.UserAgent()), slog.String("remote", r.RemoteAddr),
-		slog.Duration("latency", elapsed))
+		slog.String("userAgent", r.UserAgent()), slog.String("kubectlCommand", r.Header.Get("Kubectl-Command")),
+		slog.String("remote", r.RemoteAddr), slog.Duration("latency", elapsed))
 }
 
 // serveFiltered applies the limits, authentication and authorization,
