@@ -120,6 +120,9 @@ type Plan struct {
 	ClusterName string `json:"clusterName"`
 	// DNSDomain is the cluster DNS domain.
 	DNSDomain string `json:"dnsDomain"`
+	// ServiceCIDR is the service subnet the API server certificate's
+	// first IP SAN comes from.
+	ServiceCIDR string `json:"serviceCIDR"`
 	// CAs, Certs and Kubeconfigs are the files, in creation order.
 	CAs         []CASpec         `json:"cas"`
 	Certs       []CertSpec       `json:"certs"`
@@ -472,6 +475,7 @@ func NewPlan(opts Options) (*Plan, error) {
 	}
 	p := &Plan{
 		CertDir: opts.CertDir, KubeconfigDir: opts.KubeconfigDir, ClusterName: clusterName, DNSDomain: r.dnsDomain,
+		ServiceCIDR: cidr,
 		CAs: kubeadmCAs(), Certs: kubeadmCerts(r), Kubeconfigs: kubeadmKubeconfigs(r),
 		Nodes: nodes, Users: opts.Users,
 		Start: now().UTC().Truncate(time.Second), KeyAlgorithm: alg,

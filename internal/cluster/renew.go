@@ -206,7 +206,7 @@ func (r *run) reissue(ca *pki.CA, old *x509.Certificate, key crypto.Signer, rota
 			return nil, nil, err
 		}
 	}
-	cert, err := ca.Sign(key.Public(), r.renewTemplate(old))
+	cert, err := r.sign(ca, key.Public(), r.renewTemplate(old), what)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -85,6 +85,11 @@ type run struct {
 	errs     []error
 	caJobs   []job
 	jobs     []job
+
+	// shadowMu guards shadows, the throwaway-key CAs of pre-issuance
+	// linting, keyed by CA certificate.
+	shadowMu sync.Mutex
+	shadows  map[string]*pki.CA
 }
 
 func newRun(p *Plan) *run {
@@ -339,8 +344,8 @@ func (r *run) planCert(c CertSpec) {
 		if err != nil {
 			return nil, fmt.Errorf("certificate %s: %w", c.Name, err)
 		}
-		cert, err := cs.ca.Sign(key.Public(), r.certOptions(c.CommonName, c.Organization, c.ExtKeyUsage,
-			pki.SANs{DNSNames: c.DNSNames, IPAddresses: c.IPAddresses}))
+		cert, err := r.sign(cs.ca, key.Public(), r.certOptions(c.CommonName, c.Organization, c.ExtKeyUsage,
+			pki.SANs{DNSNames: c.DNSNames, IPAddresses: c.IPAddresses}), crt)
 		if err != nil {
 			return nil, fmt.Errorf("certificate %s: %w", c.Name, err)
 		}
@@ -539,7 +544,7 @@ func (r *run) planKubeconfig(k KubeconfigSpec) {
 			if key, err = pki.GenerateKey(r.plan.KeyAlgorithm); err != nil {
 				return nil, fmt.Errorf("kubeconfig %s: %w", k.Name, err)
 			}
-			if cert, err = cs.ca.Sign(key.Public(), r.certOptions(k.CommonName, k.Organization, ekuClient, pki.SANs{})); err != nil {
+			if cert, err = r.sign(cs.ca, key.Public(), r.certOptions(k.CommonName, k.Organization, ekuClient, pki.SANs{}), path); err != nil {
 				return nil, fmt.Errorf("kubeconfig %s: %w", k.Name, err)
 			}
 		}

@@ -1,0 +1,59 @@
+package cluster
+
+import (
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kubepki/kubepki/internal/pki"
+)
+
+func TestSignLintsBeforeIssuing(t *testing.T) {
+	t.Parallel()
+	opts := DefaultOptions()
+	opts.CertDir, opts.KubeconfigDir = t.TempDir(), t.TempDir()
+	opts.AdvertiseAddress = "10.0.0.10"
+	p, err := NewPlan(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRun(p)
+	ca, err := pki.NewSelfSignedCA(pki.CAOptions{CommonName: "kubernetes", Now: r.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := pki.GenerateKey(pki.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		opts     pki.CertOptions
+		wantRule string // "" means issued
+	}{
+		{"admin client", r.certOptions("kubernetes-admin", []string{"kubeadm:cluster-admins"}, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, pki.SANs{}), ""},
+		{"upper-case node", pki.CertOptions{Subject: pkix.Name{CommonName: "SYSTEM:NODE:NODE01", Organization: []string{"system:nodes"}},
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, "L01"},
+		{"user with server auth", pki.CertOptions{Subject: pkix.Name{CommonName: "jane", Organization: []string{"dev"}},
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}}, "L04"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cert, err := r.sign(ca, key.Public(), tc.opts, filepath.Join(opts.CertDir, "x.crt"))
+			if tc.wantRule == "" {
+				if err != nil {
+					t.Fatalf("sign: %v", err)
+				}
+				if err := cert.CheckSignatureFrom(ca.Cert); err != nil {
+					t.Errorf("issued certificate is not signed by the real CA: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantRule) {
+				t.Fatalf("sign = %v, want a refusal naming %s", err, tc.wantRule)
+			}
+		})
+	}
+}
