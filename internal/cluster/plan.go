@@ -476,7 +476,7 @@ func NewPlan(opts Options) (*Plan, error) {
 	p := &Plan{
 		CertDir: opts.CertDir, KubeconfigDir: opts.KubeconfigDir, ClusterName: clusterName, DNSDomain: r.dnsDomain,
 		ServiceCIDR: cidr,
-		CAs: kubeadmCAs(), Certs: kubeadmCerts(r), Kubeconfigs: kubeadmKubeconfigs(r),
+		CAs:         kubeadmCAs(), Certs: kubeadmCerts(r), Kubeconfigs: kubeadmKubeconfigs(r),
 		Nodes: nodes, Users: opts.Users,
 		Start: now().UTC().Truncate(time.Second), KeyAlgorithm: alg,
 		CertValidity: certValidity, CAValidity: caValidity, Force: opts.Force,
