@@ -143,13 +143,17 @@ func (s *Server) finish(r *http.Request, st *reqState, code int, elapsed time.Du
 func (s *Server) serveFiltered(w http.ResponseWriter, r *http.Request, st *reqState) {
 	// Long-running requests (watches) are limited per user, after
 	// authentication; everything else shares the in-flight budget.
+	// The in-process controllers are exempt, as kube-apiserver exempts
+	// its loopback client, so that overload cannot starve signing.
 	if !st.info.watch {
-		select {
-		case s.inflight <- struct{}{}:
-			defer func() { <-s.inflight }()
-		default:
-			s.writeError(w, r, apierrors.NewTooManyRequests("too many requests in flight; retry later", 1))
-			return
+		if !isLoopback(r.Context()) {
+			select {
+			case s.inflight <- struct{}{}:
+				defer func() { <-s.inflight }()
+			default:
+				s.writeError(w, r, apierrors.NewTooManyRequests("too many requests in flight; retry later", 1))
+				return
+			}
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 		defer cancel()
