@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"io"
 	"os"
 )
@@ -30,4 +31,19 @@ func isTerminal(w io.Writer) bool {
 		return false
 	}
 	return st.Mode()&os.ModeCharDevice != 0
+}
+
+// terminalProgress returns a progress callback for long runs of the
+// cluster package that redraws one "N/TOTAL keys and certificates" line
+// on w, or nil when w is not a terminal, so that piped output stays quiet.
+func terminalProgress(w io.Writer) func(done, total int) {
+	if !isTerminal(w) {
+		return nil
+	}
+	return func(done, total int) {
+		fmt.Fprintf(w, "\r%d/%d keys and certificates", done, total)
+		if done == total {
+			fmt.Fprintln(w)
+		}
+	}
 }

@@ -112,7 +112,7 @@ func forcedInitStage(t *testing.T, o Options) (*Plan, *stage) {
 	}
 	st := &stage{journal: p.journalPath()}
 	for _, wave := range [][]job{r.caJobs, r.jobs} {
-		files, err := runJobs(t.Context(), wave)
+		files, err := runJobs(t.Context(), wave, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -87,6 +87,10 @@ type Options struct {
 	// Force replaces existing files that do not match the plan instead of
 	// failing. Files that match are never replaced.
 	Force bool
+	// Progress, when set, is called after each key and certificate is
+	// made, with how many of the run's total are done; calls never overlap.
+	// Commands set it to show progress on a terminal.
+	Progress func(done, total int)
 
 	// ControlPlaneNodes are further control-plane nodes (from a cluster
 	// file) besides NodeName: their names and addresses are added to the

@@ -142,6 +142,8 @@ type Plan struct {
 	CAValidity   time.Duration `json:"caValidity"`
 	// Force replaces mismatching files.
 	Force bool `json:"force"`
+	// Progress is Options.Progress.
+	Progress func(done, total int) `json:"-"`
 }
 
 // CertPath returns the path of a file of the certificate folder given its
@@ -480,6 +482,7 @@ func NewPlan(opts Options) (*Plan, error) {
 		Nodes: nodes, Users: opts.Users,
 		Start: now().UTC().Truncate(time.Second), KeyAlgorithm: alg,
 		CertValidity: certValidity, CAValidity: caValidity, Force: opts.Force,
+		Progress: opts.Progress,
 	}
 	for _, n := range nodes {
 		serving, client := nodeCerts(n, r.endpointServer)

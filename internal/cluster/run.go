@@ -131,8 +131,9 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 		return nil, errors.Join(r.errs...)
 	}
 	st := stage{journal: r.plan.journalPath()}
+	pr := newProgress(r.plan.Progress, len(r.caJobs)+len(r.jobs))
 	for _, wave := range [][]job{r.caJobs, r.jobs} {
-		files, err := runJobs(ctx, wave)
+		files, err := runJobs(ctx, wave, pr)
 		if err != nil {
 			return nil, err
 		}
@@ -152,7 +153,7 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 }
 
 // runJobs runs jobs on all cores and returns their files in job order.
-func runJobs(ctx context.Context, jobs []job) ([]stagedFile, error) {
+func runJobs(ctx context.Context, jobs []job, pr *progress) ([]stagedFile, error) {
 	out := make([][]stagedFile, len(jobs))
 	errs := make([]error, len(jobs))
 	next := make(chan int)
@@ -165,6 +166,7 @@ func runJobs(ctx context.Context, jobs []job) ([]stagedFile, error) {
 					continue
 				}
 				out[i], errs[i] = jobs[i]()
+				pr.step()
 			}
 		})
 	}
@@ -181,6 +183,30 @@ func runJobs(ctx context.Context, jobs []job) ([]stagedFile, error) {
 		files = append(files, f...)
 	}
 	return files, nil
+}
+
+// progress counts finished jobs for Options.Progress.
+type progress struct {
+	mu    sync.Mutex
+	done  int
+	total int
+	fn    func(done, total int)
+}
+
+func newProgress(fn func(done, total int), total int) *progress {
+	return &progress{fn: fn, total: total}
+}
+
+// step records one finished job; it is a no-op on a nil progress or
+// without a callback.
+func (p *progress) step() {
+	if p == nil || p.fn == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done++
+	p.fn(p.done, p.total)
 }
 
 // keyFiles returns the staged certificate and key files of a pair.
