@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -355,6 +356,9 @@ func (o *serveOptions) ensurePKI(ctx context.Context, port int, url, adminConf s
 		sans := []string{"127.0.0.1", "localhost"}
 		if ip := net.ParseIP(o.bindAddress); ip != nil && !ip.IsUnspecified() {
 			sans = append(sans, ip.String())
+		} else {
+			// Listening everywhere: the machine's addresses are names of it too.
+			sans = append(sans, machineAddresses()...)
 		}
 		opts.APIServerCertSANs = sans
 		if _, err := cluster.Init(ctx, opts); err != nil {
@@ -377,6 +381,21 @@ func (o *serveOptions) ensurePKI(ctx context.Context, port int, url, adminConf s
 		}
 	}
 	return created, nil
+}
+
+// machineAddresses returns the global unicast addresses of this machine.
+func machineAddresses() []string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.IsGlobalUnicast() && !slices.Contains(out, ipn.IP.String()) {
+			out = append(out, ipn.IP.String())
+		}
+	}
+	return out
 }
 
 func (o *serveOptions) storeName() string {

@@ -381,3 +381,26 @@ func TestServeBadFiles(t *testing.T) {
 		})
 	}
 }
+
+func TestServeAllInterfaces(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	_, stop := startServe(t, dir, "--bind-address", "0.0.0.0")
+	defer stop()
+	if n := serveCountCSRs(t, filepath.Join(dir, "admin.conf")); n != 0 {
+		t.Errorf("lists %d CSRs, want 0", n)
+	}
+	cert, err := pki.ReadCertificateFile(filepath.Join(dir, "pki", "apiserver.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range machineAddresses() {
+		found := false
+		for _, ip := range cert.IPAddresses {
+			found = found || ip.String() == want
+		}
+		if !found {
+			t.Errorf("apiserver.crt IP SANs %v lack the machine address %s", cert.IPAddresses, want)
+		}
+	}
+}
