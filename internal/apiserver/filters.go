@@ -13,6 +13,13 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
+// requestWriteGrace is how long after the request timeout the answer may
+// still be written.
+const requestWriteGrace = 10 * time.Second
+
+// watchWriteTimeout bounds the write of one watch event to a client.
+const watchWriteTimeout = 30 * time.Second
+
 // reqState is the per-request record the filters and handlers share.
 type reqState struct {
 	info requestInfo
@@ -158,6 +165,17 @@ func (s *Server) serveFiltered(w http.ResponseWriter, r *http.Request, st *reqSt
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 		defer cancel()
 		r = r.WithContext(ctx)
+		// A client that sends its body or reads the answer too slowly
+		// loses the connection instead of holding the slot (slowloris).
+		rc := http.NewResponseController(w)
+		deadline := time.Now().Add(s.cfg.RequestTimeout)
+		_ = rc.SetReadDeadline(deadline)
+		_ = rc.SetWriteDeadline(deadline.Add(requestWriteGrace))
+		// HTTP/1.1 deadlines outlive the request on a kept-alive connection.
+		defer func() {
+			_ = rc.SetReadDeadline(time.Time{})
+			_ = rc.SetWriteDeadline(time.Time{})
+		}()
 	}
 	if r.ContentLength > s.cfg.MaxBodyBytes {
 		s.writeError(w, r, apierrors.NewRequestEntityTooLargeError(

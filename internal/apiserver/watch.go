@@ -88,6 +88,7 @@ type watchEncoder struct {
 	out     output
 	enc     streaming.Encoder
 	flusher http.Flusher
+	rc      *http.ResponseController
 }
 
 func (e *watchEncoder) send(typ watch.EventType, obj runtime.Object) error {
@@ -95,10 +96,14 @@ func (e *watchEncoder) send(typ watch.EventType, obj runtime.Object) error {
 	if err != nil {
 		return fmt.Errorf("encode watch event: %w", err)
 	}
+	// A watcher that stops reading is cut off rather than holding the stream.
+	_ = e.rc.SetWriteDeadline(time.Now().Add(watchWriteTimeout))
 	if err := e.enc.Encode(&metav1.WatchEvent{Type: string(typ), Object: runtime.RawExtension{Raw: raw}}); err != nil {
 		return err
 	}
 	e.flusher.Flush()
+	// No deadline while idle: on HTTP/2 a passed deadline resets the stream.
+	_ = e.rc.SetWriteDeadline(time.Time{})
 	return nil
 }
 
@@ -222,9 +227,11 @@ func (s *Server) watchCSRs(w http.ResponseWriter, r *http.Request, st *reqState)
 	w.WriteHeader(http.StatusOK)
 	frameWriter := out.info.StreamSerializer.Framer.NewFrameWriter(w)
 	enc := &watchEncoder{s: s, r: r, out: output{info: out.info, kind: out.kind, contentType: out.info.MediaType},
-		enc: streaming.NewEncoder(frameWriter, out.info.StreamSerializer.Serializer), flusher: flusher}
+		enc: streaming.NewEncoder(frameWriter, out.info.StreamSerializer.Serializer), flusher: flusher,
+		rc: http.NewResponseController(w)}
 	// Embedded objects use the non-stream serializer of the same format.
 	enc.out.info = out.info
+	_ = enc.rc.SetWriteDeadline(time.Time{}) // none left over from an earlier request on this connection
 	flusher.Flush()
 
 	if sw == nil {
