@@ -30,7 +30,7 @@ func FuzzHandler(f *testing.F) {
 	pool.AddCert(ca.Cert)
 	policy := DefaultPolicy()
 	s, err := New(Config{Store: store, Authenticator: NewX509Authenticator(pool, time.Now),
-		Authorizer: NewRBACAuthorizer(policy), Policy: policy, MaxWatchDuration: 50 * time.Millisecond})
+		Authorizer: NewRBACAuthorizer(policy), Policy: policy, MaxWatchDuration: time.Second})
 	if err != nil {
 		f.Fatal(err)
 	}
