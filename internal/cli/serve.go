@@ -262,10 +262,11 @@ func (o *serveOptions) Run(ctx context.Context, streams IOStreams) error {
 	}()
 
 	reg := prometheus.NewRegistry()
+	authz := apiserver.NewRBACAuthorizer(policy)
 	srv, err := apiserver.New(apiserver.Config{
 		Store:           store,
 		Authenticator:   apiserver.NewX509Authenticator(pool, time.Now),
-		Authorizer:      apiserver.NewRBACAuthorizer(policy),
+		Authorizer:      authz,
 		Policy:          policy,
 		Logger:          log,
 		Registry:        reg,
@@ -284,7 +285,7 @@ func (o *serveOptions) Run(ctx context.Context, streams IOStreams) error {
 	go func() { serverDone <- srv.Run(runCtx, ln, apiserver.TLSConfig(serving)) }()
 	controllerErr := make(chan error, 1)
 	stopControllers, err := startControllers(runCtx, controllerSetup{
-		server: srv, ca: signingCA, duration: o.signingDuration, log: log, registry: reg, elector: elector,
+		server: srv, ca: signingCA, duration: o.signingDuration, log: log, registry: reg, elector: elector, authz: authz,
 	}, controllerErr)
 	if err != nil {
 		cancel()

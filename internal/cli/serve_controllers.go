@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubepki/kubepki/internal/apiserver"
+	"github.com/kubepki/kubepki/internal/certificates"
 	"github.com/kubepki/kubepki/internal/controller"
 	"github.com/kubepki/kubepki/internal/pki"
 )
@@ -25,6 +26,10 @@ type controllerSetup struct {
 	// elector, when set, runs the controllers only while this replica
 	// leads (several servers sharing etcd); nil runs them always.
 	elector controller.Elector
+	// authz answers the auto-approver's SubjectAccessReview-like question
+	// (may the requester create certificatesigningrequests/nodeclient or
+	// /selfnodeclient?) from the same RBAC policy the API enforces.
+	authz apiserver.Authorizer
 }
 
 // startControllers runs the signer, approver and cleaner against the
@@ -46,6 +51,7 @@ func startControllers(ctx context.Context, c controllerSetup, errc chan<- error)
 		Logger:          c.log.With("component", "controller"),
 		Metrics:         hooks,
 		Elector:         c.elector,
+		Authorize:       approvalAuthorizer(c.authz),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start the controllers: %w", err)
@@ -57,4 +63,26 @@ func startControllers(ctx context.Context, c controllerSetup, errc chan<- error)
 		}
 	})
 	return wg.Wait, nil
+}
+
+// approvalAuthorizer adapts the API's authorizer to the auto-approver, as
+// kube-controller-manager's csrapproving controller asks kube-apiserver
+// with a SubjectAccessReview; nil keeps the approver's built-in kubeadm
+// bindings.
+func approvalAuthorizer(az apiserver.Authorizer) certificates.AuthorizeFunc {
+	if az == nil {
+		return nil
+	}
+	return func(ctx context.Context, u certificates.User, subresource string) (bool, error) {
+		allowed, _, err := az.Authorize(ctx, apiserver.Attributes{
+			User:            &apiserver.UserInfo{Name: u.Name, UID: u.UID, Groups: u.Groups, Extra: u.Extra},
+			Verb:            "create",
+			APIGroup:        "certificates.k8s.io",
+			APIVersion:      "v1",
+			Resource:        "certificatesigningrequests",
+			Subresource:     subresource,
+			ResourceRequest: true,
+		})
+		return allowed, err
+	}
 }
