@@ -206,7 +206,11 @@ func (s *Server) watchCSRs(w http.ResponseWriter, r *http.Request, st *reqState)
 			return
 		}
 	}
-	sw, err := s.store.Watch(ctx, csrPrefix, from)
+	// The store watch gets a context that ends only after Stop below, so
+	// that the watch always ends through Stop from this goroutine.
+	storeCtx, storeCancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer storeCancel()
+	sw, err := s.store.Watch(storeCtx, csrPrefix, from)
 	if errors.Is(err, storage.ErrCompacted) {
 		sw = nil
 	} else if err != nil {
