@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
-	"strings"
 
 	"github.com/munnerz/goautoneg"
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
@@ -153,12 +152,4 @@ func (c *codecs) negotiate(r *http.Request, allowTable, allowDiscovery bool) (ou
 // encode serializes obj for out.
 func (c *codecs) encode(out output, obj runtime.Object) ([]byte, error) {
 	return runtime.Encode(out.info.Serializer, obj)
-}
-
-// trimMediaParams strips parameters: "application/json;charset=utf-8" → "application/json".
-func trimMediaParams(s string) string {
-	if i := strings.IndexByte(s, ';'); i >= 0 {
-		s = s[:i]
-	}
-	return strings.TrimSpace(strings.ToLower(s))
 }
