@@ -52,6 +52,7 @@ type serveOptions struct {
 	signingKeyFile  string
 	signingDuration time.Duration
 	policyFile      string
+	tokenFile       string
 	logFormat       string
 	logLevel        string
 	etcdServers     []string
@@ -124,6 +125,7 @@ the store, and exits.`,
 	f.StringVar(&o.signingKeyFile, "cluster-signing-key-file", "", "CA key of the built-in signers (default DIR/pki/ca.key)")
 	f.DurationVar(&o.signingDuration, "cluster-signing-duration", defaultSigningDuration, "longest validity of a signed certificate")
 	f.StringVar(&o.policyFile, "authorization-policy-file", "", "ClusterRole and ClusterRoleBinding manifests added to the built-in policy")
+	f.StringVar(&o.tokenFile, "bootstrap-token-file", "", "kubeadm bootstrap-token Secret manifests; their tokens authenticate as system:bootstrap:<id> (kubelet TLS bootstrap)")
 	f.StringVar(&o.logFormat, "log-format", "json", "log format: json or text")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringSliceVar(&o.etcdServers, "etcd-servers", nil, "etcd client URLs; when set, CSRs are stored in etcd instead of DIR/kubepki.db")
@@ -261,11 +263,19 @@ func (o *serveOptions) Run(ctx context.Context, streams IOStreams) error {
 		}
 	}()
 
+	authn := apiserver.NewX509Authenticator(pool, time.Now)
+	if o.tokenFile != "" {
+		tokens, err := apiserver.LoadBootstrapTokenFile(o.tokenFile)
+		if err != nil {
+			return fmt.Errorf("load --bootstrap-token-file: %w", err)
+		}
+		authn = apiserver.NewUnionAuthenticator(authn, apiserver.NewBootstrapTokenAuthenticator(tokens, time.Now))
+	}
 	reg := prometheus.NewRegistry()
 	authz := apiserver.NewRBACAuthorizer(policy)
 	srv, err := apiserver.New(apiserver.Config{
 		Store:           store,
-		Authenticator:   apiserver.NewX509Authenticator(pool, time.Now),
+		Authenticator:   authn,
 		Authorizer:      authz,
 		Policy:          policy,
 		Logger:          log,
