@@ -452,23 +452,9 @@ func (o *serveOptions) openStore(ctx context.Context) (storage.Interface, error)
 	}
 	var tlsConfig *tls.Config
 	if o.etcdCAFile != "" || o.etcdCertFile != "" {
-		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-		if o.etcdCAFile != "" {
-			cas, err := pki.ReadCertificatesFile(o.etcdCAFile)
-			if err != nil {
-				return nil, fmt.Errorf("read --etcd-cafile %s: %w", o.etcdCAFile, err)
-			}
-			tlsConfig.RootCAs = x509.NewCertPool()
-			for _, c := range cas {
-				tlsConfig.RootCAs.AddCert(c)
-			}
-		}
-		if o.etcdCertFile != "" {
-			pair, err := tls.LoadX509KeyPair(o.etcdCertFile, o.etcdKeyFile)
-			if err != nil {
-				return nil, fmt.Errorf("load --etcd-certfile %s and --etcd-keyfile %s: %w", o.etcdCertFile, o.etcdKeyFile, err)
-			}
-			tlsConfig.Certificates = []tls.Certificate{pair}
+		var err error
+		if tlsConfig, err = etcd.TLSConfig(o.etcdCAFile, o.etcdCertFile, o.etcdKeyFile); err != nil {
+			return nil, err
 		}
 	}
 	s, err := etcd.New(ctx, etcd.Config{Endpoints: o.etcdServers, TLS: tlsConfig, Prefix: o.etcdPrefix})
