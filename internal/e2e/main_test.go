@@ -336,3 +336,32 @@ func copyTree(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// startExpectingFailure runs the process and returns its error output once
+// it exits, failing the test if it is still running (or serving) after d.
+func (r *replica) startExpectingFailure(d time.Duration) string {
+	r.t.Helper()
+	cmd := exec.Command(os.Args[0], r.args...)
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	cmd.Stdout = io.Discard
+	cmd.Stderr = r.logs
+	if err := cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			r.t.Fatalf("%s exited 0, want a failure", r.name)
+		}
+	case <-time.After(d):
+		cmd.Process.Kill()
+		<-done
+		r.t.Fatalf("%s still running after %v, want it to fail:\n%s", r.name, d, r.tail(20))
+	}
+	if len(r.logs.find("serving")) > 0 {
+		r.t.Fatalf("%s served before failing", r.name)
+	}
+	return r.tail(5)
+}
