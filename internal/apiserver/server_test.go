@@ -277,30 +277,50 @@ func TestLimits(t *testing.T) {
 	other := httpClient(t, srv, "other", "system:masters")
 	openWatch(t, other, srv.URL+csrPath+"?watch=true&timeoutSeconds=5")
 
-	// Hold the only in-flight slot with a request whose body never ends.
-	pr, pw := io.Pipe()
-	defer pw.Close()
-	req, err := http.NewRequestWithContext(t.Context(), "POST", srv.URL+csrPath, pr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	go func() { _, _ = pw.Write([]byte("{")) }() // the body starts, and never ends
-	held := make(chan struct{})
-	go func() {
-		defer close(held)
-		if resp, err := admin.Do(req); err == nil {
-			resp.Body.Close()
+	// Hold the only in-flight slot with a request whose body never ends. A
+	// held request that itself met a probe in the slot got a 429; start
+	// another then.
+	var pipes []*io.PipeWriter
+	defer func() {
+		for _, pw := range pipes {
+			pw.CloseWithError(io.ErrUnexpectedEOF)
 		}
 	}()
-	got429 := false
+	hold := func() <-chan int {
+		pr, pw := io.Pipe()
+		pipes = append(pipes, pw)
+		req, err := http.NewRequestWithContext(t.Context(), "POST", srv.URL+csrPath, pr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		go func() { _, _ = pw.Write([]byte("{")) }() // the body starts, and never ends
+		code := make(chan int, 1)
+		go func() {
+			resp, err := admin.Do(req)
+			if err != nil {
+				code <- 0
+				return
+			}
+			resp.Body.Close()
+			code <- resp.StatusCode
+		}()
+		return code
+	}
+	held := hold()
 	waitFor(t, "a 429 while the slot is held", func() bool {
+		select {
+		case <-held:
+			held = hold()
+		default:
+		}
 		res := do(t, admin, "GET", srv.URL+"/apis/certificates.k8s.io/v1", "", nil)
-		got429 = res.code == http.StatusTooManyRequests && res.status.Reason == metav1.StatusReasonTooManyRequests
-		return got429
+		return res.code == http.StatusTooManyRequests && res.status.Reason == metav1.StatusReasonTooManyRequests
 	})
-	pw.CloseWithError(io.ErrUnexpectedEOF)
-	<-held
+	for _, pw := range pipes {
+		pw.CloseWithError(io.ErrUnexpectedEOF)
+	}
+	pipes = nil
 	waitFor(t, "service after the slot is freed", func() bool {
 		return do(t, admin, "GET", srv.URL+"/apis/certificates.k8s.io/v1", "", nil).code == http.StatusOK
 	})
