@@ -42,8 +42,10 @@ const (
 	ShutdownTimeout = 30 * time.Second
 )
 
-// csrPrefix is the store prefix of CSR objects.
-const csrPrefix = "/registry/certificatesigningrequests/"
+// csrPrefix is the store prefix of CSR objects. The etcd store adds
+// --etcd-prefix (default /registry), which gives kube-apiserver's own key
+// layout, /registry/certificatesigningrequests/NAME.
+const csrPrefix = "/certificatesigningrequests/"
 
 // Config configures a Server. Store, Authenticator and Authorizer are
 // required; every other field has a useful zero value.

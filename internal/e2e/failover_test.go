@@ -161,6 +161,16 @@ func TestReplicasFailOver(t *testing.T) {
 			t.Errorf("%s: certificate serial %x has no \"csr signed\" audit line", c.Name, cert.SerialNumber)
 		}
 	}
+	// The objects sit where kube-apiserver keeps them.
+	ec, err := clientv3.New(clientv3.Config{Endpoints: cluster.Endpoints(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ec.Close()
+	resp, err := ec.Get(ctx, "/registry/certificatesigningrequests/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil || resp.Count != int64(total) {
+		t.Errorf("etcd has %v keys under /registry/certificatesigningrequests/ (%v), want %d", resp.Count, err, total)
+	}
 	var firstAfter time.Time
 	for _, l := range follower.logs.find("certificate issued") {
 		if ts, err := time.Parse(time.RFC3339Nano, fmt.Sprint(l["time"])); err == nil && ts.After(killedAt) && (firstAfter.IsZero() || ts.Before(firstAfter)) {

@@ -95,11 +95,19 @@ func (w *watcher) Err() error {
 
 // Stop ends the watch with a nil error. It is idempotent.
 func (w *watcher) Stop() {
+	// stopAfter is set before Watch returns, so a caller's Stop sees it;
+	// the context's own hook calls end, which never reads it.
+	if w.stopAfter != nil {
+		w.stopAfter()
+	}
+	w.end()
+}
+
+// end stops the watch once: Stop's work without unregistering the context
+// hook, for the hook itself to call.
+func (w *watcher) end() {
 	w.stopOnce.Do(func() {
 		close(w.stopCh)
-		if w.stopAfter != nil {
-			w.stopAfter()
-		}
 		h := &w.s.hub
 		h.mu.Lock()
 		defer h.mu.Unlock()
@@ -161,7 +169,7 @@ func (s *Store) Watch(ctx context.Context, prefix string, fromRevision int64) (s
 		h.mu.Unlock()
 		go s.replay(w, fromRevision)
 	}
-	w.stopAfter = context.AfterFunc(ctx, w.Stop)
+	w.stopAfter = context.AfterFunc(ctx, w.end)
 	return w, nil
 }
 
