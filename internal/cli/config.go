@@ -801,27 +801,12 @@ func newConfigDeleteContextCommand(streams IOStreams, flags *configFlags) *cobra
 leaves current-context pointing at nothing and warns.`,
 		Example: `  kubepki config delete-context jane@kubernetes`,
 		Args:    exactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
-			name := args[0]
-			access := flags.access()
-			cfg, err := access.GetStartingConfig()
-			if err != nil {
-				return err
-			}
-			file := configFile(access)
-			if _, ok := cfg.Contexts[name]; !ok {
-				return fmt.Errorf("cannot delete context %s, not in %s", name, file)
-			}
-			if cfg.CurrentContext == name {
-				fmt.Fprint(streams.ErrOut, "warning: this removed your active context, use \"kubepki config use-context\" to select a different one\n")
-			}
-			delete(cfg.Contexts, name)
-			if err := clientcmd.ModifyConfig(access, *cfg, true); err != nil {
-				return err
-			}
-			_, err = fmt.Fprintf(streams.Out, "deleted context %s from %s\n", name, file)
-			return err
-		},
+		RunE: deleteEntry(streams, flags, "context", func(c *clientcmdapi.Config) map[string]*clientcmdapi.Context { return c.Contexts },
+			func(cfg *clientcmdapi.Config, name string) {
+				if cfg.CurrentContext == name {
+					fmt.Fprint(streams.ErrOut, "warning: this removed your active context, use \"kubepki config use-context\" to select a different one\n")
+				}
+			}),
 	}
 }
 
@@ -832,24 +817,7 @@ func newConfigDeleteClusterCommand(streams IOStreams, flags *configFlags) *cobra
 		Long:    `Delete a cluster entry from the file it came from. Contexts naming it are kept.`,
 		Example: `  kubepki config delete-cluster e2e`,
 		Args:    exactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
-			name := args[0]
-			access := flags.access()
-			cfg, err := access.GetStartingConfig()
-			if err != nil {
-				return err
-			}
-			file := configFile(access)
-			if _, ok := cfg.Clusters[name]; !ok {
-				return fmt.Errorf("cannot delete cluster %s, not in %s", name, file)
-			}
-			delete(cfg.Clusters, name)
-			if err := clientcmd.ModifyConfig(access, *cfg, true); err != nil {
-				return err
-			}
-			_, err = fmt.Fprintf(streams.Out, "deleted cluster %s from %s\n", name, file)
-			return err
-		},
+		RunE:    deleteEntry(streams, flags, "cluster", func(c *clientcmdapi.Config) map[string]*clientcmdapi.Cluster { return c.Clusters }, nil),
 	}
 }
 
@@ -860,24 +828,37 @@ func newConfigDeleteUserCommand(streams IOStreams, flags *configFlags) *cobra.Co
 		Long:    `Delete a user entry from the file it came from. Contexts naming it are kept.`,
 		Example: `  kubepki config delete-user jane`,
 		Args:    exactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
-			name := args[0]
-			access := flags.access()
-			cfg, err := access.GetStartingConfig()
-			if err != nil {
-				return err
-			}
-			file := configFile(access)
-			if _, ok := cfg.AuthInfos[name]; !ok {
-				return fmt.Errorf("cannot delete user %s, not in %s", name, file)
-			}
-			delete(cfg.AuthInfos, name)
-			if err := clientcmd.ModifyConfig(access, *cfg, true); err != nil {
-				return err
-			}
-			_, err = fmt.Fprintf(streams.Out, "deleted user %s from %s\n", name, file)
+		RunE:    deleteEntry(streams, flags, "user", func(c *clientcmdapi.Config) map[string]*clientcmdapi.AuthInfo { return c.AuthInfos }, nil),
+	}
+}
+
+// deleteEntry is the body of delete-context, delete-cluster and
+// delete-user: remove the named entry of kind from the map entries picks,
+// in the file it came from, with kubectl's messages; before, if set, runs
+// first (delete-context's warning).
+func deleteEntry[V any](streams IOStreams, flags *configFlags, kind string, entries func(*clientcmdapi.Config) map[string]V,
+	before func(cfg *clientcmdapi.Config, name string)) func(*cobra.Command, []string) error {
+	return func(_ *cobra.Command, args []string) error {
+		name := args[0]
+		access := flags.access()
+		cfg, err := access.GetStartingConfig()
+		if err != nil {
 			return err
-		},
+		}
+		file := configFile(access)
+		m := entries(cfg)
+		if _, ok := m[name]; !ok {
+			return fmt.Errorf("cannot delete %s %s, not in %s", kind, name, file)
+		}
+		if before != nil {
+			before(cfg, name)
+		}
+		delete(m, name)
+		if err := clientcmd.ModifyConfig(access, *cfg, true); err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(streams.Out, "deleted %s %s from %s\n", kind, name, file)
+		return err
 	}
 }
 
