@@ -77,7 +77,7 @@ func ParseRequest(data []byte) (*x509.CertificateRequest, error) {
 	if err := CheckPublicKey(req.PublicKey); err != nil {
 		return nil, err
 	}
-	if err := req.CheckSignature(); err != nil {
+	if err := verified.checkSignature(req); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrRequestSignature, err)
 	}
 	if err := checkSubject(req); err != nil {
