@@ -11,16 +11,7 @@ import (
 )
 
 func newCACommand(streams IOStreams) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "ca",
-		Short: "Create certificate authorities",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return &UsageError{Err: errors.New("name a subcommand: " + subcommandNames(cmd))}
-		},
-	}
-	cmd.AddCommand(newCANewCommand(streams))
-	return cmd
+	return newGroupCommand("ca", "Create certificate authorities", "", newCANewCommand(streams))
 }
 
 // caNewOptions are the flags of "kubepki ca new".

@@ -15,23 +15,30 @@ import (
 )
 
 func newCertsCommand(streams IOStreams) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "certs",
-		Short: "Check, renew and issue the cluster's certificates",
-		Long: `Day-two work on a PKI made by "kubepki init" or by kubeadm: report expiry, renew
+	return newGroupCommand("certs", "Check, renew and issue the cluster's certificates",
+		`Day-two work on a PKI made by "kubepki init" or by kubeadm: report expiry, renew
 certificates in place, issue credentials for new nodes and users, and print the
 component flags that use the files.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return &UsageError{Err: errors.New("name a subcommand: " + subcommandNames(cmd))}
-		},
-	}
-	cmd.AddCommand(
 		newCertsFlagsCommand(streams),
 		newCertsCheckExpirationCommand(streams),
 		newCertsRenewCommand(streams),
 		newCertsIssueCommand(streams),
 	)
+}
+
+// newGroupCommand builds a command that only groups subcommands: run alone,
+// it is a usage error naming them.
+func newGroupCommand(use, short, long string, subs ...*cobra.Command) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Long:  long,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return &UsageError{Err: errors.New("name a subcommand: " + subcommandNames(cmd))}
+		},
+	}
+	cmd.AddCommand(subs...)
 	return cmd
 }
 

@@ -10,16 +10,7 @@ import (
 )
 
 func newKeyCommand(streams IOStreams) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "key",
-		Short: "Generate private keys",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return &UsageError{Err: errors.New("name a subcommand: " + subcommandNames(cmd))}
-		},
-	}
-	cmd.AddCommand(newKeyNewCommand(streams))
-	return cmd
+	return newGroupCommand("key", "Generate private keys", "", newKeyNewCommand(streams))
 }
 
 // keyNewOptions are the flags of "kubepki key new".
