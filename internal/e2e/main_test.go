@@ -52,11 +52,17 @@ type logBuffer struct {
 	mu    sync.Mutex
 	buf   bytes.Buffer
 	lines []map[string]any
+	// discard drops everything written from now on (benchmarks, whose
+	// audit lines would cost the measuring process).
+	discard bool
 }
 
 func (b *logBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.discard {
+		return len(p), nil
+	}
 	b.buf.Write(p)
 	for {
 		i := bytes.IndexByte(b.buf.Bytes(), '\n')
@@ -101,7 +107,7 @@ func (b *logBuffer) String() string {
 
 // replica is one kubepki serve process.
 type replica struct {
-	t    *testing.T
+	t    testing.TB
 	name string
 	dir  string
 	args []string
@@ -111,7 +117,7 @@ type replica struct {
 	done chan struct{}
 }
 
-func newReplica(t *testing.T, name, dir string, extra ...string) *replica {
+func newReplica(t testing.TB, name, dir string, extra ...string) *replica {
 	t.Helper()
 	args := append([]string{"serve", "--data-dir", dir, "--secure-port", "0", "--bind-address", "127.0.0.1", "--log-format", "json"}, extra...)
 	r := &replica{t: t, name: name, dir: dir, args: args, logs: &logBuffer{}}
@@ -197,7 +203,7 @@ func (r *replica) client() kubernetes.Interface {
 }
 
 // newUserCSR builds a kube-apiserver-client CSR object for user name.
-func newUserCSR(t *testing.T, name string) *certv1.CertificateSigningRequest {
+func newUserCSR(t testing.TB, name string) *certv1.CertificateSigningRequest {
 	t.Helper()
 	key, err := pki.GenerateKey(pki.ECDSAP256)
 	if err != nil {
@@ -305,7 +311,7 @@ func verifyIssued(t *testing.T, ctx context.Context, cs kubernetes.Interface, na
 }
 
 // readCA reads the cluster CA certificate of a data dir.
-func readCA(t *testing.T, dir string) *x509.Certificate {
+func readCA(t testing.TB, dir string) *x509.Certificate {
 	t.Helper()
 	c, err := pki.ReadCertificateFile(filepath.Join(dir, "pki", "ca.crt"))
 	if err != nil {
@@ -315,7 +321,7 @@ func readCA(t *testing.T, dir string) *x509.Certificate {
 }
 
 // copyTree copies a folder with its file modes.
-func copyTree(t *testing.T, from, to string) {
+func copyTree(t testing.TB, from, to string) {
 	t.Helper()
 	err := filepath.Walk(from, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
