@@ -2,7 +2,6 @@ package controller
 
 import (
 	"time"
-	"unique"
 
 	certv1 "k8s.io/api/certificates/v1"
 
@@ -32,7 +31,6 @@ func slimForCache(obj any) (any, error) {
 		return obj, nil
 	}
 	csr.ManagedFields = nil
-	internStrings(csr)
 	issued := certificates.HasCertificate(csr)
 	if !issued && !certificates.IsDenied(csr) && !certificates.IsFailed(csr) {
 		return csr, nil
@@ -64,26 +62,4 @@ func notAfter(csr *certv1.CertificateSigningRequest) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return cert.NotAfter, true
-}
-
-// internStrings makes the cached copy share one copy of the strings that
-// repeat across CSRs (requester, groups, signer, usages): the decoder
-// allocates each anew, about 200 bytes a CSR. Only string values are
-// replaced by equal ones; slices and maps stay the object's own.
-func internStrings(csr *certv1.CertificateSigningRequest) {
-	intern := func(s string) string {
-		if s == "" {
-			return s
-		}
-		return unique.Make(s).Value()
-	}
-	csr.Spec.SignerName = intern(csr.Spec.SignerName)
-	csr.Spec.Username = intern(csr.Spec.Username)
-	csr.Spec.UID = intern(csr.Spec.UID)
-	for i, g := range csr.Spec.Groups {
-		csr.Spec.Groups[i] = intern(g)
-	}
-	for i, u := range csr.Spec.Usages {
-		csr.Spec.Usages[i] = certv1.KeyUsage(intern(string(u)))
-	}
 }

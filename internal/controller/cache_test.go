@@ -4,11 +4,9 @@ import (
 	"crypto/x509/pkix"
 	"testing"
 	"time"
-	"unsafe"
 
 	certv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubepki/kubepki/internal/certificates"
@@ -63,41 +61,5 @@ func TestSlimForCache(t *testing.T) {
 	}
 	if r := controller.CleanupRule(got, notAfter.Add(time.Minute)); r != controller.CleanupRule(original, notAfter.Add(time.Minute)) {
 		t.Errorf("slimmed and full CSR get different rules: %q vs %q", r, controller.CleanupRule(original, notAfter.Add(time.Minute)))
-	}
-}
-
-// TestSlimForCacheInterns checks that cached CSRs share the strings that
-// repeat across CSRs, with their values unchanged.
-func TestSlimForCacheInterns(t *testing.T) {
-	t.Parallel()
-	var cached []*certv1.CertificateSigningRequest
-	for _, name := range []string{"a", "b"} {
-		csr, _ := userCSR(t, name)
-		csr.Spec.Username = string([]byte("jane")) // distinct backing arrays
-		csr.Spec.Groups = []string{string([]byte("dev")), string([]byte("system:authenticated"))}
-		want := csr.DeepCopy()
-		out, err := controller.SlimForCache(csr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := out.(*certv1.CertificateSigningRequest)
-		if !equality.Semantic.DeepEqual(got.Spec, want.Spec) {
-			t.Fatalf("SlimForCache changed the spec of pending CSR %s:\ngot  %+v\nwant %+v", name, got.Spec, want.Spec)
-		}
-		cached = append(cached, got)
-	}
-	a, b := cached[0].Spec, cached[1].Spec
-	same := func(what, x, y string) {
-		if unsafe.StringData(x) != unsafe.StringData(y) {
-			t.Errorf("%s %q is not shared between cached CSRs", what, x)
-		}
-	}
-	same("username", a.Username, b.Username)
-	same("signer", a.SignerName, b.SignerName)
-	for i := range a.Groups {
-		same("group", a.Groups[i], b.Groups[i])
-	}
-	for i := range a.Usages {
-		same("usage", string(a.Usages[i]), string(b.Usages[i]))
 	}
 }
