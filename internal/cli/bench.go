@@ -578,6 +578,7 @@ type benchServer struct {
 	cancel    context.CancelFunc
 	done      chan error
 	ctrlDone  chan error
+	mgr       *controller.Manager
 	seq       atomic.Int64
 	dbPath    string
 	closeOnce sync.Once
@@ -652,6 +653,7 @@ func startBenchServer(ctx context.Context) (*benchServer, error) {
 	if err != nil {
 		return nil, err
 	}
+	b.mgr = m
 	go func() { b.ctrlDone <- m.Run(runCtx) }()
 
 	if b.adminCfg, err = b.clientConfig("kubernetes-admin", apiserver.GroupKubeadmClusterAdmins); err != nil {
@@ -1105,6 +1107,11 @@ func (b *benchServer) runMemory(ctx context.Context, total int) (*BenchMemoryRes
 		return nil, fmt.Errorf("fill the store: %w", firstErr)
 	}
 	fill := float64(need) / time.Since(start).Seconds()
+	// Measure only once the controllers' cache holds every CSR: the
+	// informer follows the store through its watch, a little behind.
+	if err := b.waitCached(ctx, have+need); err != nil {
+		return nil, err
+	}
 	// Collect twice (finalizers) and return freed pages to the system, so
 	// that RSS shows what is live rather than what the runtime keeps.
 	runtime.GC()
@@ -1121,6 +1128,26 @@ func (b *benchServer) runMemory(ctx context.Context, total int) (*BenchMemoryRes
 		res.StoreFileMB = float64(st.Size()) / (1 << 20)
 	}
 	return res, nil
+}
+
+// waitCached polls, for at most two minutes, until the signing
+// controller's informer holds at least want CSRs.
+func (b *benchServer) waitCached(ctx context.Context, want int) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		n := b.mgr.CachedCount()
+		if n >= want {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the controllers' cache holds %d of %d CSRs after waiting: %w", n, want, ctx.Err())
+		case <-tick.C:
+		}
+	}
 }
 
 // processCPU returns the user and system CPU time this process used.

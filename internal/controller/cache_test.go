@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"crypto/x509/pkix"
+	"fmt"
 	"testing"
 	"time"
 
@@ -61,5 +62,35 @@ func TestSlimForCache(t *testing.T) {
 	}
 	if r := controller.CleanupRule(got, notAfter.Add(time.Minute)); r != controller.CleanupRule(original, notAfter.Add(time.Minute)) {
 		t.Errorf("slimmed and full CSR get different rules: %q vs %q", r, controller.CleanupRule(original, notAfter.Add(time.Minute)))
+	}
+}
+
+// TestCachedCount checks that CachedCount follows the store: 0 before
+// the manager runs, then every created CSR once the informer saw it.
+func TestCachedCount(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m, err := controller.New(controller.Config{Client: e.ctrl, Signers: controller.SameCA(e.srv.CA), Logger: logger(newRecorder())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := m.CachedCount(); n != 0 {
+		t.Fatalf("CachedCount before Run = %d, want 0", n)
+	}
+	m, _ = startManager(t, controller.Config{Client: e.ctrl, Signers: controller.SameCA(e.srv.CA), Logger: logger(newRecorder())})
+	const want = 3
+	for i := range want {
+		csr, _ := userCSR(t, fmt.Sprintf("count-%d", i))
+		create(t, e.client("jane", "dev"), csr)
+	}
+	deadline := time.Now().Add(waitTimeout)
+	for m.CachedCount() < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("CachedCount = %d after %v, want %d", m.CachedCount(), waitTimeout, want)
+		}
+		time.Sleep(10 * time.Millisecond) // polling with a deadline
+	}
+	if n := m.CachedCount(); n != want {
+		t.Fatalf("CachedCount = %d, want %d", n, want)
 	}
 }

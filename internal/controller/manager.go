@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	certv1 "k8s.io/api/certificates/v1"
@@ -133,6 +134,9 @@ type Manager struct {
 	// signing again.
 	mu      sync.Mutex
 	pending map[types.UID]pendingCert
+
+	// cached is the informer store of the current term, for CachedCount.
+	cached atomic.Pointer[cache.Store]
 }
 
 // New checks cfg and returns a Manager.
@@ -201,6 +205,16 @@ func orDefault(d, def time.Duration) time.Duration {
 // Identity returns the name this Manager writes into reservations.
 func (m *Manager) Identity() string { return m.identity }
 
+// CachedCount returns how many CSRs the informer of the current term
+// holds (0 before the first term starts). Benchmarks use it to wait until
+// the controllers have caught up with the store.
+func (m *Manager) CachedCount() int {
+	if s := m.cached.Load(); s != nil {
+		return len((*s).ListKeys())
+	}
+	return 0
+}
+
 // Run runs the controllers until ctx ends and returns nil then. With an
 // Elector it campaigns, runs while leading, and campaigns again after
 // losing leadership.
@@ -248,6 +262,8 @@ func (m *Manager) runTerm(ctx context.Context) error {
 	if err := informer.SetTransform(slimForCache); err != nil {
 		return fmt.Errorf("controller: set informer transform: %w", err)
 	}
+	store := informer.GetStore()
+	m.cached.Store(&store)
 	signQ := newQueue("csrsigning")
 	approveQ := newQueue("csrapproving")
 	enqueue := func(obj any) {
