@@ -118,10 +118,7 @@ func writePair(certPath string, certPEM []byte, keyPath string, keyPEM []byte, f
 // writeKeyAnd writes keyPEM to keyPath (0600), then data to path with
 // mode; if the second write fails, the key file is restored or removed.
 func writeKeyAnd(certPath string, certPEM []byte, certMode os.FileMode, keyPath string, keyPEM []byte, force bool) error {
-	write := pki.WriteFileNew
-	if force {
-		write = pki.WriteFile
-	}
+	write := fileWriter(force)
 	oldKey, keyErr := os.ReadFile(keyPath)
 	if err := write(keyPath, keyPEM, pki.ModeKey); err != nil {
 		return fmt.Errorf("%w; check that the folder exists and is writable", err)

@@ -84,17 +84,5 @@ func (o *csrNewOptions) Run(streams IOStreams) error {
 		return fmt.Errorf("%s: %w", o.keyFile, err)
 	}
 	data := pki.MarshalCSRPEM(der)
-	if o.out == "" {
-		_, err := streams.Out.Write(data)
-		return err
-	}
-	write := pki.WriteFileNew
-	if o.force {
-		write = pki.WriteFile
-	}
-	if err := write(o.out, data, pki.ModeCSR); err != nil {
-		return fmt.Errorf("%w; check that the folder exists and is writable", err)
-	}
-	fmt.Fprintf(streams.Out, "created\t%s\n", o.out)
-	return nil
+	return writeOutput(streams, o.out, data, pki.ModeCSR, o.force)
 }

@@ -92,16 +92,8 @@ func (o *keyNewOptions) Run(streams IOStreams) error {
 		return err
 	}
 	defer clear(keyPEM)
-	write := pki.WriteFileNew
-	if o.force {
-		write = pki.WriteFile
-	}
 	if o.pubOut == "" {
-		if err := write(o.out, keyPEM, pki.ModeKey); err != nil {
-			return fmt.Errorf("%w; check that the folder exists and is writable", err)
-		}
-		fmt.Fprintf(streams.Out, "created\t%s\n", o.out)
-		return nil
+		return writeOutput(streams, o.out, keyPEM, pki.ModeKey, o.force)
 	}
 	pubPEM, err := pki.MarshalPublicKeyPEM(key.Public())
 	if err != nil {

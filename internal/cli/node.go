@@ -6,7 +6,6 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -201,18 +200,11 @@ func (o *nodeAddOptions) Run(ctx context.Context, streams IOStreams) error {
 	return nil
 }
 
-// writeServing writes the serving key (0600) and certificate (0644).
+// writeServing writes the serving key (0600) and certificate (0644); if
+// the certificate cannot be written the key file is restored.
 func (o *nodeAddOptions) writeServing(res *enrollResult) error {
-	write := pki.WriteFileNew
-	if o.force {
-		write = pki.WriteFile
-	}
-	if err := write(o.servingKey, res.keyPEM, pki.ModeKey); err != nil {
-		return fmt.Errorf("write serving key: %w", err)
-	}
-	if err := write(o.servingCert, res.certPEM, pki.ModeCert); err != nil {
-		os.Remove(o.servingKey)
-		return fmt.Errorf("write serving certificate: %w", err)
+	if err := writeKeyAnd(o.servingCert, res.certPEM, pki.ModeCert, o.servingKey, res.keyPEM, o.force); err != nil {
+		return fmt.Errorf("write serving key and certificate: %w", err)
 	}
 	return nil
 }

@@ -152,17 +152,5 @@ func (o *signOptions) Run(streams IOStreams) error {
 		return fmt.Errorf("sign %s with %s: %w", o.csrFile, o.caCert, err)
 	}
 	data := pki.MarshalCertificatePEM(cert)
-	if o.out == "" {
-		_, err := streams.Out.Write(data)
-		return err
-	}
-	write := pki.WriteFileNew
-	if o.force {
-		write = pki.WriteFile
-	}
-	if err := write(o.out, data, pki.ModeCert); err != nil {
-		return fmt.Errorf("%w; check that the folder exists and is writable", err)
-	}
-	fmt.Fprintf(streams.Out, "created\t%s\n", o.out)
-	return nil
+	return writeOutput(streams, o.out, data, pki.ModeCert, o.force)
 }

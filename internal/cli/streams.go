@@ -3,7 +3,10 @@ package cli
 import (
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+
+	"github.com/kubepki/kubepki/internal/pki"
 )
 
 // IOStreams are the standard streams a command reads and writes. Tests pass
@@ -46,4 +49,28 @@ func terminalProgress(w io.Writer) func(done, total int) {
 			fmt.Fprintln(w)
 		}
 	}
+}
+
+// fileWriter returns pki.WriteFile when force allows replacing an existing
+// file, and pki.WriteFileNew, which refuses to, otherwise.
+func fileWriter(force bool) func(path string, data []byte, perm fs.FileMode) error {
+	if force {
+		return pki.WriteFile
+	}
+	return pki.WriteFileNew
+}
+
+// writeOutput writes data to stdout when path is empty, and otherwise to
+// path with mode (atomically, replacing only with force), then says
+// "created".
+func writeOutput(streams IOStreams, path string, data []byte, mode fs.FileMode, force bool) error {
+	if path == "" {
+		_, err := streams.Out.Write(data)
+		return err
+	}
+	if err := fileWriter(force)(path, data, mode); err != nil {
+		return fmt.Errorf("%w; check that the folder exists and is writable", err)
+	}
+	_, err := fmt.Fprintf(streams.Out, "created\t%s\n", path)
+	return err
 }
