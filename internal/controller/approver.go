@@ -15,6 +15,10 @@ import (
 // through the approval subresource with csr's resourceVersion as
 // precondition. It never denies.
 func (m *Manager) autoApprove(ctx context.Context, csr *certv1.CertificateSigningRequest) (time.Duration, error) {
+	csr, err := m.whole(ctx, csr)
+	if err != nil || csr == nil {
+		return 0, err
+	}
 	d, err := m.policy.Decide(ctx, csr)
 	if err != nil {
 		return 0, err

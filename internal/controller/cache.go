@@ -9,11 +9,24 @@ import (
 	"github.com/kubepki/kubepki/internal/pki"
 )
 
-// The informer keeps every CSR in memory. CSRs that are finished (issued,
-// denied or failed) need no more work except from the cleaner, so their
-// cached copy drops the request and certificate bytes and managed fields:
-// a store of 100,000 issued CSRs then costs a small fraction of the
-// memory. The cached copy is never written back to the API.
+// The informer keeps every CSR in memory. Only a CSR some controller may
+// still act on needs its whole object in the cache: an approved CSR the
+// signer will sign, and a pending CSR the auto-approver may approve. Every
+// other CSR (finished: issued, denied or failed; pending for a signer the
+// approval policy never approves; approved for a signer without a CA here)
+// is cached slimmed: request, requester groups and extra, usages, labels
+// and annotations, certificate bytes and managed fields are dropped, and
+// what the cleaner and the logs need is kept (name, uid, resourceVersion,
+// creation time, signer, requester name, conditions, and the issued
+// certificate's NotAfter). A store of 100,000 such CSRs then costs a
+// fraction of the memory.
+//
+// A slimmed copy is never written back to the API and never decided on:
+// a CSR only becomes actionable through a change (an approval), and the
+// watch event of that change carries the whole object, which the
+// transform then keeps whole. A slimmed copy has no spec.request, which
+// the API never stores, so the signer and approver recognise one and read
+// the CSR from the API instead of acting on it (see [Manager.whole]).
 const (
 	// cachedNotAfterAnnotation carries, in the cached copy only, the
 	// issued certificate's NotAfter (RFC 3339) for the cleaner.
@@ -24,31 +37,51 @@ const (
 // certificates.HasCertificate stays true on the cached copy.
 var cachedCertificate = []byte("<issued>")
 
-// slimForCache is the informer's transform: it strips finished CSRs.
-func slimForCache(obj any) (any, error) {
+// slimForCache is the informer's transform: it slims every CSR that
+// m does not act on (see actsOn).
+func (m *Manager) slimForCache(obj any) (any, error) {
+	return transform(obj, m.actsOn)
+}
+
+// actsOn reports whether the signer or the auto-approver of m may still
+// act on csr, and so needs its cached copy whole.
+func (m *Manager) actsOn(csr *certv1.CertificateSigningRequest) bool {
+	return m.wantsSigning(csr) || (m.approve && m.mayAutoApprove(csr))
+}
+
+func transform(obj any, keep func(*certv1.CertificateSigningRequest) bool) (any, error) {
 	csr, ok := obj.(*certv1.CertificateSigningRequest)
 	if !ok {
 		return obj, nil
 	}
 	csr.ManagedFields = nil
-	issued := certificates.HasCertificate(csr)
-	if !issued && !certificates.IsDenied(csr) && !certificates.IsFailed(csr) {
+	if len(csr.Spec.Request) == 0 || keep(csr) {
 		return csr, nil
 	}
-	csr.Spec.Request = nil
+	var ann map[string]string
+	issued := certificates.HasCertificate(csr)
 	if issued {
 		if cert, err := pki.ParseCertificatePEM(csr.Status.Certificate); err == nil {
-			ann := make(map[string]string, len(csr.Annotations)+1)
-			for k, v := range csr.Annotations {
-				ann[k] = v
-			}
-			ann[cachedNotAfterAnnotation] = cert.NotAfter.UTC().Format(time.RFC3339)
-			csr.Annotations = ann
+			ann = map[string]string{cachedNotAfterAnnotation: cert.NotAfter.UTC().Format(time.RFC3339)}
 		}
 		csr.Status.Certificate = cachedCertificate
 	}
+	csr.Annotations = ann
+	csr.Labels = nil
+	csr.Spec.Request = nil
+	csr.Spec.Groups = nil
+	csr.Spec.Extra = nil
+	csr.Spec.UID = ""
+	csr.Spec.Usages = nil
+	for i := range csr.Status.Conditions {
+		csr.Status.Conditions[i].Message = ""
+	}
 	return csr, nil
 }
+
+// slimmed reports whether csr is a slimmed cached copy: the API never
+// stores a CSR without a request.
+func slimmed(csr *certv1.CertificateSigningRequest) bool { return len(csr.Spec.Request) == 0 }
 
 // notAfter returns the issued certificate's NotAfter from a full or a
 // slimmed CSR, and whether it is known.

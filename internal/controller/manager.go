@@ -14,6 +14,7 @@ import (
 	"time"
 
 	certv1 "k8s.io/api/certificates/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -259,7 +260,7 @@ func (m *Manager) runTerm(ctx context.Context) error {
 	}
 	informer := cache.NewSharedIndexInformerWithOptions(lw, &certv1.CertificateSigningRequest{},
 		cache.SharedIndexInformerOptions{ResyncPeriod: m.resync, ObjectDescription: "certificatesigningrequests"})
-	if err := informer.SetTransform(slimForCache); err != nil {
+	if err := informer.SetTransform(m.slimForCache); err != nil {
 		return fmt.Errorf("controller: set informer transform: %w", err)
 	}
 	store := informer.GetStore()
@@ -274,7 +275,7 @@ func (m *Manager) runTerm(ctx context.Context) error {
 		if m.wantsSigning(csr) {
 			signQ.Add(csr.Name)
 		}
-		if m.approve && mayAutoApprove(csr) {
+		if m.approve && m.mayAutoApprove(csr) {
 			approveQ.Add(csr.Name)
 		}
 	}
@@ -326,13 +327,39 @@ func (m *Manager) runTerm(ctx context.Context) error {
 }
 
 // mayAutoApprove reports whether the approver should look at csr: pending,
-// not issued, for a signer it may ever approve.
-func mayAutoApprove(csr *certv1.CertificateSigningRequest) bool {
+// not issued, for a signer the approval policy may approve
+// (kube-apiserver-client-kubelet always, since the requester's permission
+// is asked anew each time; kubelet-serving only with a node inventory).
+func (m *Manager) mayAutoApprove(csr *certv1.CertificateSigningRequest) bool {
 	switch csr.Spec.SignerName {
-	case certificates.SignerKubeAPIServerClientKubelet, certificates.SignerKubeletServing:
-		return certificates.IsPending(csr) && !certificates.HasCertificate(csr)
+	case certificates.SignerKubeAPIServerClientKubelet:
+	case certificates.SignerKubeletServing:
+		if m.policy.Inventory == nil {
+			return false
+		}
+	default:
+		return false
 	}
-	return false
+	return certificates.IsPending(csr) && !certificates.HasCertificate(csr)
+}
+
+// whole returns csr itself, or, when csr is a slimmed cached copy, the CSR
+// read from the API (nil if it is gone or changed uid), so that no
+// decision or write ever rests on a slimmed copy.
+func (m *Manager) whole(ctx context.Context, csr *certv1.CertificateSigningRequest) (*certv1.CertificateSigningRequest, error) {
+	if !slimmed(csr) {
+		return csr, nil
+	}
+	fresh, err := m.client.Get(ctx, csr.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("read %s: %w", csr.Name, err)
+	case fresh.UID != csr.UID:
+		return nil, nil
+	}
+	return fresh, nil
 }
 
 func newQueue(name string) workqueue.TypedRateLimitingInterface[string] {

@@ -95,6 +95,10 @@ func (m *Manager) sign(ctx context.Context, csr *certv1.CertificateSigningReques
 	if !m.wantsSigning(csr) {
 		return 0, nil
 	}
+	csr, err := m.whole(ctx, csr)
+	if err != nil || csr == nil || !m.wantsSigning(csr) {
+		return 0, err
+	}
 	ca := m.signers[csr.Spec.SignerName]
 
 	if p, ok := m.pendingFor(csr.UID); ok {
