@@ -1,15 +1,32 @@
 package cluster
 
 import (
+	"crypto"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"io"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/kubepki/kubepki/internal/pki"
 )
 
+// countingSigner counts the signatures a CA key makes.
+type countingSigner struct {
+	crypto.Signer
+	n atomic.Int64
+}
+
+func (c *countingSigner) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	c.n.Add(1)
+	return c.Signer.Sign(rand, digest, opts)
+}
+
+// TestSignLintsBeforeIssuing: a certificate that breaks a lint rule is
+// refused before the CA key signs anything; one that passes is signed
+// once, by the real CA.
 func TestSignLintsBeforeIssuing(t *testing.T) {
 	t.Parallel()
 	opts := DefaultOptions()
@@ -24,6 +41,8 @@ func TestSignLintsBeforeIssuing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	counting := &countingSigner{Signer: ca.Key}
+	ca.Key = counting
 	key, err := pki.GenerateKey(pki.ECDSAP256)
 	if err != nil {
 		t.Fatal(err)
@@ -41,6 +60,7 @@ func TestSignLintsBeforeIssuing(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			before := counting.n.Load()
 			cert, err := r.sign(ca, key.Public(), tc.opts, filepath.Join(opts.CertDir, "x.crt"))
 			if tc.wantRule == "" {
 				if err != nil {
@@ -49,10 +69,16 @@ func TestSignLintsBeforeIssuing(t *testing.T) {
 				if err := cert.CheckSignatureFrom(ca.Cert); err != nil {
 					t.Errorf("issued certificate is not signed by the real CA: %v", err)
 				}
+				if n := counting.n.Load() - before; n != 1 {
+					t.Errorf("the CA key made %d signatures for one certificate, want 1", n)
+				}
 				return
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.wantRule) {
 				t.Fatalf("sign = %v, want a refusal naming %s", err, tc.wantRule)
+			}
+			if n := counting.n.Load() - before; n != 0 {
+				t.Errorf("the CA key signed %d times for a refused certificate, want 0", n)
 			}
 		})
 	}

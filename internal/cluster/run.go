@@ -85,11 +85,6 @@ type run struct {
 	errs     []error
 	caJobs   []job
 	jobs     []job
-
-	// shadowMu guards shadows, the throwaway-key CAs of pre-issuance
-	// linting, keyed by CA certificate.
-	shadowMu sync.Mutex
-	shadows  map[string]*pki.CA
 }
 
 func newRun(p *Plan) *run {
@@ -600,10 +595,8 @@ func (r *run) kubeconfigData(k KubeconfigSpec, caCert, cert *x509.Certificate, k
 		return nil, err
 	}
 	defer clear(keyPEM)
-	cfg := kubeconfig.NewCertConfig(r.plan.ClusterName, k.Server, pki.MarshalCertificatePEM(caCert),
+	data, err := kubeconfig.MarshalCertConfig(r.plan.ClusterName, k.Server, pki.MarshalCertificatePEM(caCert),
 		k.CommonName, pki.MarshalCertificatePEM(cert), keyPEM)
-	data, err := kubeconfig.Marshal(cfg)
-	clear(cfg.AuthInfos[k.CommonName].ClientKeyData)
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig %s: %w", k.Name, err)
 	}
