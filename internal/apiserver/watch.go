@@ -278,9 +278,16 @@ func (s *Server) watchCSRs(w http.ResponseWriter, r *http.Request, st *reqState)
 			}
 		case ev, ok := <-sw.Events():
 			if !ok {
-				if errors.Is(sw.Err(), storage.ErrCompacted) {
-					_ = enc.send(watch.Error, tooOld(lastRV))
-				} else if err := sw.Err(); err != nil && ctx.Err() == nil {
+				switch err := sw.Err(); {
+				case errors.Is(err, storage.ErrCompacted):
+					// The store could not keep this stream going (the
+					// watch fell behind). End it without an error, as
+					// kube-apiserver ends a watcher it drops: the client
+					// watches again from the last resourceVersion it saw
+					// and gets 410 Expired only if the store's history no
+					// longer reaches back there, instead of re-listing
+					// every CSR after each burst of writes.
+				case err != nil && ctx.Err() == nil:
 					_ = enc.send(watch.Error, s.toStatus(r, storageError(err, "")))
 				}
 				return

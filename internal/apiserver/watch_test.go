@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -347,4 +348,105 @@ func TestListContinueTooOld(t *testing.T) {
 	if !apierrors.IsResourceExpired(err) && !apierrors.IsGone(err) {
 		t.Errorf("continue from compacted history = %v, want 410 Expired", err)
 	}
+}
+
+// TestWatchFallenBehindResumes checks that a watch the store drops for
+// falling behind ends without an error event, and that watching again
+// from the last resourceVersion seen continues with every later event,
+// in order, none lost and none twice: client-go then resumes instead of
+// re-listing.
+func TestWatchFallenBehindResumes(t *testing.T) {
+	t.Parallel()
+	// A buffer of one event: any transaction of several creates (the
+	// store commits concurrent writes together) overflows it.
+	store, err := bolt.Open(filepath.Join(t.TempDir(), "tiny-buffer.db"), bolt.Options{WatchBufferSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	srv := apiservertest.Start(t, apiservertest.Options{Store: store})
+	cs := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
+	start, err := cs.List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	const rounds, perRound = 10, 16
+	var want []string
+	created := make(chan error, perRound)
+	rv, ended, seen := start.ResourceVersion, 0, map[string]bool{}
+	var got []string
+	for round := 0; round < rounds && (ended == 0 || len(got) < len(want)); round++ {
+		w, err := cs.Watch(t.Context(), metav1.ListOptions{ResourceVersion: rv})
+		if err != nil {
+			t.Fatalf("watch from %s: %v", rv, err)
+		}
+		for i := range perRound {
+			name := fmt.Sprintf("burst-%d-%d", round, i)
+			want = append(want, name)
+			go func() {
+				_, err := cs.Create(t.Context(), newCSR(t, name, "x"), metav1.CreateOptions{})
+				created <- err
+			}()
+		}
+		for range perRound {
+			if err := <-created; err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Read until every CSR so far arrived or the server ended the watch.
+		timeout := time.After(10 * time.Second)
+	read:
+		for len(got) < len(want) {
+			select {
+			case ev, ok := <-w.ResultChan():
+				if !ok {
+					ended++
+					break read
+				}
+				if ev.Type == watch.Error {
+					t.Fatalf("watch from %s: error event %v, want the stream to end without one", rv, ev.Object)
+				}
+				csr := ev.Object.(*certv1.CertificateSigningRequest)
+				if ev.Type != watch.Added || seen[csr.Name] {
+					t.Fatalf("event %s %s: want each CSR ADDED exactly once", ev.Type, csr.Name)
+				}
+				seen[csr.Name] = true
+				got = append(got, csr.Name)
+				rv = csr.ResourceVersion
+			case <-timeout:
+				t.Fatalf("watch from %s: %d of %d events after 10s", rv, len(got), len(want))
+			}
+		}
+		w.Stop()
+	}
+	if ended == 0 {
+		t.Fatalf("no watch fell behind in %d bursts of %d concurrent creates; the test did not exercise the path", rounds, perRound)
+	}
+	// Whatever the last watch missed, one more from the last version has.
+	w, err := cs.Watch(t.Context(), metav1.ListOptions{ResourceVersion: rv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	timeout := time.After(10 * time.Second)
+	for len(got) < len(want) {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok || ev.Type != watch.Added {
+				t.Fatalf("final watch from %s: %v %v after %d of %d", rv, ok, ev.Type, len(got), len(want))
+			}
+			got = append(got, ev.Object.(*certv1.CertificateSigningRequest).Name)
+		case <-timeout:
+			t.Fatalf("final watch: %d of %d events after 10s", len(got), len(want))
+		}
+	}
+	// Store order is revision order: the names of one burst may
+	// interleave, but every created CSR arrives exactly once.
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("watches together delivered %d events %v, want %v", len(got), got, want)
+	}
+	t.Logf("%d of %d watches ended early and were resumed", ended, rounds)
 }

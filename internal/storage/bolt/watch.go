@@ -13,8 +13,10 @@ import (
 
 // hub fans committed events out to live watchers. The writer calls
 // publish once per transaction, in revision order; publish never blocks:
-// a watcher whose buffer is full is ended with ErrCompacted so that its
-// client re-lists, and writers never wait for readers.
+// a watcher whose buffer is full is ended with ErrCompacted (the API
+// server then ends that stream cleanly and its client watches again from
+// the last revision it saw, replayed from the event log while the log
+// reaches back there), and writers never wait for readers.
 type hub struct {
 	mu       sync.Mutex
 	lastRev  int64 // revision of the last published transaction
