@@ -73,10 +73,25 @@ func transform(obj any, keep func(*certv1.CertificateSigningRequest) bool) (any,
 	csr.Spec.Extra = nil
 	csr.Spec.UID = ""
 	csr.Spec.Usages = nil
+	csr.Spec.SignerName = constSigner(csr.Spec.SignerName)
 	for i := range csr.Status.Conditions {
 		csr.Status.Conditions[i].Message = ""
 	}
 	return csr, nil
+}
+
+// constSigner returns a built-in signer's name as the package constant,
+// so that the decoded copy of each CSR's name can be freed.
+func constSigner(name string) string {
+	switch name {
+	case certificates.SignerKubeAPIServerClient:
+		return certificates.SignerKubeAPIServerClient
+	case certificates.SignerKubeAPIServerClientKubelet:
+		return certificates.SignerKubeAPIServerClientKubelet
+	case certificates.SignerKubeletServing:
+		return certificates.SignerKubeletServing
+	}
+	return name
 }
 
 // slimmed reports whether csr is a slimmed cached copy: the API never
