@@ -16,7 +16,8 @@ import (
 const journalName = ".kubepki-commit.json"
 
 // journalEntry is one rename of a commit: a durable temporary file and the
-// file it replaces.
+// file it replaces, or a durable temporary folder tree and the folder it
+// becomes.
 type journalEntry struct {
 	Temp string `json:"temp"`
 	Path string `json:"path"`
@@ -28,14 +29,10 @@ type journal struct {
 	Renames []journalEntry `json:"renames"`
 }
 
-// writeJournal writes the commit record of files with their temporary
-// files durably (pki.WriteFile: fsync and folder fsync).
-func writeJournal(path string, files []stagedFile, temps []string) error {
-	j := journal{Renames: make([]journalEntry, len(files))}
-	for i, f := range files {
-		j.Renames[i] = journalEntry{Temp: temps[i], Path: f.path}
-	}
-	data, err := json.Marshal(j)
+// writeJournal writes the commit record of renames durably
+// (pki.WriteFile: fsync and folder fsync).
+func writeJournal(path string, renames []journalEntry) error {
+	data, err := json.Marshal(journal{Renames: renames})
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -111,12 +112,16 @@ func forcedInitStage(t *testing.T, o Options) (*Plan, *stage) {
 		r.planKubeconfig(k)
 	}
 	st := &stage{journal: p.journalPath()}
+	var mu sync.Mutex
 	for _, wave := range [][]job{r.caJobs, r.jobs} {
-		files, err := runJobs(t.Context(), wave, nil)
-		if err != nil {
+		if err := runJobs(t.Context(), wave, nil, func(files []stagedFile) error {
+			mu.Lock()
+			defer mu.Unlock()
+			st.files = append(st.files, files...)
+			return nil
+		}); err != nil {
 			t.Fatal(err)
 		}
-		st.files = append(st.files, files...)
 	}
 	return p, st
 }

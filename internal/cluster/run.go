@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kubepki/kubepki/internal/kubeconfig"
@@ -119,65 +120,76 @@ func (r *run) certOptions(cn string, org []string, eku []x509.ExtKeyUsage, sans 
 	}
 }
 
-// execute runs the CA jobs, then the other jobs, then commits everything
-// they staged. Nothing is written if any problem was recorded.
+// execute runs the CA jobs, then the other jobs, writing each job's files
+// as soon as it has made them (so that the file system's work overlaps
+// the crypto on the other cores), then commits them all. Nothing is
+// written if any problem was recorded, and nothing is left if a job or
+// the commit fails.
 func (r *run) execute(ctx context.Context) (*Result, error) {
 	if len(r.errs) > 0 {
 		return nil, errors.Join(r.errs...)
 	}
-	st := stage{journal: r.plan.journalPath()}
-	pr := newProgress(r.plan.Progress, len(r.caJobs)+len(r.jobs))
-	for _, wave := range [][]job{r.caJobs, r.jobs} {
-		files, err := runJobs(ctx, wave, pr)
-		if err != nil {
-			return nil, err
-		}
-		st.files = append(st.files, files...)
+	if len(r.caJobs)+len(r.jobs) == 0 {
+		return &Result{Files: r.results, Warnings: r.warnings}, nil
 	}
+	st := stage{journal: r.plan.journalPath()}
+	w, err := st.begin()
+	if err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex
+	var secrets [][]byte
 	defer func() {
-		for _, f := range st.files {
-			if f.mode == pki.ModeKey || f.mode == pki.ModeKubeconfig {
-				clear(f.data)
-			}
+		for _, b := range secrets {
+			clear(b)
 		}
 	}()
-	if err := st.commit(ctx); err != nil {
+	put := func(files []stagedFile) error {
+		mu.Lock()
+		for _, f := range files {
+			if f.mode == pki.ModeKey || f.mode == pki.ModeKubeconfig {
+				secrets = append(secrets, f.data)
+			}
+		}
+		mu.Unlock()
+		return w.put(files)
+	}
+	pr := newProgress(r.plan.Progress, len(r.caJobs)+len(r.jobs))
+	for _, wave := range [][]job{r.caJobs, r.jobs} {
+		if err := runJobs(ctx, wave, pr, put); err != nil {
+			return nil, w.finish(ctx, err)
+		}
+	}
+	if err := w.finish(ctx, nil); err != nil {
 		return nil, err
 	}
 	return &Result{Files: r.results, Warnings: r.warnings}, nil
 }
 
-// runJobs runs jobs on all cores and returns their files in job order.
-func runJobs(ctx context.Context, jobs []job, pr *progress) ([]stagedFile, error) {
-	out := make([][]stagedFile, len(jobs))
+// runJobs runs jobs on all cores and hands each job's files to put as
+// soon as the job is done.
+func runJobs(ctx context.Context, jobs []job, pr *progress, put func([]stagedFile) error) error {
 	errs := make([]error, len(jobs))
-	next := make(chan int)
+	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
 		wg.Go(func() {
-			for i := range next {
+			for i := int(next.Add(1) - 1); i < len(jobs); i = int(next.Add(1) - 1) {
 				if err := ctx.Err(); err != nil {
 					errs[i] = err
 					continue
 				}
-				out[i], errs[i] = jobs[i]()
+				files, err := jobs[i]()
+				if err == nil {
+					err = put(files)
+				}
+				errs[i] = err
 				pr.step()
 			}
 		})
 	}
-	for i := range jobs {
-		next <- i
-	}
-	close(next)
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	var files []stagedFile
-	for _, f := range out {
-		files = append(files, f...)
-	}
-	return files, nil
+	return errors.Join(errs...)
 }
 
 // progress counts finished jobs for Options.Progress.

@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/kubepki/kubepki/internal/pki"
 )
@@ -52,36 +56,57 @@ type undoRecord struct {
 	renamed bool
 }
 
-// preflight checks that nothing but regular files and folders is in the
-// way of the staged paths, before anything is written, and records what
-// each path holds now so that a failed commit can put it back.
-func (s *stage) preflight(records []undoRecord) error {
-	dirOK := map[string]bool{}
-	for i, f := range s.files {
-		if fi, err := os.Lstat(f.path); err == nil {
-			if !fi.Mode().IsRegular() {
-				return fmt.Errorf("%s is in the way: it is a %s, not a regular file; move it away and retry", f.path, describeMode(fi.Mode()))
-			}
-			old, err := os.ReadFile(f.path)
-			if err != nil {
-				return fmt.Errorf("read %s before replacing it: %w", f.path, err)
-			}
-			records[i] = undoRecord{existed: true, old: old, oldMode: fi.Mode().Perm()}
-		}
-		for dir := filepath.Dir(f.path); !dirOK[dir]; dir = filepath.Dir(dir) {
-			if fi, err := os.Stat(dir); err == nil {
-				if !fi.IsDir() {
-					return fmt.Errorf("%s is in the way: it is a file where a folder is needed for %s; move it away and retry", dir, f.path)
-				}
-				dirOK[dir] = true
-				break
-			}
-			if parent := filepath.Dir(dir); parent == dir {
-				break
-			}
+// newTree is a folder that does not exist yet, with every staged file
+// below it: its files are written under their final names inside a
+// temporary folder next to it, which is renamed into place as a whole.
+// A file in a new folder then costs no rename of its own, and the tree's
+// contents need no folder fsync (the syncfs covers them).
+type newTree struct {
+	root    string // the folder to create
+	temp    string // its temporary name
+	renamed bool
+}
+
+// placed is one staged file during a commit.
+type placed struct {
+	f      stagedFile
+	tree   int    // index in writer.trees, or -1 for a file in an existing folder
+	inTree string // for a tree file, its path inside the temporary tree
+	temp   string // for another file, its temporary file
+	undo   undoRecord
+}
+
+// writer is one commit in progress. Files are added with put, from any
+// number of goroutines, as soon as they are made, so that writing them
+// overlaps making the others; finish then makes them durable and renames
+// them into place, or removes every trace of them.
+type writer struct {
+	s *stage
+
+	mu          sync.Mutex
+	files       []*placed
+	dirExists   map[string]bool // folders looked at: exists or not
+	treeOf      map[string]int  // new tree roots
+	trees       []*newTree
+	made        map[string]bool // folders made inside temporary trees
+	createdDirs []string        // folders made outside trees (the record's)
+	crashed     bool
+}
+
+// begin starts a commit: it creates the commit record's folder, which
+// must exist before trees are laid out (it cannot be renamed into place
+// with the record in it).
+func (s *stage) begin() (*writer, error) {
+	w := &writer{s: s, dirExists: map[string]bool{}, treeOf: map[string]int{}, made: map[string]bool{}}
+	if s.journal != "" {
+		dirs, err := mkdirs(filepath.Dir(s.journal), pki.ModeKeyDir)
+		w.createdDirs = dirs
+		if err != nil {
+			w.rollback()
+			return nil, err
 		}
 	}
-	return nil
+	return w, nil
 }
 
 func describeMode(m fs.FileMode) string {
@@ -101,114 +126,221 @@ func describeMode(m fs.FileMode) string {
 // refused) but syncs in groups, since the disk's sync, not the crypto,
 // is what costs most:
 //
-//  1. create missing folders (dirMode, umask-independent);
-//  2. write every file to a 0600 temporary file in its folder, on all
-//     cores, set its mode;
-//  3. sync the file systems once (syncfs on Linux, per-file fsync
-//     elsewhere), so every temporary file is durable;
-//  4. rename each temporary file over its target;
-//  5. fsync each folder once.
+//  1. write every file in an existing folder to a 0600 temporary file
+//     next to it, and every file of a missing folder tree under its
+//     final name into a temporary copy of the tree; set each mode
+//     (files and folders, umask-independent);
+//  2. sync the file systems once (syncfs on Linux, per-file fsync
+//     elsewhere), so every temporary file and tree is durable;
+//  3. write the commit record, if any;
+//  4. rename each temporary file over its target and each temporary tree
+//     to its name;
+//  5. fsync each folder that got a new entry once.
 //
 // If anything fails, every renamed file is put back (or removed), every
-// temporary file and every folder created is removed, and the first error
-// is returned: the folders are left as they were.
-func (s *stage) commit(ctx context.Context) (err error) {
+// renamed tree and every temporary file and tree is removed, and the
+// first error is returned: the folders are left as they were.
+func (s *stage) commit(ctx context.Context) error {
 	if len(s.files) == 0 {
 		return nil
 	}
-	crashed := false
-	defer func() {
-		if err != nil && s.journal != "" && !crashed {
-			os.Remove(s.journal)
-		}
-	}()
-	records := make([]undoRecord, len(s.files))
-	defer func() {
-		for i := range records {
-			clear(records[i].old)
-		}
-	}()
-	if err := s.preflight(records); err != nil {
+	w, err := s.begin()
+	if err != nil {
 		return err
 	}
-	var createdDirs []string
-	defer func() {
-		if err != nil && !crashed {
-			slices.Reverse(createdDirs)
-			for _, d := range createdDirs {
-				os.Remove(d)
-			}
-		}
-	}()
-	made := map[string]bool{}
-	for _, f := range s.files {
-		if dir := filepath.Dir(f.path); !made[dir] {
-			dirs, derr := mkdirs(dir, f.dirMode)
-			createdDirs = append(createdDirs, dirs...)
-			if derr != nil {
-				return derr
-			}
-			made[dir] = true
+	// Placed in order, so that renames and the record follow the stage.
+	ps := make([]*placed, len(s.files))
+	w.mu.Lock()
+	for i, f := range s.files {
+		if ps[i], err = w.place(f); err != nil {
+			w.mu.Unlock()
+			return w.finish(ctx, err)
 		}
 	}
+	w.mu.Unlock()
+	// Writing a small file without fsync is CPU work in the kernel, and
+	// on ext4 concurrent creators mostly wait for each other: one writer
+	// per core.
+	err = parallel(ctx, runtime.GOMAXPROCS(0), len(ps), func(i int) error { return w.write(ps[i]) })
+	return w.finish(ctx, err)
+}
 
-	temps := make([]string, len(s.files))
-	defer func() {
-		if crashed {
-			return
-		}
-		for _, tmp := range temps {
-			if tmp != "" {
-				os.Remove(tmp)
-			}
-		}
+// put checks and writes files (step 1 of commit). It may be called
+// concurrently.
+func (w *writer) put(files []stagedFile) error {
+	for _, f := range files {
+		w.mu.Lock()
+		p, err := w.place(f)
+		w.mu.Unlock()
 		if err != nil {
-			for i, r := range records {
-				switch {
-				case !r.renamed:
-				case r.existed:
-					pki.WriteFile(s.files[i].path, r.old, r.oldMode)
-				default:
-					os.Remove(s.files[i].path)
-				}
+			return err
+		}
+		if err := w.write(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// write creates a placed file: under its final name in its temporary
+// tree, or as a temporary file next to its target.
+func (w *writer) write(p *placed) error {
+	var err error
+	if p.inTree != "" {
+		err = createFile(p.inTree, p.f.data, uint32(p.f.mode.Perm()))
+	} else {
+		var tmp string
+		tmp, err = createTemp(p.f.path, p.f.data, uint32(p.f.mode.Perm()))
+		w.mu.Lock()
+		p.temp = tmp
+		w.mu.Unlock()
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", p.f.path, err)
+	}
+	return nil
+}
+
+// place checks that nothing but regular files and folders is in the way
+// of f, records what its path holds now so that a failed commit can put
+// it back, and finds or makes its new folder tree. w.mu must be held.
+func (w *writer) place(f stagedFile) (*placed, error) {
+	p := &placed{f: f, tree: -1}
+	w.files = append(w.files, p)
+	dir := filepath.Dir(f.path)
+	// Find the outermost missing ancestor, checking each folder once.
+	root := ""
+	for d := dir; ; d = filepath.Dir(d) {
+		ok, known := w.dirExists[d]
+		if !known {
+			fi, err := os.Stat(d)
+			switch {
+			case err == nil && !fi.IsDir():
+				return nil, fmt.Errorf("%s is in the way: it is a file where a folder is needed for %s; move it away and retry", d, f.path)
+			case err == nil:
+				ok = true
+			case !errors.Is(err, fs.ErrNotExist):
+				return nil, fmt.Errorf("check folder %s for %s: %w", d, f.path, err)
 			}
+			w.dirExists[d] = ok
+		}
+		if ok {
+			break
+		}
+		root = d
+		if parent := filepath.Dir(d); parent == d {
+			break
+		}
+	}
+	if root == "" {
+		if fi, err := os.Lstat(f.path); err == nil {
+			if !fi.Mode().IsRegular() {
+				return nil, fmt.Errorf("%s is in the way: it is a %s, not a regular file; move it away and retry", f.path, describeMode(fi.Mode()))
+			}
+			old, err := os.ReadFile(f.path)
+			if err != nil {
+				return nil, fmt.Errorf("read %s before replacing it: %w", f.path, err)
+			}
+			p.undo = undoRecord{existed: true, old: old, oldMode: fi.Mode().Perm()}
+		}
+		return p, nil
+	}
+	t, ok := w.treeOf[root]
+	if !ok {
+		temp, err := mkdirTemp(root, f.dirMode)
+		if err != nil {
+			return nil, err
+		}
+		t = len(w.trees)
+		w.treeOf[root] = t
+		w.trees = append(w.trees, &newTree{root: root, temp: temp})
+		w.made[temp] = true
+	}
+	p.tree = t
+	tr := w.trees[t]
+	rel, err := filepath.Rel(tr.root, f.path)
+	if err != nil {
+		return nil, fmt.Errorf("write %s: %w", f.path, err)
+	}
+	p.inTree = filepath.Join(tr.temp, rel)
+	if err := mkdirsIn(tr.temp, filepath.Dir(p.inTree), f.dirMode, w.made); err != nil {
+		return nil, fmt.Errorf("write %s: %w", f.path, err)
+	}
+	return p, nil
+}
+
+// finish completes the commit (steps 2 to 5) when failed is nil, and
+// otherwise, or if a step fails, rolls everything back. No put may run
+// any more.
+func (w *writer) finish(ctx context.Context, failed error) (err error) {
+	defer func() {
+		for _, p := range w.files {
+			clear(p.undo.old)
 		}
 	}()
-
-	if err := parallel(ctx, len(s.files), func(i int) error {
-		tmp, err := writeTemp(s.files[i])
-		temps[i] = tmp
-		return err
-	}); err != nil {
+	defer func() {
+		if err != nil && !w.crashed {
+			w.rollback()
+		}
+	}()
+	if failed != nil {
+		return failed
+	}
+	if len(w.files) == 0 {
+		w.rollback() // only the record's folder, if it was made
+		return nil
+	}
+	written := make([]string, 0, len(w.files))
+	for _, p := range w.files {
+		if p.inTree != "" {
+			written = append(written, p.inTree)
+		} else {
+			written = append(written, p.temp)
+		}
+	}
+	if err := syncFiles(written); err != nil {
 		return err
 	}
-	if err := syncFiles(temps); err != nil {
-		return err
-	}
+	s := w.s
 	if s.journal != "" {
-		if err := writeJournal(s.journal, s.files, temps); err != nil {
+		if err := writeJournal(s.journal, w.renames()); err != nil {
 			return err
 		}
 	}
 	dirs := map[string]bool{}
-	for i, f := range s.files {
+	rename := func(from, to string) error {
 		if s.beforeRename != nil {
-			if err := s.beforeRename(f.path); err != nil {
-				crashed = errors.Is(err, errSimulatedCrash)
+			if err := s.beforeRename(to); err != nil {
+				w.crashed = errors.Is(err, errSimulatedCrash)
 				return err
 			}
 		}
 		// rename(2) replaces a symlink planted since preflight instead
 		// of following it, and fails on a folder.
-		if err := os.Rename(temps[i], f.path); err != nil {
-			return fmt.Errorf("write %s: %w", f.path, err)
+		if err := os.Rename(from, to); err != nil {
+			return fmt.Errorf("write %s: %w", to, err)
 		}
-		temps[i] = ""
-		records[i].renamed = true
-		dirs[filepath.Dir(f.path)] = true
+		dirs[filepath.Dir(to)] = true
+		return nil
+	}
+	for _, p := range w.files {
+		if p.tree >= 0 {
+			continue
+		}
+		if err := rename(p.temp, p.f.path); err != nil {
+			return err
+		}
+		p.temp = ""
+		p.undo.renamed = true
+	}
+	for _, t := range w.trees {
+		if err := rename(t.temp, t.root); err != nil {
+			return err
+		}
+		t.renamed = true
 	}
 	// New folders' own entries must be durable too.
-	for _, d := range createdDirs {
+	for _, d := range w.createdDirs {
 		dirs[filepath.Dir(d)] = true
 	}
 	dirList := slices.Sorted(func(yield func(string) bool) {
@@ -218,7 +350,7 @@ func (s *stage) commit(ctx context.Context) (err error) {
 			}
 		}
 	})
-	if err := parallel(ctx, len(dirList), func(i int) error { return syncDir(dirList[i]) }); err != nil {
+	if err := parallel(ctx, syncWorkers, len(dirList), func(i int) error { return syncDir(dirList[i]) }); err != nil {
 		return err
 	}
 	if s.journal != "" {
@@ -230,29 +362,92 @@ func (s *stage) commit(ctx context.Context) (err error) {
 	return nil
 }
 
-// writeTemp writes f to a new 0600 temporary file next to its target,
-// sets f's mode and closes it, without syncing. It returns the temporary
-// file's path, also on error if the file was created.
-func writeTemp(f stagedFile) (string, error) {
-	dir, base := filepath.Split(f.path)
-	tf, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return "", fmt.Errorf("write %s: %w", f.path, err)
+// rollback removes every temporary file and tree, every renamed tree and
+// every folder made, and puts back every renamed file.
+func (w *writer) rollback() {
+	for _, p := range w.files {
+		if p.temp != "" {
+			os.Remove(p.temp)
+		}
 	}
-	// CreateTemp made it 0600 less the umask; set the exact mode before
-	// any byte is written.
-	if err := tf.Chmod(f.mode); err != nil {
-		tf.Close()
-		return tf.Name(), fmt.Errorf("write %s: %w", f.path, err)
+	for _, t := range w.trees {
+		if t.renamed {
+			os.RemoveAll(t.root)
+		} else {
+			os.RemoveAll(t.temp)
+		}
 	}
-	if _, err := tf.Write(f.data); err != nil {
-		tf.Close()
-		return tf.Name(), fmt.Errorf("write %s: %w", f.path, err)
+	for _, p := range w.files {
+		switch {
+		case !p.undo.renamed:
+		case p.undo.existed:
+			pki.WriteFile(p.f.path, p.undo.old, p.undo.oldMode)
+		default:
+			os.Remove(p.f.path)
+		}
 	}
-	if err := tf.Close(); err != nil {
-		return tf.Name(), fmt.Errorf("write %s: %w", f.path, err)
+	if w.s.journal != "" {
+		os.Remove(w.s.journal)
 	}
-	return tf.Name(), nil
+	slices.Reverse(w.createdDirs)
+	for _, d := range w.createdDirs {
+		os.Remove(d)
+	}
+}
+
+// renames lists the renames of a commit, files first, then trees.
+func (w *writer) renames() []journalEntry {
+	var out []journalEntry
+	for _, p := range w.files {
+		if p.tree < 0 {
+			out = append(out, journalEntry{Temp: p.temp, Path: p.f.path})
+		}
+	}
+	for _, t := range w.trees {
+		out = append(out, journalEntry{Temp: t.temp, Path: t.root})
+	}
+	return out
+}
+
+// mkdirTemp creates the temporary folder for a new tree rooted at root,
+// next to it, with mode whatever the umask.
+func mkdirTemp(root string, mode fs.FileMode) (string, error) {
+	dir, base := filepath.Split(root)
+	for range 100 {
+		tmp := filepath.Join(dir, "."+base+".tmp-"+strconv.FormatUint(rand.Uint64(), 36))
+		err := os.Mkdir(tmp, mode)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("create folder %s: %w; check that you may write to %s", root, err, dir)
+		}
+		if err := os.Chmod(tmp, mode); err != nil {
+			os.Remove(tmp)
+			return "", fmt.Errorf("create folder %s: %w", root, err)
+		}
+		return tmp, nil
+	}
+	return "", fmt.Errorf("create folder %s: too many temporary name collisions in %s", root, dir)
+}
+
+// mkdirsIn creates dir and its missing parents up to top (which exists),
+// with mode whatever the umask; made records the folders that exist.
+func mkdirsIn(top, dir string, mode fs.FileMode, made map[string]bool) error {
+	if made[dir] || dir == top {
+		return nil
+	}
+	if err := mkdirsIn(top, filepath.Dir(dir), mode, made); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, mode); err != nil {
+		return err
+	}
+	if err := os.Chmod(dir, mode); err != nil {
+		return err
+	}
+	made[dir] = true
+	return nil
 }
 
 // syncDir fsyncs a folder so that renames in it are durable.
@@ -268,19 +463,19 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// ioWorkers is how many files are written at once: file system calls
-// block, so more of them than cores keep the cores and the disk busy.
-const ioWorkers = 16
+// syncWorkers is how many folders are fsynced at once: fsync blocks on
+// the disk, so more of them than cores keep the disk busy.
+const syncWorkers = 16
 
-// parallel runs fn(0..n-1) on ioWorkers goroutines and returns the errors
-// joined.
-func parallel(ctx context.Context, n int, fn func(i int) error) error {
+// parallel runs fn(0..n-1) on up to workers goroutines and returns the
+// errors joined.
+func parallel(ctx context.Context, workers, n int, fn func(i int) error) error {
 	errs := make([]error, n)
-	next := make(chan int)
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range min(ioWorkers, n) {
+	for range min(workers, n) {
 		wg.Go(func() {
-			for i := range next {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
 				if err := ctx.Err(); err != nil {
 					errs[i] = err
 					continue
@@ -289,10 +484,6 @@ func parallel(ctx context.Context, n int, fn func(i int) error) error {
 			}
 		})
 	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
 	wg.Wait()
 	return errors.Join(errs...)
 }

@@ -4,7 +4,9 @@ package cluster
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 )
 
 // syncFiles fsyncs each file where syncfs(2) does not exist.
@@ -21,4 +23,39 @@ func syncFiles(paths []string) error {
 		}
 	}
 	return nil
+}
+
+// createTemp creates a new temporary file for target in its folder (see
+// createFile) and returns its path, also on error if the file was
+// created.
+func createTemp(target string, data []byte, mode uint32) (string, error) {
+	dir, base := filepath.Split(target)
+	tf, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return "", err
+	}
+	return tf.Name(), fill(tf, data, mode)
+}
+
+// createFile creates path, which must not exist (O_EXCL), sets mode
+// (whatever the umask) before any byte is written, writes data and closes
+// it, without syncing.
+func createFile(path string, data []byte, mode uint32) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	return fill(f, data, mode)
+}
+
+func fill(f *os.File, data []byte, mode uint32) error {
+	if err := f.Chmod(fs.FileMode(mode)); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
