@@ -86,14 +86,22 @@ func (u *Unsigned) Sign() (*x509.Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sign certificate for %q: %w", cn, err)
 	}
-	cert, err := x509.ParseCertificate(u.assemble(sig))
-	if err != nil {
-		return nil, fmt.Errorf("parse signed certificate: %w", err)
-	}
-	if err := u.ca.Cert.CheckSignature(cert.SignatureAlgorithm, cert.RawTBSCertificate, cert.Signature); err != nil {
+	if err := u.ca.Cert.CheckSignature(u.Cert.SignatureAlgorithm, u.tbs, sig); err != nil {
 		return nil, fmt.Errorf("sign certificate for %q: the CA key's signature does not verify: %w", cn, err)
 	}
-	return cert, nil
+	// The parsed fields are those of the prepared certificate, which has
+	// the same TBSCertificate: only the encoding and the signature are
+	// new, so the certificate is not parsed a second time.
+	der := u.assemble(sig)
+	in, body, tbs := cryptobyte.String(der), cryptobyte.String(nil), cryptobyte.String(nil)
+	if !in.ReadASN1(&body, cbasn1.SEQUENCE) || !body.ReadASN1Element(&tbs, cbasn1.SEQUENCE) {
+		return nil, errors.New("assemble signed certificate: malformed encoding")
+	}
+	cert := *u.Cert
+	cert.Raw = der
+	cert.RawTBSCertificate = tbs
+	cert.Signature = sig
+	return &cert, nil
 }
 
 // assemble returns the DER of Certificate ::= SEQUENCE { tbsCertificate,

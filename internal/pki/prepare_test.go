@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -66,6 +67,13 @@ func TestPrepareSignsWhatWasPrepared(t *testing.T) {
 			}
 			if err := cert.CheckSignatureFrom(ca.Cert); err != nil {
 				t.Errorf("signature does not verify: %v", err)
+			}
+			parsed, err := x509.ParseCertificate(cert.Raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(parsed, cert) {
+				t.Error("the signed certificate differs from a parse of its own encoding")
 			}
 			if cert.SignatureAlgorithm != ref.SignatureAlgorithm {
 				t.Errorf("signature algorithm %v, x509 uses %v", cert.SignatureAlgorithm, ref.SignatureAlgorithm)
