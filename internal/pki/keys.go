@@ -8,9 +8,13 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/pem"
 	"fmt"
 	"strings"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // KeyAlgorithm names a key type and size.
@@ -109,10 +113,11 @@ func MarshalPrivateKeyPEM(key crypto.Signer) ([]byte, error) {
 	case *rsa.PrivateKey:
 		return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)}), nil
 	case *ecdsa.PrivateKey:
-		der, err := x509.MarshalECPrivateKey(k)
+		der, err := marshalECPrivateKey(k)
 		if err != nil {
 			return nil, fmt.Errorf("marshal EC key: %w", err)
 		}
+		defer clear(der)
 		return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), nil
 	case ed25519.PrivateKey:
 		der, err := x509.MarshalPKCS8PrivateKey(k)
@@ -272,4 +277,46 @@ func CheckKeyStrength(pub crypto.PublicKey) error {
 func PublicKeysEqual(a, b crypto.PublicKey) bool {
 	ak, ok := a.(interface{ Equal(crypto.PublicKey) bool })
 	return ok && ak.Equal(b)
+}
+
+// Named-curve OIDs of RFC 5480.
+var (
+	oidP256 = []int{1, 2, 840, 10045, 3, 1, 7}
+	oidP384 = []int{1, 3, 132, 0, 34}
+)
+
+// marshalECPrivateKey encodes k in SEC1 (RFC 5915), byte for byte as
+// x509.MarshalECPrivateKey does, without encoding/asn1's reflection for
+// the curves kubepki makes; other curves go through x509.
+func marshalECPrivateKey(k *ecdsa.PrivateKey) ([]byte, error) {
+	var oid asn1.ObjectIdentifier
+	switch k.Curve {
+	case elliptic.P256():
+		oid = oidP256
+	case elliptic.P384():
+		oid = oidP384
+	default:
+		return x509.MarshalECPrivateKey(k)
+	}
+	priv, err := k.Bytes()
+	if err != nil {
+		return nil, err
+	}
+	defer clear(priv)
+	pub, err := k.PublicKey.Bytes()
+	if err != nil {
+		return nil, err
+	}
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1Int64(1) // ecPrivkeyVer1
+		b.AddASN1OctetString(priv)
+		b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
+			b.AddASN1ObjectIdentifier(oid)
+		})
+		b.AddASN1(cbasn1.Tag(1).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
+			b.AddASN1BitString(pub)
+		})
+	})
+	return b.Bytes()
 }

@@ -1,6 +1,9 @@
 package pki
 
 import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"os/exec"
@@ -169,5 +172,35 @@ func TestCheckKeyStrength(t *testing.T) {
 	}
 	if _, err := CreateCSR(key, subjectCN("x"), SANs{}); !errors.Is(err, ErrWeakKey) {
 		t.Errorf("CreateCSR(RSA-1024) = %v, want ErrWeakKey", err)
+	}
+}
+
+// TestMarshalECPrivateKeyMatchesX509: the direct SEC1 encoding is
+// x509.MarshalECPrivateKey's, byte for byte, and parses back to the key.
+func TestMarshalECPrivateKeyMatchesX509(t *testing.T) {
+	t.Parallel()
+	for _, alg := range []KeyAlgorithm{ECDSAP256, ECDSAP384} {
+		for range 200 {
+			key, err := GenerateKey(alg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := key.(*ecdsa.PrivateKey)
+			got, err := marshalECPrivateKey(k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := x509.MarshalECPrivateKey(k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("%s: SEC1 encoding differs from x509's:\n%x\n%x", alg, got, want)
+			}
+			back, err := x509.ParseECPrivateKey(got)
+			if err != nil || !back.Equal(k) {
+				t.Fatalf("%s: encoding does not parse back to the key: %v", alg, err)
+			}
+		}
 	}
 }
