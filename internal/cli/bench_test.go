@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -59,6 +60,9 @@ func TestBenchSmall(t *testing.T) {
 	}
 	if m := res.Memory; m == nil || m.CSRs < 40 || m.HeapInuseMB <= 0 || m.StoreFileMB <= 0 {
 		t.Errorf("memory = %+v, want at least 40 CSRs and sizes", res.Memory)
+	}
+	if m := res.Memory; runtime.GOOS == "linux" && m != nil && (m.RSSStoreMB <= 0 || m.RSSExecutableMB <= 0 || m.RSSStoreMB+m.RSSExecutableMB > m.RSSFileMB+1) {
+		t.Errorf("memory = %+v, want the file-backed RSS split into the store map and the executable, within RSSFileMB", res.Memory)
 	}
 }
 
