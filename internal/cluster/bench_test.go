@@ -25,6 +25,46 @@ import (
 // The openssl benchmarks shell out to the real openssl in the style of
 // hand-written guides, for the ratio in the same run.
 
+// benchRoot holds every benchmark's output until the test process ends.
+// Deleting thousands of files and then creating thousands more is what
+// the next benchmark would otherwise measure: on ext4 without a journal
+// (as on these build machines) the inode allocator skips, one by one, the
+// inodes freed in the last minutes, so creating a file after a mass
+// deletion costs several times as much CPU (see docs/PERFORMANCE.md).
+var benchRoot struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// benchDir returns a new empty folder under benchRoot.
+func benchDir(b *testing.B) string {
+	b.Helper()
+	benchRoot.once.Do(func() { benchRoot.dir, benchRoot.err = os.MkdirTemp("", "kubepki-bench-") })
+	if benchRoot.err != nil {
+		b.Fatal(benchRoot.err)
+	}
+	dir, err := os.MkdirTemp(benchRoot.dir, "run-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return dir
+}
+
+// benchOptions are testOptions in a new folder under benchRoot.
+func benchOptions(b *testing.B) Options {
+	b.Helper()
+	return optionsIn(benchDir(b))
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if benchRoot.dir != "" {
+		os.RemoveAll(benchRoot.dir)
+	}
+	os.Exit(code)
+}
+
 // processCPU returns the CPU time (user + system) this process has used.
 // Benchmarks report it next to wall time: on a shared machine the wall
 // time mostly measures the other tenants, the CPU time what the work costs.
@@ -88,7 +128,7 @@ func BenchmarkInit(b *testing.B) {
 		b.Run(string(alg), func(b *testing.B) {
 			cpu := processCPU(b)
 			for b.Loop() {
-				o := testOptions(b)
+				o := benchOptions(b)
 				o.KeyAlgorithm = alg
 				if _, err := Init(b.Context(), o); err != nil {
 					b.Fatal(err)
@@ -137,7 +177,7 @@ func BenchmarkOpenSSLInit(b *testing.B) {
 				b.Fatal(err)
 			}
 			for b.Loop() {
-				dir := b.TempDir()
+				dir := benchDir(b)
 				p := func(name string) string { return filepath.Join(dir, name) }
 				for _, ca := range cas {
 					run(genkey(p(ca.name + ".key"))...)
@@ -175,7 +215,7 @@ func BenchmarkIssueNodes(b *testing.B) {
 	var cpu time.Duration
 	for b.Loop() {
 		b.StopTimer()
-		o := testOptions(b)
+		o := benchOptions(b)
 		mustInit(b, o)
 		nodes := benchNodes(n)
 		b.StartTimer()
@@ -238,7 +278,7 @@ func BenchmarkRawGenerateAndSign(b *testing.B) {
 func BenchmarkWriteFile(b *testing.B) {
 	data := make([]byte, 600)
 	b.Run("pki.WriteFile", func(b *testing.B) {
-		dir := b.TempDir()
+		dir := benchDir(b)
 		i := 0
 		for b.Loop() {
 			i++
@@ -248,7 +288,7 @@ func BenchmarkWriteFile(b *testing.B) {
 		}
 	})
 	b.Run("no-sync", func(b *testing.B) {
-		dir := b.TempDir()
+		dir := benchDir(b)
 		i := 0
 		for b.Loop() {
 			i++
@@ -271,7 +311,7 @@ func BenchmarkIssueNodeServingCerts(b *testing.B) {
 	var cpu time.Duration
 	for b.Loop() {
 		b.StopTimer()
-		o := testOptions(b)
+		o := benchOptions(b)
 		mustInit(b, o)
 		o.WorkerNodes = benchNodes(n)
 		p, err := NewPlan(o)
@@ -307,7 +347,7 @@ func BenchmarkStageCommit(b *testing.B) {
 	var cpu time.Duration
 	for b.Loop() {
 		b.StopTimer()
-		dir := b.TempDir()
+		dir := benchDir(b)
 		var st stage
 		for i := range n {
 			base := filepath.Join(dir, "nodes", fmt.Sprintf("w%04d", i), "kubelet")

@@ -19,7 +19,11 @@ var testStart = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 // testOptions are options for a fresh folder with a fixed clock.
 func testOptions(t testing.TB) Options {
 	t.Helper()
-	dir := t.TempDir()
+	return optionsIn(t.TempDir())
+}
+
+// optionsIn are the test options with their folders in dir.
+func optionsIn(dir string) Options {
 	o := DefaultOptions()
 	o.CertDir = filepath.Join(dir, "pki")
 	o.KubeconfigDir = dir
