@@ -4,6 +4,10 @@ import (
 	"time"
 
 	certv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/kubepki/kubepki/internal/certificates"
 	"github.com/kubepki/kubepki/internal/pki"
@@ -14,31 +18,32 @@ import (
 // signer will sign, and a pending CSR the auto-approver may approve. Every
 // other CSR (finished: issued, denied or failed; pending for a signer the
 // approval policy never approves; approved for a signer without a CA here)
-// is cached slimmed: request, requester groups and extra, usages, labels
-// and annotations, certificate bytes and managed fields are dropped, and
-// what the cleaner and the logs need is kept (name, uid, resourceVersion,
-// creation time, signer, requester name, conditions, and the issued
-// certificate's NotAfter). A store of 100,000 such CSRs then costs a
-// fraction of the memory.
+// is cached as a record: name, uid, resourceVersion, creation time,
+// signer, requester name, condition types, statuses and times, and the
+// issued certificate's NotAfter, which is what the cleaner and the logs
+// read. Request, requester groups and extra, usages, labels,
+// annotations, certificate bytes and managed fields are dropped. A store
+// of 100,000 such CSRs then costs a fraction of the memory.
 //
-// A slimmed copy is never written back to the API and never decided on:
-// a CSR only becomes actionable through a change (an approval), and the
-// watch event of that change carries the whole object, which the
-// transform then keeps whole. A slimmed copy has no spec.request, which
-// the API never stores, so the signer and approver recognise one and read
-// the CSR from the API instead of acting on it (see [Manager.whole]).
+// A record is never written back to the API and never decided on: a CSR
+// only becomes actionable through a change (an approval), and the watch
+// event of that change carries the whole object, which the transform then
+// keeps whole. The controllers see a record as a slimmed CSR (asCSR)
+// without spec.request, which the API never stores, so the signer and
+// approver recognise one and read the CSR from the API instead of acting
+// on it (see [Manager.whole]).
 const (
-	// cachedNotAfterAnnotation carries, in the cached copy only, the
-	// issued certificate's NotAfter (RFC 3339) for the cleaner.
+	// cachedNotAfterAnnotation carries, in the slimmed view of a record
+	// only, the issued certificate's NotAfter (RFC 3339) for the cleaner.
 	cachedNotAfterAnnotation = "kubepki.io/cached-not-after"
 )
 
 // cachedCertificate stands in for a dropped status.certificate so that
-// certificates.HasCertificate stays true on the cached copy.
+// certificates.HasCertificate stays true on the slimmed view.
 var cachedCertificate = []byte("<issued>")
 
-// slimForCache is the informer's transform: it slims every CSR that
-// m does not act on (see actsOn).
+// slimForCache is the informer's transform: it turns every CSR that m
+// does not act on (see actsOn) into a record.
 func (m *Manager) slimForCache(obj any) (any, error) {
 	return transform(obj, m.actsOn)
 }
@@ -58,26 +63,88 @@ func transform(obj any, keep func(*certv1.CertificateSigningRequest) bool) (any,
 	if len(csr.Spec.Request) == 0 || keep(csr) {
 		return csr, nil
 	}
-	var ann map[string]string
-	issued := certificates.HasCertificate(csr)
-	if issued {
+	r := &record{
+		name: csr.Name, uid: csr.UID, rv: csr.ResourceVersion, created: csr.CreationTimestamp,
+		signer: constSigner(csr.Spec.SignerName), username: csr.Spec.Username,
+		issued: certificates.HasCertificate(csr),
+	}
+	if r.issued {
 		if cert, err := pki.ParseCertificatePEM(csr.Status.Certificate); err == nil {
-			ann = map[string]string{cachedNotAfterAnnotation: cert.NotAfter.UTC().Format(time.RFC3339)}
+			r.notAfter = cert.NotAfter
 		}
-		csr.Status.Certificate = cachedCertificate
 	}
-	csr.Annotations = ann
-	csr.Labels = nil
-	csr.Spec.Request = nil
-	csr.Spec.Groups = nil
-	csr.Spec.Extra = nil
-	csr.Spec.UID = ""
-	csr.Spec.Usages = nil
-	csr.Spec.SignerName = constSigner(csr.Spec.SignerName)
-	for i := range csr.Status.Conditions {
-		csr.Status.Conditions[i].Message = ""
+	if n := len(csr.Status.Conditions); n > 0 {
+		r.conditions = make([]recordCondition, n)
+		for i, c := range csr.Status.Conditions {
+			r.conditions[i] = recordCondition{typ: constConditionType(c.Type), status: constStatus(c.Status), updated: c.LastUpdateTime}
+		}
 	}
-	return csr, nil
+	return r, nil
+}
+
+// record is the cached form of a CSR no controller acts on: what the
+// cleaner and the logs read, in well under half the memory of a decoded
+// CertificateSigningRequest (whose struct alone is 480 bytes, mostly
+// fields a CSR never sets).
+type record struct {
+	name       string
+	uid        types.UID
+	rv         string
+	signer     string
+	username   string
+	created    metav1.Time
+	notAfter   time.Time // zero when not issued or not parseable
+	conditions []recordCondition
+	issued     bool
+}
+
+type recordCondition struct {
+	typ     certv1.RequestConditionType
+	status  corev1.ConditionStatus
+	updated metav1.Time
+}
+
+// GetObjectMeta makes a record usable by client-go's cache (keys, and
+// resourceVersion comparisons on resync).
+func (r *record) GetObjectMeta() metav1.Object {
+	return &metav1.ObjectMeta{Name: r.name, UID: r.uid, ResourceVersion: r.rv, CreationTimestamp: r.created}
+}
+
+// csr returns the slimmed CSR r stands for: no request, so that slimmed
+// reports true; a placeholder certificate when issued, and the
+// certificate's NotAfter in an annotation for the cleaner.
+func (r *record) csr() *certv1.CertificateSigningRequest {
+	c := &certv1.CertificateSigningRequest{
+		ObjectMeta: metav1.ObjectMeta{Name: r.name, UID: r.uid, ResourceVersion: r.rv, CreationTimestamp: r.created},
+		Spec:       certv1.CertificateSigningRequestSpec{SignerName: r.signer, Username: r.username},
+	}
+	if r.issued {
+		c.Status.Certificate = cachedCertificate
+		if !r.notAfter.IsZero() {
+			c.Annotations = map[string]string{cachedNotAfterAnnotation: r.notAfter.UTC().Format(time.RFC3339)}
+		}
+	}
+	if len(r.conditions) > 0 {
+		c.Status.Conditions = make([]certv1.CertificateSigningRequestCondition, len(r.conditions))
+		for i, rc := range r.conditions {
+			c.Status.Conditions[i] = certv1.CertificateSigningRequestCondition{Type: rc.typ, Status: rc.status, LastUpdateTime: rc.updated}
+		}
+	}
+	return c
+}
+
+// asCSR returns the CSR behind a cache entry or a deletion notice: the
+// cached object itself, or the slimmed view of a record.
+func asCSR(obj any) (*certv1.CertificateSigningRequest, bool) {
+	switch o := obj.(type) {
+	case *certv1.CertificateSigningRequest:
+		return o, true
+	case *record:
+		return o.csr(), true
+	case cache.DeletedFinalStateUnknown:
+		return asCSR(o.Obj)
+	}
+	return nil, false
 }
 
 // constSigner returns a built-in signer's name as the package constant,
@@ -92,6 +159,26 @@ func constSigner(name string) string {
 		return certificates.SignerKubeletServing
 	}
 	return name
+}
+
+// constConditionType and constStatus return the known values as
+// constants, as constSigner does.
+func constConditionType(t certv1.RequestConditionType) certv1.RequestConditionType {
+	for _, k := range []certv1.RequestConditionType{certv1.CertificateApproved, certv1.CertificateDenied, certv1.CertificateFailed, ConditionIssuing} {
+		if t == k {
+			return k
+		}
+	}
+	return t
+}
+
+func constStatus(s corev1.ConditionStatus) corev1.ConditionStatus {
+	for _, k := range []corev1.ConditionStatus{corev1.ConditionTrue, corev1.ConditionFalse, corev1.ConditionUnknown} {
+		if s == k {
+			return k
+		}
+	}
+	return s
 }
 
 // slimmed reports whether csr is a slimmed cached copy: the API never

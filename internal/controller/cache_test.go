@@ -134,6 +134,9 @@ func TestSlimForCache(t *testing.T) {
 		{"failed", m, failed, false},
 	}
 	for _, tt := range tests {
+		if rec := tt.m.IsRecordForTest(tt.csr.DeepCopy()); rec == tt.whole {
+			t.Errorf("%s: cached as a record = %v, want %v", tt.name, rec, !tt.whole)
+		}
 		got := slim(t, tt.m, tt.csr)
 		if tt.whole {
 			wantWhole(t, tt.name, got, tt.csr)
@@ -220,6 +223,14 @@ func TestSlimCacheLifecycle(t *testing.T) {
 		if r := controller.CleanupRule(c, time.Now()); r != "" {
 			t.Errorf("%s: fresh issued CSR due for cleaning: %q", name, r)
 		}
+	}
+
+	// Deleting a CSR cached as a record removes it from the cache.
+	if err := e.admin.Delete(t.Context(), "listed", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(func() bool { _, ok := m.CachedForTest("listed"); return !ok }) {
+		t.Errorf("listed: still cached %v after its deletion", waitTimeout)
 	}
 
 	// A kubelet client CSR the policy approves is never slimmed before it

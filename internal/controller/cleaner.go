@@ -90,7 +90,7 @@ func (m *Manager) cleanOnce(ctx context.Context, objs []any) int {
 	now := m.now()
 	n := 0
 	for _, obj := range objs {
-		csr, ok := obj.(*certv1.CertificateSigningRequest)
+		csr, ok := asCSR(obj)
 		if !ok {
 			continue
 		}

@@ -23,7 +23,25 @@ func (m *Manager) CleanOnceForTest(ctx context.Context, objs []any) int {
 }
 
 // SlimForCache is m's informer transform.
-func (m *Manager) SlimForCache(obj any) (any, error) { return m.slimForCache(obj) }
+// A record comes back as the slimmed CSR the controllers see.
+func (m *Manager) SlimForCache(obj any) (any, error) {
+	out, err := m.slimForCache(obj)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := out.(*record); !ok {
+		return out, nil
+	}
+	csr, _ := asCSR(out)
+	return csr, nil
+}
+
+// IsRecordForTest reports whether m's transform caches obj as a record.
+func (m *Manager) IsRecordForTest(obj any) bool {
+	out, _ := m.slimForCache(obj)
+	_, ok := out.(*record)
+	return ok
+}
 
 // SignForTest runs the signer on one CSR.
 func (m *Manager) SignForTest(ctx context.Context, csr *certv1.CertificateSigningRequest) error {
@@ -54,7 +72,7 @@ func (m *Manager) CachedForTest(name string) (*certv1.CertificateSigningRequest,
 	if err != nil || !ok {
 		return nil, false
 	}
-	csr, ok := obj.(*certv1.CertificateSigningRequest)
+	csr, ok := asCSR(obj)
 	if !ok {
 		return nil, false
 	}

@@ -268,7 +268,7 @@ func (m *Manager) runTerm(ctx context.Context) error {
 	signQ := newQueue("csrsigning")
 	approveQ := newQueue("csrapproving")
 	enqueue := func(obj any) {
-		csr, ok := obj.(*certv1.CertificateSigningRequest)
+		csr, ok := asCSR(obj)
 		if !ok {
 			return
 		}
@@ -283,10 +283,7 @@ func (m *Manager) runTerm(ctx context.Context) error {
 		AddFunc:    enqueue,
 		UpdateFunc: func(_, obj any) { enqueue(obj) },
 		DeleteFunc: func(obj any) {
-			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = d.Obj
-			}
-			if csr, ok := obj.(*certv1.CertificateSigningRequest); ok {
+			if csr, ok := asCSR(obj); ok {
 				m.dropPending(csr.UID)
 			}
 		},
@@ -306,6 +303,9 @@ func (m *Manager) runTerm(ctx context.Context) error {
 		obj, ok, err := informer.GetIndexer().GetByKey(name)
 		if err != nil || !ok {
 			return nil, false
+		}
+		if r, ok := obj.(*record); ok {
+			return r.csr(), true // a new object already
 		}
 		csr, ok := obj.(*certv1.CertificateSigningRequest)
 		if !ok {
