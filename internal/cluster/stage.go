@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -299,6 +300,9 @@ func (w *writer) finish(ctx context.Context, failed error) (err error) {
 		}
 	}
 	if err := syncFiles(written); err != nil {
+		return err
+	}
+	if err := syncTreeDirs(slices.Collect(maps.Keys(w.made))); err != nil {
 		return err
 	}
 	s := w.s

@@ -25,6 +25,17 @@ func syncFiles(paths []string) error {
 	return nil
 }
 
+// syncTreeDirs fsyncs each folder of the new trees, so that their
+// entries are as durable as the files in them.
+func syncTreeDirs(dirs []string) error {
+	for _, d := range dirs {
+		if err := syncDir(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // createTemp creates a new temporary file for target in its folder (see
 // createFile) and returns its path, also on error if the file was
 // created.
