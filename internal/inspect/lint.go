@@ -83,8 +83,8 @@ func finding(id, source, format string, args ...any) Finding {
 	return Finding{Rule: id, Severity: r.Severity, Source: source, Message: fmt.Sprintf(format, args...), Fix: r.Fix}
 }
 
-// LintCertificate checks one certificate, or a certificate template signed
-// with a throwaway key before issuance, against the rules that need no
+// LintCertificate checks one certificate, or one prepared but not yet
+// signed (pki.CA.Prepare, before issuance), against the rules that need no
 // other file: identity (L01–L03, L13, L33), usages (L04, L19), names
 // (L14–L18), constraints (L20, L23–L25, L40), validity (L27, L36), crypto
 // (L29), serial (L30) and, when ctx.CA is set, the issuer (L21, L37).
