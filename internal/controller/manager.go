@@ -268,9 +268,9 @@ func (m *Manager) runTerm(ctx context.Context) error {
 	signQ := newQueue("csrsigning")
 	approveQ := newQueue("csrapproving")
 	enqueue := func(obj any) {
-		csr, ok := asCSR(obj)
+		csr, ok := obj.(*certv1.CertificateSigningRequest)
 		if !ok {
-			return
+			return // a record (see cache.go) is never acted on
 		}
 		if m.wantsSigning(csr) {
 			signQ.Add(csr.Name)
