@@ -128,3 +128,24 @@ func FuzzParseSANs(f *testing.F) {
 		}
 	})
 }
+
+// FuzzTBSSignatureAlgorithm: the TBSCertificate reader of Prepare never
+// panics, and what it returns is a DER SEQUENCE inside its input.
+func FuzzTBSSignatureAlgorithm(f *testing.F) {
+	ca, err := NewSelfSignedCA(CAOptions{CommonName: "kubernetes"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(ca.Cert.RawTBSCertificate)
+	f.Add([]byte{0x30, 0x03, 0x02, 0x01, 0x01})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, tbs []byte) {
+		alg, err := tbsSignatureAlgorithm(tbs)
+		if err != nil {
+			return
+		}
+		if len(alg) < 2 || alg[0] != 0x30 || !bytes.Contains(tbs, alg) {
+			t.Fatalf("returned %x, not a SEQUENCE of the input", alg)
+		}
+	})
+}
