@@ -371,7 +371,7 @@ func TestWatchFallenBehindResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	const rounds, perRound = 10, 16
+	const rounds, perRound = 10, 32
 	var want []string
 	created := make(chan error, perRound)
 	rv, ended, seen := start.ResourceVersion, 0, map[string]bool{}
