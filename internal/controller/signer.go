@@ -112,7 +112,7 @@ func (m *Manager) sign(ctx context.Context, csr *certv1.CertificateSigningReques
 		case err != nil:
 			return 0, fmt.Errorf("read %s: %w", csr.Name, err)
 		case fresh.UID == csr.UID && !certificates.HasCertificate(fresh) && m.holds(fresh, p.serial):
-			return 0, m.store(ctx, fresh, p)
+			return 0, m.storeSigned(ctx, fresh, p)
 		}
 		m.discard(csr, p, "reservation no longer ours")
 		if fresh.UID != csr.UID || !m.wantsSigning(fresh) {
@@ -167,7 +167,26 @@ func (m *Manager) sign(ctx context.Context, csr *certv1.CertificateSigningReques
 	m.pending[csr.UID] = p
 	m.mu.Unlock()
 	m.log.Info("csr signed", "csr", csr.Name, "uid", csr.UID, "signer", csr.Spec.SignerName, "serial", serial)
-	return 0, m.store(ctx, reserved, p)
+	return 0, m.storeSigned(ctx, reserved, p)
+}
+
+// storeSignedTimeout bounds storeSigned once its context has ended.
+const storeSignedTimeout = 10 * time.Second
+
+// storeSigned stores a certificate signed in this term even if the term
+// (leadership, or the process) ends meanwhile: the reservation's
+// resourceVersion precondition still fences the write, and a next leader
+// then finds the certificate instead of taking the reservation over and
+// signing again. It gives up storeSignedTimeout after ctx ends.
+func (m *Manager) storeSigned(ctx context.Context, reserved *certv1.CertificateSigningRequest, p pendingCert) error {
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(storeSignedTimeout, cancel)
+		context.AfterFunc(sctx, func() { t.Stop() })
+	})
+	defer stop()
+	return m.store(sctx, reserved, p)
 }
 
 // template builds the certificate for csr: subject and SANs from the
