@@ -186,3 +186,29 @@ func TestKilledChild(t *testing.T) {
 	err = st.commit(t.Context())
 	t.Fatalf("commit returned %v instead of being killed", err)
 }
+
+// TestRecoverCompletedRecord: a record left by a crash after its last
+// rename (its removal is not synced) names only temporary files that are
+// gone; recovery renames nothing and removes it.
+func TestRecoverCompletedRecord(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	target := filepath.Join(dir, "ca.crt")
+	if err := os.WriteFile(target, []byte("new"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	record := filepath.Join(dir, journalName)
+	if err := writeJournal(record, []journalEntry{{Temp: filepath.Join(dir, ".ca.crt.tmp-1x"), Path: target}}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := recoverCommit(record)
+	if err != nil || n != 0 {
+		t.Fatalf("recoverCommit = %d, %v; want 0, nil", n, err)
+	}
+	if _, err := os.Stat(record); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("record still there: %v", err)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "new" {
+		t.Errorf("target changed to %q", b)
+	}
+}
