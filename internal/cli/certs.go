@@ -267,6 +267,7 @@ SECURITY NOTICE: this signs new credentials with the cluster CAs.`,
 				return err
 			}
 			opts.CertValidity, opts.KeyAlgorithm = o.certValidity, alg
+			tuneGCForRun()
 			res, err := cluster.Renew(cmd.Context(), opts, cluster.RenewOptions{Names: args, RotateKeys: o.rotateKeys})
 			if err != nil {
 				if errors.Is(err, cluster.ErrUnknownName) {

@@ -231,6 +231,7 @@ func (o *initOptions) Validate() error {
 
 // Run creates or checks the files and prints the result.
 func (o *initOptions) Run(cmd *cobra.Command, streams IOStreams) error {
+	tuneGCForRun()
 	o.opts.Progress = terminalProgress(streams.ErrOut)
 	res, err := cluster.Init(cmd.Context(), o.opts)
 	if err != nil {

@@ -5,7 +5,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"runtime/debug"
 
+	"github.com/kubepki/kubepki/internal/cluster"
 	"github.com/kubepki/kubepki/internal/pki"
 )
 
@@ -73,4 +75,12 @@ func writeOutput(streams IOStreams, path string, data []byte, mode fs.FileMode, 
 	}
 	_, err := fmt.Fprintf(streams.Out, "created\t%s\n", path)
 	return err
+}
+
+// tuneGCForRun sets the garbage collector to cluster.GCPercent for the
+// rest of a short-lived offline command, unless the user set GOGC.
+func tuneGCForRun() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(cluster.GCPercent)
+	}
 }

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -259,21 +260,31 @@ func TestCommitRollsBackPartialWrites(t *testing.T) {
 	}
 }
 
-// TestInitUnderUmask000 runs init with the most permissive umask and
-// checks that the modes are still kubeadm's. It changes the process umask,
-// so it does not run in parallel.
-func TestInitUnderUmask000(t *testing.T) {
-	old := syscall.Umask(0)
-	defer syscall.Umask(old)
-	o := testOptions(t)
-	mustInit(t, o)
-	o.Force = true
-	for name, want := range map[string]fs.FileMode{
-		"pki": 0o700, "pki/etcd": 0o700, "pki/ca.key": 0o600, "pki/ca.crt": 0o644, "pki/sa.pub": 0o600, "admin.conf": 0o600,
-	} {
-		fi, err := os.Stat(filepath.Join(o.KubeconfigDir, name))
-		if err != nil || fi.Mode().Perm() != want {
-			t.Errorf("under umask 000 %s has mode %v (%v), want %04o", name, fi.Mode().Perm(), err, want)
-		}
+// TestInitUnderUmasks runs init with the most permissive umask, the
+// usual one and a strict one, and checks that the modes are still
+// kubeadm's (the writer skips setting modes the umask leaves alone). It
+// changes the process umask, so it does not run in parallel.
+func TestInitUnderUmasks(t *testing.T) {
+	for _, umask := range []int{0, 0o022, 0o077} {
+		t.Run(fmt.Sprintf("%04o", umask), func(t *testing.T) {
+			old := syscall.Umask(umask)
+			defer syscall.Umask(old)
+			o := testOptions(t)
+			o.WorkerNodes = []Node{{Name: "w1", IPs: []string{"10.0.0.21"}}}
+			mustInit(t, o)
+			for name, want := range map[string]fs.FileMode{
+				"pki": 0o700, "pki/etcd": 0o700, "pki/ca.key": 0o600, "pki/ca.crt": 0o644, "pki/sa.pub": 0o600, "admin.conf": 0o600,
+				"pki/nodes": 0o700, "pki/nodes/w1": 0o700, "pki/nodes/w1/kubelet.crt": 0o644, "pki/nodes/w1/kubelet.key": 0o600,
+			} {
+				fi, err := os.Stat(filepath.Join(o.KubeconfigDir, name))
+				if err != nil {
+					t.Errorf("%s: %v", name, err)
+					continue
+				}
+				if fi.Mode().Perm() != want {
+					t.Errorf("under umask %04o %s has mode %04o, want %04o", umask, name, fi.Mode().Perm(), want)
+				}
+			}
+		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"testing"
@@ -58,6 +59,11 @@ func benchOptions(b *testing.B) Options {
 }
 
 func TestMain(m *testing.M) {
+	// The benchmarks run with the garbage collector set as the kubepki
+	// commands set it for a run.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(GCPercent)
+	}
 	code := m.Run()
 	if benchRoot.dir != "" {
 		os.RemoveAll(benchRoot.dir)

@@ -92,6 +92,15 @@ type writer struct {
 	made        map[string]bool // folders made inside temporary trees
 	createdDirs []string        // folders made outside trees (the record's)
 	crashed     bool
+	umask       fs.FileMode // the process's, when umaskKnown
+	umaskKnown  bool
+}
+
+// chmod reports whether a file or folder created with mode must have its
+// mode set afterwards: when the umask is unknown or would clear some of
+// mode's bits.
+func (w *writer) chmod(mode fs.FileMode) bool {
+	return !w.umaskKnown || mode&^w.umask != mode
 }
 
 // begin starts a commit: it creates the commit record's folder, which
@@ -99,6 +108,7 @@ type writer struct {
 // with the record in it).
 func (s *stage) begin() (*writer, error) {
 	w := &writer{s: s, dirExists: map[string]bool{}, treeOf: map[string]int{}, made: map[string]bool{}}
+	w.umask, w.umaskKnown = processUmask()
 	if s.journal != "" {
 		dirs, err := mkdirs(filepath.Dir(s.journal), pki.ModeKeyDir)
 		w.createdDirs = dirs
@@ -188,10 +198,10 @@ func (w *writer) put(files []stagedFile) error {
 func (w *writer) write(p *placed) error {
 	var err error
 	if p.inTree != "" {
-		err = createFile(p.inTree, p.f.data, uint32(p.f.mode.Perm()))
+		err = createFile(p.inTree, p.f.data, uint32(p.f.mode.Perm()), w.chmod(p.f.mode.Perm()))
 	} else {
 		var tmp string
-		tmp, err = createTemp(p.f.path, p.f.data, uint32(p.f.mode.Perm()))
+		tmp, err = createTemp(p.f.path, p.f.data, uint32(p.f.mode.Perm()), w.chmod(p.f.mode.Perm()))
 		w.mu.Lock()
 		p.temp = tmp
 		w.mu.Unlock()
@@ -248,7 +258,7 @@ func (w *writer) place(f stagedFile) (*placed, error) {
 	}
 	t, ok := w.treeOf[root]
 	if !ok {
-		temp, err := mkdirTemp(root, f.dirMode)
+		temp, err := mkdirTemp(root, f.dirMode, w.chmod(f.dirMode))
 		if err != nil {
 			return nil, err
 		}
@@ -264,7 +274,7 @@ func (w *writer) place(f stagedFile) (*placed, error) {
 		return nil, fmt.Errorf("write %s: %w", f.path, err)
 	}
 	p.inTree = filepath.Join(tr.temp, rel)
-	if err := mkdirsIn(tr.temp, filepath.Dir(p.inTree), f.dirMode, w.made); err != nil {
+	if err := mkdirsIn(tr.temp, filepath.Dir(p.inTree), f.dirMode, w.chmod(f.dirMode), w.made); err != nil {
 		return nil, fmt.Errorf("write %s: %w", f.path, err)
 	}
 	return p, nil
@@ -417,7 +427,7 @@ func (w *writer) renames() []journalEntry {
 
 // mkdirTemp creates the temporary folder for a new tree rooted at root,
 // next to it, with mode whatever the umask.
-func mkdirTemp(root string, mode fs.FileMode) (string, error) {
+func mkdirTemp(root string, mode fs.FileMode, chmod bool) (string, error) {
 	dir, base := filepath.Split(root)
 	for range 100 {
 		tmp := filepath.Join(dir, "."+base+".tmp-"+strconv.FormatUint(rand.Uint64(), 36))
@@ -427,6 +437,9 @@ func mkdirTemp(root string, mode fs.FileMode) (string, error) {
 		}
 		if err != nil {
 			return "", fmt.Errorf("create folder %s: %w; check that you may write to %s", root, err, dir)
+		}
+		if !chmod {
+			return tmp, nil
 		}
 		if err := os.Chmod(tmp, mode); err != nil {
 			os.Remove(tmp)
@@ -439,18 +452,20 @@ func mkdirTemp(root string, mode fs.FileMode) (string, error) {
 
 // mkdirsIn creates dir and its missing parents up to top (which exists),
 // with mode whatever the umask; made records the folders that exist.
-func mkdirsIn(top, dir string, mode fs.FileMode, made map[string]bool) error {
+func mkdirsIn(top, dir string, mode fs.FileMode, chmod bool, made map[string]bool) error {
 	if made[dir] || dir == top {
 		return nil
 	}
-	if err := mkdirsIn(top, filepath.Dir(dir), mode, made); err != nil {
+	if err := mkdirsIn(top, filepath.Dir(dir), mode, chmod, made); err != nil {
 		return err
 	}
 	if err := os.Mkdir(dir, mode); err != nil {
 		return err
 	}
-	if err := os.Chmod(dir, mode); err != nil {
-		return err
+	if chmod {
+		if err := os.Chmod(dir, mode); err != nil {
+			return err
+		}
 	}
 	made[dir] = true
 	return nil

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -46,6 +47,22 @@ func syncFiles(paths []string) error {
 	return nil
 }
 
+// processUmask returns the process's umask as /proc/self/status reports
+// it, and false where it cannot be read.
+func processUmask() (fs.FileMode, bool) {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32)
+			return fs.FileMode(m), err == nil
+		}
+	}
+	return 0, false
+}
+
 // syncTreeDirs makes the folders of new trees durable: on Linux the
 // syncfs of syncFiles already did.
 func syncTreeDirs([]string) error { return nil }
@@ -53,11 +70,11 @@ func syncTreeDirs([]string) error { return nil }
 // createTemp creates a new temporary file for target in its folder (see
 // createFile) and returns its path, also on error if the file was
 // created.
-func createTemp(target string, data []byte, mode uint32) (string, error) {
+func createTemp(target string, data []byte, mode uint32, chmod bool) (string, error) {
 	dir, base := filepath.Split(target)
 	for range 100 {
 		tmp := filepath.Join(dir, "."+base+".tmp-"+strconv.FormatUint(rand.Uint64(), 36))
-		err := createFile(tmp, data, mode)
+		err := createFile(tmp, data, mode, chmod)
 		if pe, ok := errors.AsType[*os.PathError](err); ok && pe.Op == "create" {
 			if errors.Is(err, fs.ErrExist) {
 				continue
@@ -69,13 +86,19 @@ func createTemp(target string, data []byte, mode uint32) (string, error) {
 	return "", fmt.Errorf("create a temporary file next to %s: too many name collisions", target)
 }
 
-// createFile creates path, which must not exist (O_EXCL), sets mode
-// (whatever the umask) before any byte is written, writes data and closes
-// it, without syncing. It uses the system calls directly: os.File's setup
-// for the runtime poller costs more system calls than the write itself
-// for a small file.
-func createFile(path string, data []byte, mode uint32) error {
-	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
+// createFile creates path, which must not exist (O_EXCL), with mode
+// whatever the umask, before any byte is written, then writes data and
+// closes it, without syncing. With chmod it creates the file 0600 and sets
+// mode; without, the caller knows that the umask leaves mode as it is, and
+// the file is created with it. It uses the system calls directly: os.File's
+// setup for the runtime poller costs more system calls than the write
+// itself for a small file.
+func createFile(path string, data []byte, mode uint32, chmod bool) error {
+	perm := mode
+	if chmod {
+		perm = 0o600
+	}
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, perm)
 	if err != nil {
 		return &os.PathError{Op: "create", Path: path, Err: err}
 	}
@@ -83,8 +106,10 @@ func createFile(path string, data []byte, mode uint32) error {
 		unix.Close(fd)
 		return &os.PathError{Op: op, Path: path, Err: err}
 	}
-	if err := unix.Fchmod(fd, mode); err != nil {
-		return fail("chmod", err)
+	if chmod {
+		if err := unix.Fchmod(fd, mode); err != nil {
+			return fail("chmod", err)
+		}
 	}
 	for rest := data; len(rest) > 0; {
 		n, err := unix.Write(fd, rest)

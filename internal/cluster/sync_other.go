@@ -25,6 +25,10 @@ func syncFiles(paths []string) error {
 	return nil
 }
 
+// processUmask reports that the umask is unknown here, so that every
+// mode is set explicitly.
+func processUmask() (fs.FileMode, bool) { return 0, false }
+
 // syncTreeDirs fsyncs each folder of the new trees, so that their
 // entries are as durable as the files in them.
 func syncTreeDirs(dirs []string) error {
@@ -39,7 +43,7 @@ func syncTreeDirs(dirs []string) error {
 // createTemp creates a new temporary file for target in its folder (see
 // createFile) and returns its path, also on error if the file was
 // created.
-func createTemp(target string, data []byte, mode uint32) (string, error) {
+func createTemp(target string, data []byte, mode uint32, _ bool) (string, error) {
 	dir, base := filepath.Split(target)
 	tf, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
@@ -51,7 +55,7 @@ func createTemp(target string, data []byte, mode uint32) (string, error) {
 // createFile creates path, which must not exist (O_EXCL), sets mode
 // (whatever the umask) before any byte is written, writes data and closes
 // it, without syncing.
-func createFile(path string, data []byte, mode uint32) error {
+func createFile(path string, data []byte, mode uint32, _ bool) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err

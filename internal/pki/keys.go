@@ -118,7 +118,7 @@ func MarshalPrivateKeyPEM(key crypto.Signer) ([]byte, error) {
 			return nil, fmt.Errorf("marshal EC key: %w", err)
 		}
 		defer clear(der)
-		return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), nil
+		return encodePEM("EC PRIVATE KEY", der), nil
 	case ed25519.PrivateKey:
 		der, err := x509.MarshalPKCS8PrivateKey(k)
 		if err != nil {

@@ -204,3 +204,21 @@ func TestMarshalECPrivateKeyMatchesX509(t *testing.T) {
 		}
 	}
 }
+
+// TestEncodePEMMatchesEncodingPEM: the direct PEM encoder writes what
+// encoding/pem writes, for every length around the line boundaries.
+func TestEncodePEMMatchesEncodingPEM(t *testing.T) {
+	t.Parallel()
+	data := make([]byte, 300)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	for n := range len(data) {
+		for _, typ := range []string{"CERTIFICATE", "EC PRIVATE KEY"} {
+			want := pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: data[:n]})
+			if got := encodePEM(typ, data[:n]); !bytes.Equal(got, want) {
+				t.Fatalf("encodePEM(%q, %d bytes) =\n%s\nencoding/pem writes\n%s", typ, n, got, want)
+			}
+		}
+	}
+}
