@@ -13,11 +13,12 @@
 // ECDSA P-256 instead of kubeadm's RSA-2048; set [Options.KeyAlgorithm] to
 // [pki.RSA2048] for kubeadm's.
 //
-// Every multi-file change is staged: all inputs are checked and all
-// material is made in memory first; then every file is written to a
-// temporary file next to its target, all are made durable with one sync, a
-// commit record (.kubepki-commit.json in the certificate folder) is
-// written, the temporary files are renamed over their targets and the
+// Every multi-file change is staged: all inputs are checked first; then,
+// as each certificate is made, its files are written to temporary files
+// next to their targets (or, in a folder that does not exist yet, into a
+// temporary copy of the new folder tree), all are made durable with one
+// sync, a commit record (.kubepki-commit.json in the certificate folder) is
+// written, the temporary files and trees are renamed into place and the
 // record is removed. An error part-way restores every file and folder
 // touched, so the folders are left as they were found; a crash during the
 // renames is completed from the record by the next Init, Renew or issue,
