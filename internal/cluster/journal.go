@@ -65,7 +65,7 @@ func recoverCommit(path string) (int, error) {
 	}
 	for _, e := range j.Renames {
 		dir, base := filepath.Split(e.Path)
-		if filepath.Dir(e.Temp) != filepath.Clean(dir) || !strings.HasPrefix(filepath.Base(e.Temp), "."+base+".tmp-") {
+		if filepath.Dir(e.Temp) != filepath.Clean(dir) || !strings.HasPrefix(filepath.Base(e.Temp), tempPrefix(base)) {
 			return 0, fmt.Errorf("commit record %s names %s for %s, which is not a kubepki temporary file: remove the record", path, e.Temp, e.Path)
 		}
 	}

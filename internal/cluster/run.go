@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/kubepki/kubepki/internal/kubeconfig"
@@ -188,27 +187,14 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 // runJobs runs jobs on all cores and hands each job's files to put as
 // soon as the job is done.
 func runJobs(ctx context.Context, jobs []job, pr *progress, put func([]stagedFile) error) error {
-	errs := make([]error, len(jobs))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < len(jobs); i = int(next.Add(1) - 1) {
-				if err := ctx.Err(); err != nil {
-					errs[i] = err
-					continue
-				}
-				files, err := jobs[i]()
-				if err == nil {
-					err = put(files)
-				}
-				errs[i] = err
-				pr.step()
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return parallel(ctx, runtime.GOMAXPROCS(0), len(jobs), func(i int) error {
+		defer pr.step()
+		files, err := jobs[i]()
+		if err != nil {
+			return err
+		}
+		return put(files)
+	})
 }
 
 // progress counts finished jobs for Options.Progress.

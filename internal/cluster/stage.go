@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -200,11 +199,9 @@ func (w *writer) write(p *placed) error {
 	if p.inTree != "" {
 		err = createFile(p.inTree, p.f.data, uint32(p.f.mode.Perm()), w.chmod(p.f.mode.Perm()))
 	} else {
-		var tmp string
-		tmp, err = createTemp(p.f.path, p.f.data, uint32(p.f.mode.Perm()), w.chmod(p.f.mode.Perm()))
-		w.mu.Lock()
-		p.temp = tmp
-		w.mu.Unlock()
+		// Only this goroutine touches p until finish, which runs after
+		// every write has returned.
+		p.temp, err = createTemp(p.f.path, p.f.data, uint32(p.f.mode.Perm()), w.chmod(p.f.mode.Perm()))
 	}
 	if err != nil {
 		return fmt.Errorf("write %s: %w", p.f.path, err)
@@ -312,7 +309,7 @@ func (w *writer) finish(ctx context.Context, failed error) (err error) {
 	if err := syncFiles(written); err != nil {
 		return err
 	}
-	if err := syncTreeDirs(slices.Collect(maps.Keys(w.made))); err != nil {
+	if err := syncTreeDirs(w.made); err != nil {
 		return err
 	}
 	s := w.s
@@ -425,12 +422,22 @@ func (w *writer) renames() []journalEntry {
 	return out
 }
 
+// tempPrefix is how the name of a temporary file or folder for base
+// begins; recovery accepts only names with it.
+func tempPrefix(base string) string { return "." + base + ".tmp-" }
+
+// tempName returns a new random temporary name next to target.
+func tempName(target string) string {
+	dir, base := filepath.Split(target)
+	return filepath.Join(dir, tempPrefix(base)+strconv.FormatUint(rand.Uint64(), 36))
+}
+
 // mkdirTemp creates the temporary folder for a new tree rooted at root,
 // next to it, with mode whatever the umask.
 func mkdirTemp(root string, mode fs.FileMode, chmod bool) (string, error) {
-	dir, base := filepath.Split(root)
+	dir := filepath.Dir(root)
 	for range 100 {
-		tmp := filepath.Join(dir, "."+base+".tmp-"+strconv.FormatUint(rand.Uint64(), 36))
+		tmp := tempName(root)
 		err := os.Mkdir(tmp, mode)
 		if errors.Is(err, fs.ErrExist) {
 			continue

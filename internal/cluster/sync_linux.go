@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -65,15 +64,14 @@ func processUmask() (fs.FileMode, bool) {
 
 // syncTreeDirs makes the folders of new trees durable: on Linux the
 // syncfs of syncFiles already did.
-func syncTreeDirs([]string) error { return nil }
+func syncTreeDirs(map[string]bool) error { return nil }
 
 // createTemp creates a new temporary file for target in its folder (see
 // createFile) and returns its path, also on error if the file was
 // created.
 func createTemp(target string, data []byte, mode uint32, chmod bool) (string, error) {
-	dir, base := filepath.Split(target)
 	for range 100 {
-		tmp := filepath.Join(dir, "."+base+".tmp-"+strconv.FormatUint(rand.Uint64(), 36))
+		tmp := tempName(target)
 		err := createFile(tmp, data, mode, chmod)
 		if pe, ok := errors.AsType[*os.PathError](err); ok && pe.Op == "create" {
 			if errors.Is(err, fs.ErrExist) {

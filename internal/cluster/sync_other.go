@@ -31,8 +31,8 @@ func processUmask() (fs.FileMode, bool) { return 0, false }
 
 // syncTreeDirs fsyncs each folder of the new trees, so that their
 // entries are as durable as the files in them.
-func syncTreeDirs(dirs []string) error {
-	for _, d := range dirs {
+func syncTreeDirs(dirs map[string]bool) error {
+	for d := range dirs {
 		if err := syncDir(d); err != nil {
 			return err
 		}
@@ -45,7 +45,7 @@ func syncTreeDirs(dirs []string) error {
 // created.
 func createTemp(target string, data []byte, mode uint32, _ bool) (string, error) {
 	dir, base := filepath.Split(target)
-	tf, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	tf, err := os.CreateTemp(dir, tempPrefix(base)+"*")
 	if err != nil {
 		return "", err
 	}

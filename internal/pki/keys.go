@@ -111,7 +111,9 @@ func AlgorithmOf(pub crypto.PublicKey) KeyAlgorithm {
 func MarshalPrivateKeyPEM(key crypto.Signer) ([]byte, error) {
 	switch k := key.(type) {
 	case *rsa.PrivateKey:
-		return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)}), nil
+		der := x509.MarshalPKCS1PrivateKey(k)
+		defer clear(der)
+		return encodePEM("RSA PRIVATE KEY", der), nil
 	case *ecdsa.PrivateKey:
 		der, err := marshalECPrivateKey(k)
 		if err != nil {
@@ -124,7 +126,8 @@ func MarshalPrivateKeyPEM(key crypto.Signer) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("marshal Ed25519 key: %w", err)
 		}
-		return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+		defer clear(der)
+		return encodePEM("PRIVATE KEY", der), nil
 	}
 	return nil, fmt.Errorf("marshal private key: unsupported type %T", key)
 }
@@ -203,7 +206,7 @@ func MarshalPublicKeyPEM(pub crypto.PublicKey) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("marshal public key: %w", err)
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
+	return encodePEM("PUBLIC KEY", der), nil
 }
 
 // ParsePublicKeyPEM parses a PKIX "PUBLIC KEY" or PKCS#1 "RSA PUBLIC KEY"

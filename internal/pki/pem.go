@@ -100,7 +100,7 @@ func ParseCSRPEM(data []byte) (*x509.CertificateRequest, error) {
 // MarshalCSRPEM encodes a DER certificate request as a CERTIFICATE REQUEST
 // block.
 func MarshalCSRPEM(der []byte) []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
+	return encodePEM("CERTIFICATE REQUEST", der)
 }
 
 // encodePEM returns what pem.EncodeToMemory returns for a block of typ

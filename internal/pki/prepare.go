@@ -71,7 +71,8 @@ func (ca *CA) Prepare(pub crypto.PublicKey, tmpl *x509.Certificate) (*Unsigned, 
 		return nil, fmt.Errorf("prepare certificate for %q: %w", tmpl.Subject.CommonName, err)
 	}
 	u := &Unsigned{ca: ca, tbs: capture.tbs, opts: capture.opts, sigAlg: sigAlg}
-	if u.Cert, err = x509.ParseCertificate(u.assemble(nil)); err != nil {
+	der, _ := u.assemble(nil)
+	if u.Cert, err = x509.ParseCertificate(der); err != nil {
 		return nil, fmt.Errorf("prepare certificate for %q: parse: %w", tmpl.Subject.CommonName, err)
 	}
 	return u, nil
@@ -92,11 +93,7 @@ func (u *Unsigned) Sign() (*x509.Certificate, error) {
 	// The parsed fields are those of the prepared certificate, which has
 	// the same TBSCertificate: only the encoding and the signature are
 	// new, so the certificate is not parsed a second time.
-	der := u.assemble(sig)
-	in, body, tbs := cryptobyte.String(der), cryptobyte.String(nil), cryptobyte.String(nil)
-	if !in.ReadASN1(&body, cbasn1.SEQUENCE) || !body.ReadASN1Element(&tbs, cbasn1.SEQUENCE) {
-		return nil, errors.New("assemble signed certificate: malformed encoding")
-	}
+	der, tbs := u.assemble(sig)
 	cert := *u.Cert
 	cert.Raw = der
 	cert.RawTBSCertificate = tbs
@@ -105,8 +102,9 @@ func (u *Unsigned) Sign() (*x509.Certificate, error) {
 }
 
 // assemble returns the DER of Certificate ::= SEQUENCE { tbsCertificate,
-// signatureAlgorithm, signatureValue BIT STRING } with sig as the value.
-func (u *Unsigned) assemble(sig []byte) []byte {
+// signatureAlgorithm, signatureValue BIT STRING } with sig as the value,
+// and the tbsCertificate inside it.
+func (u *Unsigned) assemble(sig []byte) (der, tbs []byte) {
 	var b cryptobyte.Builder
 	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 		b.AddBytes(u.tbs)
@@ -116,7 +114,14 @@ func (u *Unsigned) assemble(sig []byte) []byte {
 			b.AddBytes(sig)
 		})
 	})
-	return b.BytesOrPanic()
+	der = b.BytesOrPanic()
+	// The tbsCertificate follows the outer SEQUENCE's header: a tag byte
+	// and a short or long DER length.
+	hdr := 2
+	if der[1]&0x80 != 0 {
+		hdr += int(der[1] & 0x7f)
+	}
+	return der, der[hdr : hdr+len(u.tbs)]
 }
 
 // tbsSignatureAlgorithm returns the encoded AlgorithmIdentifier of a
