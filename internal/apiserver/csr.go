@@ -399,18 +399,22 @@ func (s *Server) update(ctx context.Context, u *UserInfo, name, sub string, dry 
 		if err != nil {
 			return nil, fmt.Errorf("encode %s: %w", name, err)
 		}
-		if slices.Equal(value, kv.Value) || dry {
-			return csr, nil // nothing changed: no write, no new resourceVersion
+		if slices.Equal(value, kv.Value) {
+			return old, nil // nothing changed: no write, no new resourceVersion
 		}
-		rev, err := s.store.Update(ctx, csrKey(name), kv.Revision, value)
-		if errors.Is(err, storage.ErrConflict) && !conditional && attempt < maxUpdateRetries {
-			continue
+		rev := kv.Revision
+		if !dry {
+			rev, err = s.store.Update(ctx, csrKey(name), kv.Revision, value)
+			if errors.Is(err, storage.ErrConflict) && !conditional && attempt < maxUpdateRetries {
+				continue
+			}
+			if err != nil {
+				return nil, storageError(err, name)
+			}
 		}
-		if err != nil {
-			return nil, storageError(err, name)
-		}
-		csr.ResourceVersion = strconv.FormatInt(rev, 10)
-		return csr, nil
+		// The answer is what the store holds, as its encoding has it
+		// (times in whole seconds), as a later read returns it.
+		return decodeStored(storage.KV{Key: csrKey(name), Value: value, Revision: rev})
 	}
 }
 

@@ -107,7 +107,11 @@ func addWarnings(w http.ResponseWriter, warnings []string) {
 // dryRun reports whether the request asked for dryRun=All; other values
 // are a 400.
 func dryRun(r *http.Request) (bool, error) {
-	vals := r.URL.Query()["dryRun"]
+	return dryRunValues(r.URL.Query()["dryRun"])
+}
+
+// dryRunValues is dryRun for the values of the dryRun parameter.
+func dryRunValues(vals []string) (bool, error) {
 	for _, v := range vals {
 		if v != "All" {
 			return false, apierrors.NewBadRequest(fmt.Sprintf("invalid dryRun %q: the only supported value is All", v))

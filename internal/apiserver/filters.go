@@ -90,8 +90,22 @@ func (s *Server) buildHandler() http.Handler {
 	})
 }
 
+// callInfo is what the request log and the audit line say of a request
+// beyond its reqState.
+type callInfo struct {
+	method, path, userAgent, command, remote, proto string
+}
+
 // finish records metrics and, for writes, the audit line.
 func (s *Server) finish(r *http.Request, st *reqState, code int, elapsed time.Duration) {
+	s.record(r.Context(), st, code, elapsed, callInfo{
+		method: r.Method, path: r.URL.Path, userAgent: r.UserAgent(),
+		command: r.Header.Get("Kubectl-Command"), remote: r.RemoteAddr, proto: r.Proto,
+	})
+}
+
+// record is finish for any request, over HTTP or in-process.
+func (s *Server) record(ctx context.Context, st *reqState, code int, elapsed time.Duration, c callInfo) {
 	if code == 0 {
 		code = http.StatusOK
 	}
@@ -103,15 +117,15 @@ func (s *Server) finish(r *http.Request, st *reqState, code int, elapsed time.Du
 		resource = ""
 	}
 	s.metrics.observeRequest(st.info.verb, resource, code, elapsed)
-	if s.log.Enabled(r.Context(), slog.LevelDebug) {
+	if s.log.Enabled(ctx, slog.LevelDebug) {
 		user := ""
 		if st.user != nil {
 			user = st.user.Name
 		}
-		s.log.LogAttrs(r.Context(), slog.LevelDebug, "request",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("verb", st.info.verb),
+		s.log.LogAttrs(ctx, slog.LevelDebug, "request",
+			slog.String("method", c.method), slog.String("path", c.path), slog.String("verb", st.info.verb),
 			slog.String("user", user), slog.Int("code", code), slog.Duration("latency", elapsed),
-			slog.String("userAgent", r.UserAgent()), slog.String("proto", r.Proto))
+			slog.String("userAgent", c.userAgent), slog.String("proto", c.proto))
 	}
 	switch st.info.verb {
 	case "create", "update", "patch", "delete", "deletecollection":
@@ -137,12 +151,12 @@ func (s *Server) finish(r *http.Request, st *reqState, code int, elapsed time.Du
 			outcome = "failed"
 		}
 	}
-	s.log.LogAttrs(r.Context(), slog.LevelInfo, "audit",
+	s.log.LogAttrs(ctx, slog.LevelInfo, "audit",
 		slog.String("user", user), slog.Any("groups", groups),
 		slog.String("verb", st.info.verb), slog.String("resource", resource),
 		slog.String("name", name), slog.Int("code", code), slog.String("outcome", outcome),
-		slog.String("userAgent", r.UserAgent()), slog.String("kubectlCommand", r.Header.Get("Kubectl-Command")),
-		slog.String("remote", r.RemoteAddr), slog.Duration("latency", elapsed))
+		slog.String("userAgent", c.userAgent), slog.String("kubectlCommand", c.command),
+		slog.String("remote", c.remote), slog.Duration("latency", elapsed))
 }
 
 // serveFiltered applies the limits, authentication and authorization,

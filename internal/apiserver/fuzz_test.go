@@ -91,8 +91,9 @@ func FuzzRequestParameters(f *testing.F) {
 		if ri.resource && ri.kind == "" {
 			t.Fatalf("resource request without a resource: %+v", ri)
 		}
-		_, _ = parseSelector(r)
-		_, _ = s.parseWatch(r)
+		_, _ = parseSelector(r.URL.Query())
+		_, _ = parseList(r.URL.Query())
+		_, _ = s.parseWatch(r.URL.Query())
 		_, _ = s.codecs.negotiate(r, true, true)
 		_, _ = fieldValidation(r)
 		_, _ = dryRun(r)

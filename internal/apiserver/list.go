@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	certv1 "k8s.io/api/certificates/v1"
@@ -29,8 +30,7 @@ func csrFields(csr *certv1.CertificateSigningRequest) fields.Set {
 	return fields.Set{"metadata.name": csr.Name, "spec.signerName": csr.Spec.SignerName}
 }
 
-func parseSelector(r *http.Request) (selector, error) {
-	q := r.URL.Query()
+func parseSelector(q url.Values) (selector, error) {
 	ls, err := labels.Parse(q.Get("labelSelector"))
 	if err != nil {
 		return selector{}, apierrors.NewBadRequest(fmt.Sprintf("invalid labelSelector: %v", err))
@@ -129,40 +129,65 @@ func (s *Server) list(ctx context.Context, sel selector, limit int64, cont strin
 	}
 }
 
-func (s *Server) listCSRs(w http.ResponseWriter, r *http.Request) {
-	sel, err := parseSelector(r)
+// listParams are the query parameters of a list.
+type listParams struct {
+	sel   selector
+	limit int64 // 0: the server's page cap
+	cont  string
+}
+
+func parseList(q url.Values) (listParams, error) {
+	sel, err := parseSelector(q)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return listParams{}, err
 	}
-	q := r.URL.Query()
-	var limit int64
+	p := listParams{sel: sel, cont: q.Get("continue")}
 	if v := q.Get("limit"); v != "" {
-		limit, err = strconv.ParseInt(v, 10, 64)
-		if err != nil || limit < 0 {
-			s.writeError(w, r, apierrors.NewBadRequest(fmt.Sprintf("invalid limit %q: use a non-negative integer", v)))
-			return
+		p.limit, err = strconv.ParseInt(v, 10, 64)
+		if err != nil || p.limit < 0 {
+			return listParams{}, apierrors.NewBadRequest(fmt.Sprintf("invalid limit %q: use a non-negative integer", v))
 		}
 	}
 	if v := q.Get("resourceVersion"); v != "" {
 		if _, err := strconv.ParseUint(v, 10, 64); err != nil {
-			s.writeError(w, r, apierrors.NewBadRequest(fmt.Sprintf("invalid resourceVersion %q: use an integer", v)))
-			return
+			return listParams{}, apierrors.NewBadRequest(fmt.Sprintf("invalid resourceVersion %q: use an integer", v))
 		}
+	}
+	return p, nil
+}
+
+// csrList is the CertificateSigningRequestList of page.
+func csrList(page listPage) *certv1.CertificateSigningRequestList {
+	list := &certv1.CertificateSigningRequestList{
+		TypeMeta: metav1.TypeMeta{Kind: csrListGVK.Kind, APIVersion: csrListGVK.GroupVersion().String()},
+		ListMeta: metav1.ListMeta{ResourceVersion: strconv.FormatInt(page.revision, 10), Continue: page.cont,
+			RemainingItemCount: page.remaining},
+		Items: page.items,
+	}
+	if list.Items == nil {
+		list.Items = []certv1.CertificateSigningRequest{}
+	}
+	return list
+}
+
+func (s *Server) listCSRs(w http.ResponseWriter, r *http.Request) {
+	p, err := parseList(r.URL.Query())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	out, err := s.codecs.negotiate(r, true, false)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	page, err := s.list(r.Context(), sel, limit, q.Get("continue"))
+	page, err := s.list(r.Context(), p.sel, p.limit, p.cont)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	rv := strconv.FormatInt(page.revision, 10)
 	if out.kind == outputTable {
-		tbl, err := s.csrTable(r, page.items, rv, page.cont, true)
+		tbl, err := s.csrTable(r, page.items, strconv.FormatInt(page.revision, 10), page.cont, true)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -171,19 +196,11 @@ func (s *Server) listCSRs(w http.ResponseWriter, r *http.Request) {
 		s.writeEncoded(w, r, out, http.StatusOK, tbl)
 		return
 	}
-	list := &certv1.CertificateSigningRequestList{
-		TypeMeta: metav1.TypeMeta{Kind: csrListGVK.Kind, APIVersion: csrListGVK.GroupVersion().String()},
-		ListMeta: metav1.ListMeta{ResourceVersion: rv, Continue: page.cont, RemainingItemCount: page.remaining},
-		Items:    page.items,
-	}
-	if list.Items == nil {
-		list.Items = []certv1.CertificateSigningRequest{}
-	}
-	s.writeEncoded(w, r, out, http.StatusOK, list)
+	s.writeEncoded(w, r, out, http.StatusOK, csrList(page))
 }
 
 func (s *Server) deleteCollection(w http.ResponseWriter, r *http.Request, st *reqState) {
-	sel, err := parseSelector(r)
+	sel, err := parseSelector(r.URL.Query())
 	if err != nil {
 		s.writeError(w, r, err)
 		return

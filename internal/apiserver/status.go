@@ -47,6 +47,11 @@ func storageError(err error, name string) error {
 // toStatus turns any error into a Status. Errors that are not already API
 // errors are internal: the client gets a generic message, the log the cause.
 func (s *Server) toStatus(r *http.Request, err error) *metav1.Status {
+	return s.statusOf(r.Context(), r.Method, r.URL.Path, err)
+}
+
+// statusOf is toStatus for a request given by its method and path.
+func (s *Server) statusOf(ctx context.Context, method, path string, err error) *metav1.Status {
 	var st apierrors.APIStatus
 	if errors.As(err, &st) {
 		status := st.Status()
@@ -57,11 +62,11 @@ func (s *Server) toStatus(r *http.Request, err error) *metav1.Status {
 			fmt.Sprintf("the request body exceeds the limit of %d bytes", mbe.Limit)).ErrStatus
 	}
 	if errors.Is(err, errUnsupportedMediaType) {
-		return &apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, r.Method,
+		return &apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, method,
 			schema.GroupResource{}, "", err.Error(), 0, false).ErrStatus
 	}
 	if errors.Is(err, errNotAcceptable) {
-		return &apierrors.NewGenericServerResponse(http.StatusNotAcceptable, r.Method,
+		return &apierrors.NewGenericServerResponse(http.StatusNotAcceptable, method,
 			schema.GroupResource{}, "", err.Error(), 0, false).ErrStatus
 	}
 	if errors.As(storageError(err, ""), &st) {
@@ -71,8 +76,8 @@ func (s *Server) toStatus(r *http.Request, err error) *metav1.Status {
 	if errors.Is(err, context.Canceled) {
 		return &apierrors.NewTimeoutError("the request was cancelled", 0).ErrStatus
 	}
-	s.log.LogAttrs(r.Context(), slog.LevelError, "internal error",
-		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+	s.log.LogAttrs(ctx, slog.LevelError, "internal error",
+		slog.String("method", method), slog.String("path", path), slog.String("error", err.Error()))
 	return &apierrors.NewInternalError(errors.New("internal error; see the server log")).ErrStatus
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -28,9 +29,8 @@ type watchParams struct {
 	timeout          time.Duration
 }
 
-func (s *Server) parseWatch(r *http.Request) (watchParams, error) {
-	q := r.URL.Query()
-	sel, err := parseSelector(r)
+func (s *Server) parseWatch(q url.Values) (watchParams, error) {
+	sel, err := parseSelector(q)
 	if err != nil {
 		return watchParams{}, err
 	}
@@ -120,13 +120,19 @@ func (e *watchEncoder) sendCSR(typ watch.EventType, csr *certv1.CertificateSigni
 }
 
 func (e *watchEncoder) bookmark(rev int64, initialEnd bool) error {
+	return e.send(watch.Bookmark, bookmarkObject(rev, initialEnd))
+}
+
+// bookmarkObject is the object of a BOOKMARK event at rev; initialEnd
+// marks the end of the initial events (WatchList).
+func bookmarkObject(rev int64, initialEnd bool) *certv1.CertificateSigningRequest {
 	csr := &certv1.CertificateSigningRequest{}
 	setCSRTypeMeta(csr)
 	csr.ResourceVersion = strconv.FormatInt(rev, 10)
 	if initialEnd {
 		csr.Annotations = map[string]string{metav1.InitialEventsAnnotationKey: "true"}
 	}
-	return e.send(watch.Bookmark, csr)
+	return csr
 }
 
 // acquireWatch counts a watch against its user's limit.
@@ -148,8 +154,166 @@ func (s *Server) releaseWatch(user string) {
 	}
 }
 
+// watchSink receives the events of one watch, in order. An error from
+// event or bookmark ends the watch (the client is gone or too slow).
+type watchSink interface {
+	event(typ watch.EventType, csr *certv1.CertificateSigningRequest) error
+	bookmark(rev int64, initialEnd bool) error
+	// failure sends an Error event; the watch ends after it.
+	failure(st *metav1.Status)
+}
+
+func (e *watchEncoder) event(typ watch.EventType, csr *certv1.CertificateSigningRequest) error {
+	return e.sendCSR(typ, csr)
+}
+
+func (e *watchEncoder) failure(st *metav1.Status) { _ = e.send(watch.Error, st) }
+
+// openedWatch is a watch past the point where it can still be refused
+// with an error answer: the first page of its initial state and the
+// store watch it continues with.
+type openedWatch struct {
+	p     watchParams
+	first listPage
+	from  int64
+	sw    storage.Watcher // nil when from is compacted: the stream is one 410
+	stop  func()          // releases the watch's slot, timer and store watch
+}
+
+// openWatch counts the watch against user's limit, bounds ctx by the
+// watch timeout and the server's shutdown, reads the first page of the
+// initial state (if asked) and starts the store watch. Later pages are
+// streamed, so that a large store is never held in memory. The returned
+// context ends the watch; ow.stop must be called once it is done.
+func (s *Server) openWatch(ctx context.Context, user string, p watchParams) (context.Context, *openedWatch, error) {
+	if !s.acquireWatch(user) {
+		return nil, nil, apierrors.NewTooManyRequests(fmt.Sprintf(
+			"user %q has %d watches open, the limit; close some and retry", user, s.cfg.MaxWatchesPerUser), 1)
+	}
+	s.metrics.watchers.Inc()
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	go func() {
+		select {
+		case <-s.stopping:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	ow := &openedWatch{p: p, from: p.resourceVersion}
+	// The store watch gets a context that ends only after its Stop, so
+	// that the watch always ends through Stop from the streaming goroutine.
+	storeCtx, storeCancel := context.WithCancel(context.WithoutCancel(ctx))
+	ow.stop = func() {
+		if ow.sw != nil {
+			ow.sw.Stop()
+		}
+		storeCancel()
+		cancel()
+		s.metrics.watchers.Dec()
+		s.releaseWatch(user)
+	}
+	var err error
+	if p.initialEvents {
+		ow.first, err = s.list(ctx, p.sel, 0, "")
+		if err != nil {
+			ow.stop()
+			return nil, nil, err
+		}
+		ow.from = ow.first.revision
+	} else if ow.from == 0 {
+		ow.from, err = s.store.CurrentRevision(ctx)
+		if err != nil {
+			ow.stop()
+			return nil, nil, storageError(err, "")
+		}
+	}
+	ow.sw, err = s.store.Watch(storeCtx, csrPrefix, ow.from)
+	if errors.Is(err, storage.ErrCompacted) {
+		ow.sw = nil
+	} else if err != nil {
+		ow.stop()
+		return nil, nil, storageError(err, "")
+	}
+	return ctx, ow, nil
+}
+
+// stream sends ow's events to sink until ctx ends, the sink fails, or
+// the store ends the watch; status turns an error into its Status.
+func (s *Server) stream(ctx context.Context, ow *openedWatch, sink watchSink, status func(error) *metav1.Status) {
+	p := ow.p
+	if ow.sw == nil {
+		sink.failure(tooOld(ow.from))
+		return
+	}
+	for page := ow.first; ; {
+		for i := range page.items {
+			if err := sink.event(watch.Added, &page.items[i]); err != nil {
+				return
+			}
+		}
+		if page.cont == "" {
+			break
+		}
+		var err error
+		if page, err = s.list(ctx, p.sel, 0, page.cont); err != nil {
+			sink.failure(status(err))
+			return
+		}
+	}
+	lastRV := ow.from
+	if p.initialEventsEnd {
+		if err := sink.bookmark(lastRV, true); err != nil {
+			return
+		}
+	}
+	var tick <-chan time.Time
+	if p.bookmarks {
+		t := time.NewTicker(s.cfg.BookmarkInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick:
+			if err := sink.bookmark(lastRV, false); err != nil {
+				return
+			}
+		case ev, ok := <-ow.sw.Events():
+			if !ok {
+				switch err := ow.sw.Err(); {
+				case errors.Is(err, storage.ErrCompacted):
+					// The store could not keep this stream going (the
+					// watch fell behind). End it without an error, as
+					// kube-apiserver ends a watcher it drops: the client
+					// watches again from the last resourceVersion it saw
+					// and gets 410 Expired only if the store's history no
+					// longer reaches back there, instead of re-listing
+					// every CSR after each burst of writes.
+				case err != nil && ctx.Err() == nil:
+					sink.failure(status(storageError(err, "")))
+				}
+				return
+			}
+			lastRV = ev.KV.Revision
+			typ, csr, err := s.watchEvent(ev, p.sel)
+			if err != nil {
+				sink.failure(status(err))
+				return
+			}
+			if csr == nil {
+				continue
+			}
+			if err := sink.event(typ, csr); err != nil {
+				return
+			}
+		}
+	}
+}
+
 func (s *Server) watchCSRs(w http.ResponseWriter, r *http.Request, st *reqState) {
-	p, err := s.parseWatch(r)
+	p, err := s.parseWatch(r.URL.Query())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -168,58 +332,12 @@ func (s *Server) watchCSRs(w http.ResponseWriter, r *http.Request, st *reqState)
 		s.writeError(w, r, errors.New("the connection cannot stream"))
 		return
 	}
-	if !s.acquireWatch(st.user.Name) {
-		s.writeError(w, r, apierrors.NewTooManyRequests(fmt.Sprintf(
-			"user %q has %d watches open, the limit; close some and retry", st.user.Name, s.cfg.MaxWatchesPerUser), 1))
+	ctx, ow, err := s.openWatch(r.Context(), st.user.Name, p)
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
-	defer s.releaseWatch(st.user.Name)
-	s.metrics.watchers.Inc()
-	defer s.metrics.watchers.Dec()
-
-	ctx, cancel := context.WithTimeout(r.Context(), p.timeout)
-	defer cancel()
-	go func() {
-		select {
-		case <-s.stopping:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-
-	// Read the first page of the initial state (if asked) before
-	// answering, so that errors still get a proper status code; later
-	// pages are streamed, so that a large store is never held in memory.
-	var first listPage
-	from := p.resourceVersion
-	if p.initialEvents {
-		first, err = s.list(ctx, p.sel, 0, "")
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		from = first.revision
-	} else if from == 0 {
-		from, err = s.store.CurrentRevision(ctx)
-		if err != nil {
-			s.writeError(w, r, storageError(err, ""))
-			return
-		}
-	}
-	// The store watch gets a context that ends only after Stop below, so
-	// that the watch always ends through Stop from this goroutine.
-	storeCtx, storeCancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer storeCancel()
-	sw, err := s.store.Watch(storeCtx, csrPrefix, from)
-	if errors.Is(err, storage.ErrCompacted) {
-		sw = nil
-	} else if err != nil {
-		s.writeError(w, r, storageError(err, ""))
-		return
-	}
-	if sw != nil {
-		defer sw.Stop()
-	}
+	defer ow.stop()
 
 	contentType := out.info.MediaType
 	if out.info.MediaType == mediaProtobuf {
@@ -237,75 +355,7 @@ func (s *Server) watchCSRs(w http.ResponseWriter, r *http.Request, st *reqState)
 	enc.out.info = out.info
 	_ = enc.rc.SetWriteDeadline(time.Time{}) // none left over from an earlier request on this connection
 	flusher.Flush()
-
-	if sw == nil {
-		_ = enc.send(watch.Error, tooOld(from))
-		return
-	}
-	for page := first; ; {
-		for i := range page.items {
-			if err := enc.sendCSR(watch.Added, &page.items[i]); err != nil {
-				return
-			}
-		}
-		if page.cont == "" {
-			break
-		}
-		if page, err = s.list(ctx, p.sel, 0, page.cont); err != nil {
-			_ = enc.send(watch.Error, s.toStatus(r, err))
-			return
-		}
-	}
-	lastRV := from
-	if p.initialEventsEnd {
-		if err := enc.bookmark(lastRV, true); err != nil {
-			return
-		}
-	}
-	var tick <-chan time.Time
-	if p.bookmarks {
-		t := time.NewTicker(s.cfg.BookmarkInterval)
-		defer t.Stop()
-		tick = t.C
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick:
-			if err := enc.bookmark(lastRV, false); err != nil {
-				return
-			}
-		case ev, ok := <-sw.Events():
-			if !ok {
-				switch err := sw.Err(); {
-				case errors.Is(err, storage.ErrCompacted):
-					// The store could not keep this stream going (the
-					// watch fell behind). End it without an error, as
-					// kube-apiserver ends a watcher it drops: the client
-					// watches again from the last resourceVersion it saw
-					// and gets 410 Expired only if the store's history no
-					// longer reaches back there, instead of re-listing
-					// every CSR after each burst of writes.
-				case err != nil && ctx.Err() == nil:
-					_ = enc.send(watch.Error, s.toStatus(r, storageError(err, "")))
-				}
-				return
-			}
-			lastRV = ev.KV.Revision
-			typ, csr, err := s.watchEvent(ev, p.sel)
-			if err != nil {
-				_ = enc.send(watch.Error, s.toStatus(r, err))
-				return
-			}
-			if csr == nil {
-				continue
-			}
-			if err := enc.sendCSR(typ, csr); err != nil {
-				return
-			}
-		}
-	}
+	s.stream(ctx, ow, enc, func(err error) *metav1.Status { return s.toStatus(r, err) })
 }
 
 // tooOld is the 410 Status of a watch whose start is compacted.

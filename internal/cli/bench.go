@@ -646,12 +646,12 @@ func startBenchServer(ctx context.Context) (*benchServer, error) {
 	tlsCert := tls.Certificate{Certificate: [][]byte{serving.Raw}, PrivateKey: servingKey, Leaf: serving}
 	go func() { b.done <- srv.Run(runCtx, ln, apiserver.TLSConfig(tlsCert)) }()
 
-	loop, err := kubernetes.NewForConfig(srv.LoopbackConfig())
+	local, err := srv.LocalClient()
 	if err != nil {
 		return nil, err
 	}
 	m, err := controller.New(controller.Config{
-		Client:  loop.CertificatesV1().CertificateSigningRequests(),
+		Client:  local,
 		Signers: controller.SameCA(b.ca),
 		Logger:  logger,
 	})

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubepki/kubepki/internal/apiserver"
 	"github.com/kubepki/kubepki/internal/certificates"
@@ -33,19 +32,19 @@ type controllerSetup struct {
 }
 
 // startControllers runs the signer, approver and cleaner against the
-// server's loopback client until ctx ends; a controller failure is sent on
-// errc. The returned function waits for them to stop.
+// server's in-process client until ctx ends; a controller failure is sent
+// on errc. The returned function waits for them to stop.
 func startControllers(ctx context.Context, c controllerSetup, errc chan<- error) (func(), error) {
-	cs, err := kubernetes.NewForConfig(c.server.LoopbackConfig())
+	client, err := c.server.LocalClient()
 	if err != nil {
-		return nil, fmt.Errorf("build the controllers' loopback client: %w", err)
+		return nil, fmt.Errorf("build the controllers' client: %w", err)
 	}
 	hooks, err := controller.NewPrometheusMetrics(c.registry)
 	if err != nil {
 		return nil, fmt.Errorf("register controller metrics: %w", err)
 	}
 	m, err := controller.New(controller.Config{
-		Client:          cs.CertificatesV1().CertificateSigningRequests(),
+		Client:          client,
 		Signers:         controller.SameCA(c.ca),
 		SigningDuration: c.duration,
 		Logger:          c.log.With("component", "controller"),

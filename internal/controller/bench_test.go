@@ -18,12 +18,15 @@ import (
 )
 
 // BenchmarkSignerDrain measures the signer alone: b.N approved CSRs wait
-// in the store, then a Manager (over real HTTPS, bbolt) reserves, signs
-// and stores each one. Reported as CSRs issued per second.
+// in the store, then a Manager (on the server's LocalClient, as serve
+// runs it, over bbolt) reserves, signs and stores each one. Reported as CSRs issued per second.
 func BenchmarkSignerDrain(b *testing.B) {
 	srv := apiservertest.Start(b, apiservertest.Options{})
 	admin := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
-	ctrl := srv.Clientset(controllerUser).CertificatesV1().CertificateSigningRequests()
+	ctrl, err := srv.API.LocalClient()
+	if err != nil {
+		b.Fatal(err)
+	}
 	in, _ := userCSR(b, "template")
 	ctx := context.Background()
 	var wg sync.WaitGroup

@@ -106,16 +106,29 @@ func (r *recorder) all() []string {
 type env struct {
 	srv   *apiservertest.Server
 	admin certv1client.CertificateSigningRequestInterface
-	ctrl  certv1client.CertificateSigningRequestInterface
+	// ctrl is the server's LocalClient, which serve gives the controllers.
+	ctrl certv1client.CertificateSigningRequestInterface
+	// ctrlHTTPS is kube-controller-manager's identity over HTTPS, with the
+	// default policy's rights only.
+	ctrlHTTPS certv1client.CertificateSigningRequestInterface
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	srv := apiservertest.Start(t, apiservertest.Options{})
+	return envFor(t, apiservertest.Start(t, apiservertest.Options{}))
+}
+
+func envFor(t *testing.T, srv *apiservertest.Server) *env {
+	t.Helper()
+	local, err := srv.API.LocalClient()
+	if err != nil {
+		t.Fatal(err)
+	}
 	return &env{
-		srv:   srv,
-		admin: srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests(),
-		ctrl:  srv.Clientset(controllerUser).CertificatesV1().CertificateSigningRequests(),
+		srv:       srv,
+		admin:     srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests(),
+		ctrl:      local,
+		ctrlHTTPS: srv.Clientset(controllerUser).CertificatesV1().CertificateSigningRequests(),
 	}
 }
 

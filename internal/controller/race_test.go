@@ -14,14 +14,14 @@ import (
 )
 
 // TestTwoSignersIssueOnce runs two Managers, without an elector, on one
-// server: every approved CSR gets exactly one certificate, and the CA key
+// server, one on the LocalClient and one over HTTPS: every approved CSR gets exactly one certificate, and the CA key
 // signs exactly once per CSR.
 func TestTwoSignersIssueOnce(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	recA, recB := newRecorder(), newRecorder()
 	startManager(t, controller.Config{Client: e.ctrl, Signers: controller.SameCA(e.srv.CA), Logger: logger(recA), Identity: "a", DisableCleaner: true})
-	startManager(t, controller.Config{Client: e.ctrl, Signers: controller.SameCA(e.srv.CA), Logger: logger(recB), Identity: "b", DisableCleaner: true})
+	startManager(t, controller.Config{Client: e.ctrlHTTPS, Signers: controller.SameCA(e.srv.CA), Logger: logger(recB), Identity: "b", DisableCleaner: true})
 
 	const n = 40
 	keys := make([]any, n)

@@ -25,46 +25,50 @@ import (
 // relist, and every approved CSR is still issued exactly once.
 func TestSignerSurvivesLostWatches(t *testing.T) {
 	t.Parallel()
-	store, err := bolt.Open(filepath.Join(t.TempDir(), "kubepki.db"), bolt.Options{WatchBufferSize: 1, HistorySize: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	srv := apiservertest.Start(t, apiservertest.Options{Store: store})
-	e := &env{
-		srv:   srv,
-		admin: srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests(),
-		ctrl:  srv.Clientset(controllerUser).CertificatesV1().CertificateSigningRequests(),
-	}
-	rec := newRecorder()
-	counted := &listCounter{CertificateSigningRequestInterface: e.ctrl}
-	startManager(t, controller.Config{Client: counted, Signers: controller.SameCA(srv.CA), Logger: logger(rec), DisableCleaner: true,
-		ResyncPeriod: 0})
+	for _, over := range []string{"local", "https"} {
+		t.Run(over, func(t *testing.T) {
+			t.Parallel()
+			store, err := bolt.Open(filepath.Join(t.TempDir(), "kubepki.db"), bolt.Options{WatchBufferSize: 1, HistorySize: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = store.Close() })
+			e := envFor(t, apiservertest.Start(t, apiservertest.Options{Store: store}))
+			client := e.ctrl
+			if over == "https" {
+				client = e.ctrlHTTPS
+			}
+			rec := newRecorder()
+			counted := &listCounter{CertificateSigningRequestInterface: client}
+			startManager(t, controller.Config{Client: counted, Signers: controller.SameCA(e.srv.CA), Logger: logger(rec), DisableCleaner: true,
+				ResyncPeriod: 0})
 
-	const n = 30
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			name := fmt.Sprintf("lost-%02d", i)
-			in, _ := userCSR(t, name)
-			create(t, e.admin, in)
-			approve(t, e.admin, name)
+			const n = 30
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					name := fmt.Sprintf("lost-%02d", i)
+					in, _ := userCSR(t, name)
+					create(t, e.admin, in)
+					approve(t, e.admin, name)
+				})
+			}
+			wg.Wait()
+			for i := range n {
+				name := fmt.Sprintf("lost-%02d", i)
+				waitIssued(t, e.admin, name)
+				var signed int
+				eventually(func() bool { signed = rec.count("csr signed", name); return signed >= 1 })
+				if signed != 1 {
+					t.Errorf("%s: signed %d times, want 1", name, signed)
+				}
+			}
+			if n := counted.lists.Load(); n < 2 {
+				t.Errorf("the informer fetched the full state %d times; the test did not force a relist", n)
+			} else {
+				t.Logf("the informer fetched the full state %d times", n)
+			}
 		})
-	}
-	wg.Wait()
-	for i := range n {
-		name := fmt.Sprintf("lost-%02d", i)
-		waitIssued(t, e.admin, name)
-		var signed int
-		eventually(func() bool { signed = rec.count("csr signed", name); return signed >= 1 })
-		if signed != 1 {
-			t.Errorf("%s: signed %d times, want 1", name, signed)
-		}
-	}
-	if n := counted.lists.Load(); n < 2 {
-		t.Errorf("the informer fetched the full state %d times; the test did not force a relist", n)
-	} else {
-		t.Logf("the informer fetched the full state %d times", n)
 	}
 }
 

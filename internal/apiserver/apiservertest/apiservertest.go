@@ -50,7 +50,7 @@ type Options struct {
 	// caller closes it.
 	Store storage.Interface
 	// Controllers runs the signer, auto-approver and cleaner in-process
-	// through the server's loopback client, signing with CA.
+	// through the server's LocalClient, as serve does, signing with CA.
 	Controllers bool
 	// ControllerConfig, when set, may change the controller configuration
 	// (Client and Signers are filled in).
@@ -149,12 +149,12 @@ func Start(t testing.TB, opts Options) *Server {
 // startControllers runs the controllers until the test ends.
 func startControllers(t testing.TB, ctx context.Context, api *apiserver.Server, ca *pki.CA, configure func(*controller.Config)) {
 	t.Helper()
-	cs, err := kubernetes.NewForConfig(api.LoopbackConfig())
+	client, err := api.LocalClient()
 	if err != nil {
-		t.Fatalf("loopback client: %v", err)
+		t.Fatalf("local client: %v", err)
 	}
 	cfg := controller.Config{
-		Client:  cs.CertificatesV1().CertificateSigningRequests(),
+		Client:  client,
 		Signers: controller.SameCA(ca),
 	}
 	if configure != nil {
