@@ -642,6 +642,7 @@ func startBenchServer(ctx context.Context) (*benchServer, error) {
 	}
 	b.url = "https://" + ln.Addr().String()
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	tuneServeGC(runCtx) // as serve runs
 	b.cancel = cancel
 	tlsCert := tls.Certificate{Certificate: [][]byte{serving.Raw}, PrivateKey: servingKey, Leaf: serving}
 	go func() { b.done <- srv.Run(runCtx, ln, apiserver.TLSConfig(tlsCert)) }()

@@ -290,6 +290,7 @@ func (o *serveOptions) Run(ctx context.Context, streams IOStreams) error {
 		return err
 	}
 	runCtx, cancel := context.WithCancel(ctx)
+	tuneServeGC(runCtx)
 	defer cancel()
 	serverDone := make(chan error, 1)
 	go func() { serverDone <- srv.Run(runCtx, ln, apiserver.TLSConfig(serving)) }()
