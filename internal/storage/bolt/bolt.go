@@ -53,14 +53,20 @@ const (
 	replayPage = 512
 	// fileMode is the mode of a new store file: it holds every CSR.
 	fileMode = 0o600
-	// formatVersion is written to the meta bucket of a new file.
-	formatVersion = 1
+	// formatVersion is written to the meta bucket of a new file. Version 1
+	// kept each value in the kv bucket and copies of values and previous
+	// values in the event log; version 2 keeps every value once, in the
+	// values bucket. Open converts a version 1 file to version 2.
+	formatVersion = 2
+	// formatVersion1 is the first format, converted on Open.
+	formatVersion1 = 1
 )
 
 var (
 	bucketMeta   = []byte("meta")
 	bucketKV     = []byte("kv")
 	bucketEvents = []byte("events")
+	bucketValues = []byte("values")
 	keyRevision  = []byte("revision")
 	keyCompacted = []byte("compacted")
 	keyVersion   = []byte("version")
@@ -168,14 +174,23 @@ func (s *Store) init() error {
 			if _, err := tx.CreateBucket(bucketEvents); err != nil {
 				return err
 			}
+			if _, err := tx.CreateBucket(bucketValues); err != nil {
+				return err
+			}
 			return meta.Put(keyVersion, encodeRevision(formatVersion))
 		}
 		v, err := decodeRevision(meta.Get(keyVersion))
-		if err != nil || v != formatVersion {
+		if err != nil || (v != formatVersion && v != formatVersion1) {
 			return fmt.Errorf("unsupported store format %x", meta.Get(keyVersion))
 		}
 		if tx.Bucket(bucketKV) == nil || tx.Bucket(bucketEvents) == nil {
 			return errors.New("the file lacks the kv or events bucket")
+		}
+		if v == formatVersion1 {
+			return convertFormat1(tx)
+		}
+		if tx.Bucket(bucketValues) == nil {
+			return errors.New("the file lacks the values bucket")
 		}
 		return nil
 	})
@@ -237,7 +252,11 @@ func (s *Store) Get(ctx context.Context, key string) (storage.KV, error) {
 		if b == nil {
 			return storage.ErrNotFound
 		}
-		createRev, modRev, value, err := decodeValue(b)
+		createRev, modRev, err := decodeIndex(b)
+		if err != nil {
+			return err
+		}
+		value, err := storedValue(tx.Bucket(bucketValues), modRev)
 		if err != nil {
 			return err
 		}

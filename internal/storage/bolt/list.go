@@ -72,6 +72,7 @@ func pastState(tx *bbolt.Tx, prefix, lastKey string, atRev int64) (map[string]*s
 		return nil, fmt.Errorf("list continued at revision %d, history before %d is compacted: %w", atRev, compacted, storage.ErrCompacted)
 	}
 	overlay := make(map[string]*storage.KV)
+	values := tx.Bucket(bucketValues)
 	c := tx.Bucket(bucketEvents).Cursor()
 	for k, v := c.Seek(encodeRevision(atRev + 1)); k != nil; k, v = c.Next() {
 		rec, err := decodeRecord(v)
@@ -88,7 +89,11 @@ func pastState(tx *bbolt.Tx, prefix, lastKey string, atRev int64) (map[string]*s
 			overlay[rec.key] = nil
 			continue
 		}
-		overlay[rec.key] = &storage.KV{Key: rec.key, Value: clone(rec.prev), Revision: rec.prevModRev, CreateRevision: rec.createRev}
+		prev, err := storedValue(values, rec.prevModRev)
+		if err != nil {
+			return nil, fmt.Errorf("event %x: %w", k, err)
+		}
+		overlay[rec.key] = &storage.KV{Key: rec.key, Value: clone(prev), Revision: rec.prevModRev, CreateRevision: rec.createRev}
 	}
 	return overlay, nil
 }
@@ -112,6 +117,7 @@ func page(tx *bbolt.Tx, prefix, lastKey string, cont bool, limit int64, overlay 
 		}
 		res.Items = append(res.Items, kv)
 	}
+	values := tx.Bucket(bucketValues)
 	c := tx.Bucket(bucketKV).Cursor()
 	pfx := []byte(prefix)
 	k, v := c.Seek([]byte(prefix))
@@ -134,7 +140,11 @@ func page(tx *bbolt.Tx, prefix, lastKey string, cont bool, limit int64, overlay 
 				remaining++ // counting only: no decoding
 				break
 			}
-			createRev, modRev, value, err := decodeValue(v)
+			createRev, modRev, err := decodeIndex(v)
+			if err != nil {
+				return res, fmt.Errorf("key %q: %w", k, err)
+			}
+			value, err := storedValue(values, modRev)
 			if err != nil {
 				return res, fmt.Errorf("key %q: %w", k, err)
 			}

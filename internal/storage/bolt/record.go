@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	bbolt "go.etcd.io/bbolt"
+
 	"github.com/kubepki/kubepki/internal/storage"
 )
 
@@ -49,6 +51,32 @@ func decodeValue(b []byte) (createRev, modRev int64, value []byte, err error) {
 		return 0, 0, nil, fmt.Errorf("value record revisions %d/%d: %w", createRev, modRev, errCorruptRecord)
 	}
 	return createRev, modRev, b[16:], nil
+}
+
+// encodeIndex returns the kv bucket record of the current format: the
+// key's create and mod revisions. The value itself is in the values
+// bucket under the mod revision.
+func encodeIndex(createRev, modRev int64) []byte {
+	return encodeValue(createRev, modRev, nil)
+}
+
+// decodeIndex parses a kv bucket record of the current format.
+func decodeIndex(b []byte) (createRev, modRev int64, err error) {
+	if len(b) != 16 {
+		return 0, 0, fmt.Errorf("index record of %d bytes: %w", len(b), errCorruptRecord)
+	}
+	createRev, modRev, _, err = decodeValue(b)
+	return createRev, modRev, err
+}
+
+// storedValue returns the value written at revision rev from the values
+// bucket. The result aliases bbolt's memory.
+func storedValue(values *bbolt.Bucket, rev int64) ([]byte, error) {
+	v := values.Get(encodeRevision(rev))
+	if v == nil {
+		return nil, fmt.Errorf("no value stored at revision %d: %w", rev, errCorruptRecord)
+	}
+	return v, nil
 }
 
 // record is one entry of the event log: enough to replay a watch and to
@@ -110,6 +138,31 @@ func decodeRecord(b []byte) (record, error) {
 		r.prev = fields[2]
 	}
 	return r, nil
+}
+
+// logged returns r as the event log stores it: without the value and the
+// previous value, which the values bucket holds under the event's
+// revision and under r.prevModRev.
+func (r record) logged() record {
+	r.value, r.prev = nil, nil
+	return r
+}
+
+// load fills in the value and the previous value of a logged record at
+// revision rev from the values bucket.
+func (r *record) load(values *bbolt.Bucket, rev int64) error {
+	var err error
+	if r.typ != storage.EventDeleted {
+		if r.value, err = storedValue(values, rev); err != nil {
+			return err
+		}
+	}
+	if r.typ != storage.EventCreated {
+		if r.prev, err = storedValue(values, r.prevModRev); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // event converts a decoded record at revision rev into a watch event,

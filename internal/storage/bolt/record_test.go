@@ -60,6 +60,11 @@ func TestDecodeRecordRejects(t *testing.T) {
 			t.Errorf("decodeValue(%x) error = %v, want %v", b, err, errCorruptRecord)
 		}
 	}
+	for _, b := range [][]byte{nil, make([]byte, 16), encodeValue(1, 1, []byte("v")), encodeValue(5, 4, nil)} {
+		if _, _, err := decodeIndex(b); !errors.Is(err, errCorruptRecord) {
+			t.Errorf("decodeIndex(%x) error = %v, want %v", b, err, errCorruptRecord)
+		}
+	}
 	for _, b := range [][]byte{nil, {1}, bytes.Repeat([]byte{0xff}, 8)} {
 		if _, err := decodeRevision(b); !errors.Is(err, errCorruptRecord) {
 			t.Errorf("decodeRevision(%x) error = %v, want %v", b, err, errCorruptRecord)
@@ -108,6 +113,28 @@ func FuzzDecodeValue(f *testing.F) {
 		}
 		if !bytes.Equal(encodeValue(c, m, v), b) {
 			t.Fatalf("encodeValue(decodeValue(%x)) differs", b)
+		}
+	})
+}
+
+func FuzzDecodeIndex(f *testing.F) {
+	f.Add(encodeIndex(1, 1))
+	f.Add(encodeIndex(3, 7))
+	f.Add(encodeValue(1, 1, []byte("a version 1 record")))
+	f.Add([]byte{1, 2, 3})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, m, err := decodeIndex(b)
+		if err != nil {
+			if !errors.Is(err, errCorruptRecord) {
+				t.Fatalf("decodeIndex error %v does not wrap errCorruptRecord", err)
+			}
+			return
+		}
+		if c <= 0 || m < c {
+			t.Fatalf("decodeIndex(%x) = %d, %d: revisions out of order", b, c, m)
+		}
+		if !bytes.Equal(encodeIndex(c, m), b) {
+			t.Fatalf("encodeIndex(decodeIndex(%x)) differs", b)
 		}
 	})
 }

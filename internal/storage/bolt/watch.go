@@ -242,6 +242,7 @@ func (s *Store) readEvents(ctx context.Context, prefix string, after int64, limi
 		if limit == 0 {
 			return nil
 		}
+		values := tx.Bucket(bucketValues)
 		c := tx.Bucket(bucketEvents).Cursor()
 		k, v := c.Seek(encodeRevision(after + 1))
 		for n := 0; k != nil && n < limit; k, v = c.Next() {
@@ -256,6 +257,9 @@ func (s *Store) readEvents(ctx context.Context, prefix string, after int64, limi
 			}
 			last = rev
 			if strings.HasPrefix(rec.key, prefix) {
+				if err := rec.load(values, rev); err != nil {
+					return fmt.Errorf("event %d: %w", rev, err)
+				}
 				evs = append(evs, rec.event(rev))
 			}
 		}

@@ -165,8 +165,11 @@ func (s *Store) commit(ops []*op) {
 func (s *Store) apply(tx *bbolt.Tx, ops []*op, results []result, events []storage.Event) (int64, []storage.Event, error) {
 	kv := tx.Bucket(bucketKV)
 	log := tx.Bucket(bucketEvents)
-	// The log only ever appends at its end.
+	values := tx.Bucket(bucketValues)
+	// The log and the values, both keyed by revision, only ever grow at
+	// their end: full pages, not half-full ones, are what stays behind.
 	log.FillPercent = 1.0
+	values.FillPercent = 1.0
 	rev, err := metaRevision(tx, keyRevision)
 	if err != nil {
 		return 0, nil, err
@@ -180,7 +183,7 @@ func (s *Store) apply(tx *bbolt.Tx, ops []*op, results []result, events []storag
 		if o.kind == opCompact {
 			target := min(o.expected, rev)
 			if target > compacted {
-				if err := trimLog(log, target); err != nil {
+				if err := trimLog(log, values, target); err != nil {
 					return 0, nil, err
 				}
 				compacted = target
@@ -201,7 +204,7 @@ func (s *Store) apply(tx *bbolt.Tx, ops []*op, results []result, events []storag
 		case o.kind == opCreate:
 			rec = record{typ: storage.EventCreated, key: o.key, createRev: rev + 1, value: o.value}
 		default:
-			createRev, modRev, oldValue, err := decodeValue(old)
+			createRev, modRev, err := decodeIndex(old)
 			if err != nil {
 				return 0, nil, fmt.Errorf("key %q: %w", o.key, err)
 			}
@@ -209,7 +212,12 @@ func (s *Store) apply(tx *bbolt.Tx, ops []*op, results []result, events []storag
 				res.err = fmt.Errorf("expected revision %d, key is at %d: %w", o.expected, modRev, storage.ErrConflict)
 				break
 			}
-			// The record copies oldValue before the key is overwritten.
+			oldValue, err := storedValue(values, modRev)
+			if err != nil {
+				return 0, nil, fmt.Errorf("key %q: %w", o.key, err)
+			}
+			// The event copies oldValue out of bbolt's memory, which the
+			// writes below may reuse.
 			rec = record{typ: storage.EventUpdated, key: o.key, createRev: createRev, prevModRev: modRev, value: o.value, prev: clone(oldValue)}
 			if o.kind == opDelete {
 				rec.typ, rec.value = storage.EventDeleted, nil
@@ -220,13 +228,15 @@ func (s *Store) apply(tx *bbolt.Tx, ops []*op, results []result, events []storag
 			continue
 		}
 		rev++
-		if err := log.Put(encodeRevision(rev), encodeRecord(rec)); err != nil {
+		if err := log.Put(encodeRevision(rev), encodeRecord(rec.logged())); err != nil {
 			return 0, nil, err
 		}
+		// The previous value stays in the values bucket while this
+		// event is in the log; trimLog removes it with the event.
 		if rec.typ == storage.EventDeleted {
 			err = kv.Delete(key)
-		} else {
-			err = kv.Put(key, encodeValue(rec.createRev, rev, o.value))
+		} else if err = values.Put(encodeRevision(rev), o.value); err == nil {
+			err = kv.Put(key, encodeIndex(rec.createRev, rev))
 		}
 		if err != nil {
 			return 0, nil, err
@@ -241,7 +251,7 @@ func (s *Store) apply(tx *bbolt.Tx, ops []*op, results []result, events []storag
 		}
 	}
 	if limit := rev - int64(s.opts.HistorySize); limit > compacted {
-		if err := trimLog(log, limit); err != nil {
+		if err := trimLog(log, values, limit); err != nil {
 			return 0, nil, err
 		}
 		compacted = limit
@@ -252,12 +262,16 @@ func (s *Store) apply(tx *bbolt.Tx, ops []*op, results []result, events []storag
 	return rev, events, nil
 }
 
-// trimLog deletes the event log entries at and before revision.
-func trimLog(log *bbolt.Bucket, revision int64) error {
+// trimLog deletes the event log entries at and before revision, and with
+// each update or delete the value it replaced: once the event that
+// superseded a value has left the log, no watch replay and no continued
+// list can ask for that value again. Current values are never superseded,
+// so they stay.
+func trimLog(log, values *bbolt.Bucket, revision int64) error {
 	c := log.Cursor()
 	// Re-seek after each delete: a bbolt cursor may skip an entry when
 	// moved on after Delete.
-	for k, _ := c.First(); k != nil; k, _ = c.First() {
+	for k, v := c.First(); k != nil; k, v = c.First() {
 		rev, err := decodeRevision(k)
 		if err != nil {
 			return err
@@ -265,8 +279,17 @@ func trimLog(log *bbolt.Bucket, revision int64) error {
 		if rev > revision {
 			return nil
 		}
+		rec, err := decodeRecord(v)
+		if err != nil {
+			return fmt.Errorf("event %d: %w", rev, err)
+		}
 		if err := c.Delete(); err != nil {
 			return err
+		}
+		if rec.typ != storage.EventCreated {
+			if err := values.Delete(encodeRevision(rec.prevModRev)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
