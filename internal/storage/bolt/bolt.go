@@ -10,11 +10,16 @@
 // manages about 70 writes/s instead of about 400 on the same disk.) A call
 // returns after its transaction is durable on disk; NoSync is never set.
 //
-// The file has three buckets: "meta" (the revision counter, the compacted
+// The file has four buckets: "meta" (the revision counter, the compacted
 // revision and the format version), "kv" (each key with its create and mod
-// revisions), and "events" (the last [Options.HistorySize] mutations by
-// revision). The revision counter, the data and the event log change in
-// the same transaction, so they never disagree after a crash.
+// revisions), "values" (each value under the revision that wrote it), and
+// "events" (the last [Options.HistorySize] mutations by revision, without
+// their values). A value stays while it is current or while an event in
+// the log still needs it as its value or previous value, so every value is
+// stored once; both revision-keyed buckets only grow at their end, so their
+// pages are full rather than half full, as pages of keys inserted in
+// random order are. The revision counter, the data and the event log
+// change in the same transaction, so they never disagree after a crash.
 package bolt
 
 import (

@@ -31,8 +31,9 @@ func decodeRevision(b []byte) (int64, error) {
 	return rev, nil
 }
 
-// encodeValue returns the kv bucket record: create revision, mod revision,
-// then the value bytes.
+// encodeValue returns the kv bucket record of format 1: create revision,
+// mod revision, then the value bytes. Format 2 stores the record without
+// the value (encodeIndex).
 func encodeValue(createRev, modRev int64, value []byte) []byte {
 	b := make([]byte, 16, 16+len(value))
 	binary.BigEndian.PutUint64(b, uint64(createRev))
@@ -40,7 +41,8 @@ func encodeValue(createRev, modRev int64, value []byte) []byte {
 	return append(b, value...)
 }
 
-// decodeValue parses a kv bucket record. The returned value aliases b.
+// decodeValue parses a kv bucket record of format 1. The returned value
+// aliases b.
 func decodeValue(b []byte) (createRev, modRev int64, value []byte, err error) {
 	if len(b) < 16 {
 		return 0, 0, nil, fmt.Errorf("value record of %d bytes: %w", len(b), errCorruptRecord)
@@ -81,7 +83,9 @@ func storedValue(values *bbolt.Bucket, rev int64) ([]byte, error) {
 
 // record is one entry of the event log: enough to replay a watch and to
 // reconstruct the state of a key just before the event, which is what a
-// continued list at an older revision needs.
+// continued list at an older revision needs. Format 1 logged value and
+// prev with the record; format 2 logs them empty ([record.logged]) and
+// keeps them in the values bucket ([record.load]).
 type record struct {
 	typ        storage.EventType
 	key        string
