@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kubepki/kubepki/internal/certificates"
+	"github.com/kubepki/kubepki/internal/inspect"
 	"github.com/kubepki/kubepki/internal/pki"
 )
 
@@ -148,6 +149,16 @@ func (m *Manager) sign(ctx context.Context, csr *certv1.CertificateSigningReques
 		// as kube-controller-manager does, rather than fail the CSR.
 		return 0, fmt.Errorf("prepare certificate for %s: %w", csr.Name, err)
 	}
+	// Pre-issuance lint (security.md §6): the exact TBSCertificate is
+	// built and checked, unsigned, before anything is reserved or signed;
+	// the CA key later signs those very bytes.
+	unsigned, err := ca.Prepare(req.PublicKey, tmpl)
+	if err != nil {
+		return 0, fmt.Errorf("prepare certificate for %s: %w", csr.Name, err)
+	}
+	if err := m.lint(csr, unsigned.Cert); err != nil {
+		return 0, m.fail(ctx, csr, err)
+	}
 	serial := tmpl.SerialNumber.Text(16)
 
 	started := m.now()
@@ -158,7 +169,7 @@ func (m *Manager) sign(ctx context.Context, csr *certv1.CertificateSigningReques
 	if err := ctx.Err(); err != nil {
 		return 0, err // leadership lost: never sign after that
 	}
-	cert, err := ca.SignTemplate(req.PublicKey, tmpl)
+	cert, err := unsigned.Sign()
 	if err != nil {
 		return 0, fmt.Errorf("sign %s: %w", csr.Name, err)
 	}
@@ -228,6 +239,44 @@ func (m *Manager) template(ca *pki.CA, csr *certv1.CertificateSigningRequest, re
 	tmpl.IsCA = false
 	tmpl.ExtraExtensions = nil
 	return tmpl, nil
+}
+
+// lintRoles is the role kubepki lint checks each built-in signer's
+// certificates as.
+var lintRoles = map[string]string{
+	certv1.KubeAPIServerClientSignerName:        inspect.RoleUser,
+	certv1.KubeAPIServerClientKubeletSignerName: inspect.RoleKubeletClient,
+	certv1.KubeletServingSignerName:             inspect.RoleKubeletServing,
+}
+
+// LintError is a certificate that the signer policy allowed but that
+// breaks kubepki lint's error-level certificate rules; it is refused
+// before the CA key signs it.
+type LintError struct {
+	Findings []string
+}
+
+func (e *LintError) Error() string {
+	return "refusing to issue a certificate that breaks lint rules: " + strings.Join(e.Findings, "; ")
+}
+
+// lint runs kubepki lint's certificate rules on cert, unsigned, as
+// issued for csr's signer; an error-level finding is a *LintError.
+func (m *Manager) lint(csr *certv1.CertificateSigningRequest, cert *x509.Certificate) error {
+	var blocking []string
+	for _, f := range inspect.LintCertificate(cert, inspect.Context{
+		Now:        m.now(),
+		WarnWithin: -1,
+		Role:       lintRoles[csr.Spec.SignerName],
+	}) {
+		if f.Severity == inspect.SeverityError {
+			blocking = append(blocking, f.Rule+": "+f.Message)
+		}
+	}
+	if len(blocking) > 0 {
+		return &LintError{Findings: blocking}
+	}
+	return nil
 }
 
 // Duration is the lifetime the signer gives a CSR: expirationSeconds when
