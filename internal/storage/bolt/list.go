@@ -117,7 +117,7 @@ func page(tx *bbolt.Tx, prefix, lastKey string, cont bool, limit int64, overlay 
 		}
 		res.Items = append(res.Items, kv)
 	}
-	values := tx.Bucket(bucketValues)
+	values := tx.Bucket(bucketValues).Cursor()
 	c := tx.Bucket(bucketKV).Cursor()
 	pfx := []byte(prefix)
 	k, v := c.Seek([]byte(prefix))
@@ -144,7 +144,7 @@ func page(tx *bbolt.Tx, prefix, lastKey string, cont bool, limit int64, overlay 
 			if err != nil {
 				return res, fmt.Errorf("key %q: %w", k, err)
 			}
-			value, err := storedValue(values, modRev)
+			value, err := valueAt(values, modRev)
 			if err != nil {
 				return res, fmt.Errorf("key %q: %w", k, err)
 			}

@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -74,8 +75,16 @@ func decodeIndex(b []byte) (createRev, modRev int64, err error) {
 // storedValue returns the value written at revision rev from the values
 // bucket. The result aliases bbolt's memory.
 func storedValue(values *bbolt.Bucket, rev int64) ([]byte, error) {
-	v := values.Get(encodeRevision(rev))
-	if v == nil {
+	return valueAt(values.Cursor(), rev)
+}
+
+// valueAt is storedValue through a cursor of the values bucket, which a
+// caller looking up many values reuses.
+func valueAt(c *bbolt.Cursor, rev int64) ([]byte, error) {
+	var key [8]byte
+	binary.BigEndian.PutUint64(key[:], uint64(rev))
+	k, v := c.Seek(key[:])
+	if !bytes.Equal(k, key[:]) {
 		return nil, fmt.Errorf("no value stored at revision %d: %w", rev, errCorruptRecord)
 	}
 	return v, nil
