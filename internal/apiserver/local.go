@@ -244,7 +244,13 @@ func (k localSink) send(e watch.Event) error {
 	}
 }
 
-func (k localSink) event(typ watch.EventType, csr *certv1.CertificateSigningRequest) error {
+func (k localSink) event(typ watch.EventType, csr *certv1.CertificateSigningRequest, shared *sharedEvent) error {
+	if shared != nil {
+		// The receiver owns what it gets (an informer's transform
+		// changes it); the shared object stays as decoded.
+		csr = csr.DeepCopy()
+		csr.TypeMeta = metav1.TypeMeta{}
+	}
 	return k.send(watch.Event{Type: typ, Object: csr})
 }
 

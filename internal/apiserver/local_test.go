@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
 	certv1client "k8s.io/client-go/kubernetes/typed/certificates/v1"
 
 	"github.com/kubepki/kubepki/internal/apiserver"
@@ -340,4 +341,69 @@ func TestLocalAudit(t *testing.T) {
 		}
 		return approve && missing
 	})
+}
+
+// TestWatchesShareEvents checks that watches sharing one decoded store
+// event each get the object as stored: a local watcher that changes what
+// it received changes nothing another watch sends, in any format.
+func TestWatchesShareEvents(t *testing.T) {
+	t.Parallel()
+	srv := apiservertest.Start(t, apiservertest.Options{})
+	admin := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup)
+	remote := admin.CertificatesV1().CertificateSigningRequests()
+	local := localClient(t, srv)
+	ctx := t.Context()
+	before, err := remote.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lw, err := local.Watch(ctx, metav1.ListOptions{ResourceVersion: before.ResourceVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lw.Stop()
+	created, err := remote.Create(ctx, newCSR(t, "shared", "shared-user"), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := nextEvent(t, lw)
+	got, _ := ev.Object.(*certv1.CertificateSigningRequest)
+	if ev.Type != watch.Added || got == nil || got.Name != "shared" || got.Kind != "" {
+		t.Fatalf("local event = %s %+v, want ADDED shared without a kind, as client-go decodes it", ev.Type, ev.Object)
+	}
+	got.Spec.Username = "changed-by-the-receiver"
+	got.Labels = map[string]string{"changed": "true"}
+
+	// Watches started later replay the same store event.
+	protoWatch, err := remote.Watch(ctx, metav1.ListOptions{ResourceVersion: before.ResourceVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer protoWatch.Stop()
+	jsonCfg := srv.AdminConfig()
+	jsonCfg.ContentType = "application/json"
+	jsonCS, err := kubernetes.NewForConfig(jsonCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jsonWatch, err := jsonCS.CertificatesV1().CertificateSigningRequests().Watch(ctx, metav1.ListOptions{ResourceVersion: before.ResourceVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer jsonWatch.Stop()
+	lw2, err := local.Watch(ctx, metav1.ListOptions{ResourceVersion: before.ResourceVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lw2.Stop()
+	for name, w := range map[string]watch.Interface{"protobuf": protoWatch, "json": jsonWatch, "local": lw2} {
+		ev := nextEvent(t, w)
+		csr, _ := ev.Object.(*certv1.CertificateSigningRequest)
+		if ev.Type != watch.Added || csr == nil {
+			t.Fatalf("%s watch: %s %+v, want ADDED", name, ev.Type, ev.Object)
+		}
+		if d := cmp.Diff(created, csr, ignoreTypeMeta); d != "" {
+			t.Errorf("%s watch sent another object than the one created (-created +sent):\n%s", name, d)
+		}
+	}
 }

@@ -106,6 +106,8 @@ type Server struct {
 	loopback *memListener
 
 	inflight chan struct{}
+	// events shares decoded and encoded store events among watches.
+	events sharedEvents
 
 	mu       sync.Mutex
 	watches  map[string]int // active watches per user

@@ -96,6 +96,11 @@ func (e *watchEncoder) send(typ watch.EventType, obj runtime.Object) error {
 	if err != nil {
 		return fmt.Errorf("encode watch event: %w", err)
 	}
+	return e.sendRaw(typ, raw)
+}
+
+// sendRaw sends an event whose object is already encoded in e's format.
+func (e *watchEncoder) sendRaw(typ watch.EventType, raw []byte) error {
 	// A watcher that stops reading is cut off rather than holding the stream.
 	_ = e.rc.SetWriteDeadline(time.Now().Add(watchWriteTimeout))
 	if err := e.enc.Encode(&metav1.WatchEvent{Type: string(typ), Object: runtime.RawExtension{Raw: raw}}); err != nil {
@@ -115,7 +120,9 @@ func (e *watchEncoder) sendCSR(typ watch.EventType, csr *certv1.CertificateSigni
 		}
 		return e.send(typ, tbl)
 	}
-	setCSRTypeMeta(csr)
+	if csr.Kind == "" {
+		setCSRTypeMeta(csr)
+	}
 	return e.send(typ, csr)
 }
 
@@ -157,14 +164,23 @@ func (s *Server) releaseWatch(user string) {
 // watchSink receives the events of one watch, in order. An error from
 // event or bookmark ends the watch (the client is gone or too slow).
 type watchSink interface {
-	event(typ watch.EventType, csr *certv1.CertificateSigningRequest) error
+	// event sends csr; shared, when not nil, is the store event csr
+	// comes from, shared with other watches: csr must not be modified.
+	event(typ watch.EventType, csr *certv1.CertificateSigningRequest, shared *sharedEvent) error
 	bookmark(rev int64, initialEnd bool) error
 	// failure sends an Error event; the watch ends after it.
 	failure(st *metav1.Status)
 }
 
-func (e *watchEncoder) event(typ watch.EventType, csr *certv1.CertificateSigningRequest) error {
-	return e.sendCSR(typ, csr)
+func (e *watchEncoder) event(typ watch.EventType, csr *certv1.CertificateSigningRequest, shared *sharedEvent) error {
+	if shared == nil || e.out.kind == outputTable {
+		return e.sendCSR(typ, csr)
+	}
+	raw, err := shared.encode(e.out.info)
+	if err != nil {
+		return fmt.Errorf("encode watch event: %w", err)
+	}
+	return e.sendRaw(typ, raw)
 }
 
 func (e *watchEncoder) failure(st *metav1.Status) { _ = e.send(watch.Error, st) }
@@ -247,7 +263,7 @@ func (s *Server) stream(ctx context.Context, ow *openedWatch, sink watchSink, st
 	}
 	for page := ow.first; ; {
 		for i := range page.items {
-			if err := sink.event(watch.Added, &page.items[i]); err != nil {
+			if err := sink.event(watch.Added, &page.items[i], nil); err != nil {
 				return
 			}
 		}
@@ -297,7 +313,8 @@ func (s *Server) stream(ctx context.Context, ow *openedWatch, sink watchSink, st
 				return
 			}
 			lastRV = ev.KV.Revision
-			typ, csr, err := s.watchEvent(ev, p.sel)
+			shared := s.events.get(ev)
+			typ, csr, err := s.watchEvent(ev, shared, p.sel)
 			if err != nil {
 				sink.failure(status(err))
 				return
@@ -305,7 +322,7 @@ func (s *Server) stream(ctx context.Context, ow *openedWatch, sink watchSink, st
 			if csr == nil {
 				continue
 			}
-			if err := sink.event(typ, csr); err != nil {
+			if err := sink.event(typ, csr, shared); err != nil {
 				return
 			}
 		}
@@ -368,9 +385,10 @@ func tooOld(rev int64) *metav1.Status {
 
 // watchEvent turns a store event into a watch event for the selector:
 // an object that stops matching is DELETED, one that starts is ADDED.
-// A nil CSR means the event is not for this watch.
-func (s *Server) watchEvent(ev storage.Event, sel selector) (watch.EventType, *certv1.CertificateSigningRequest, error) {
-	csr, err := decodeStored(ev.KV)
+// A nil CSR means the event is not for this watch. The CSR is shared's,
+// shared with other watches.
+func (s *Server) watchEvent(ev storage.Event, shared *sharedEvent, sel selector) (watch.EventType, *certv1.CertificateSigningRequest, error) {
+	csr, err := shared.object()
 	if err != nil {
 		return "", nil, err
 	}
