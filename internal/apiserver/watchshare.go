@@ -13,7 +13,7 @@ import (
 // object and encodings for the watches that have not sent them yet. The
 // watches of one server are rarely more than a few events apart; one
 // that is further behind decodes on its own.
-const sharedEventsSize = 512
+const sharedEventsSize = 256
 
 // sharedEvent is one store event as every watch sends it: the stored
 // object decoded once, and encoded once per wire format, as
