@@ -122,7 +122,10 @@ var _ storage.Interface = (*Store)(nil)
 // Open opens or creates the store file at path with mode 0600. It fails,
 // without changing the file, when another process holds the file (after
 // opts.LockTimeout), when the file is not a bbolt database, or when it is
-// a bbolt database that kubepki did not create.
+// a bbolt database that kubepki did not create. A file in format 1, as
+// kubepki wrote it before the values bucket, is converted to the current
+// format first, once; it holds the same keys, revisions and history
+// afterwards (see convertFormat1).
 func Open(path string, opts Options) (*Store, error) {
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = DefaultLockTimeout
@@ -136,6 +139,40 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.MaxValueSize <= 0 {
 		opts.MaxValueSize = DefaultMaxValueSize
 	}
+	db, err := openDB(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{db: db, path: path, opts: opts, ops: make(chan *op, maxBatch), closing: make(chan struct{}), stopped: make(chan struct{})}
+	converted, err := s.init()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if converted {
+		// The conversion read every page of the old layout through the
+		// memory map; those pages are free now, and a fresh map holds
+		// only the pages the store reads from here on.
+		if err := db.Close(); err != nil {
+			return nil, fmt.Errorf("open store %s: reopen after converting: %w", path, err)
+		}
+		if s.db, err = openDB(path, opts); err != nil {
+			return nil, err
+		}
+	}
+	rev, err := s.CurrentRevision(context.Background())
+	if err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	s.hub.init(rev)
+	s.writer.Add(1)
+	go s.writeLoop()
+	return s, nil
+}
+
+// openDB opens the bbolt file at path, with errors that say what to do.
+func openDB(path string, opts Options) (*bbolt.DB, error) {
 	db, err := bbolt.Open(path, fileMode, &bbolt.Options{Timeout: opts.LockTimeout, FreelistType: bbolt.FreelistMapType})
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
@@ -145,25 +182,14 @@ func Open(path string, opts Options) (*Store, error) {
 	case err != nil:
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path, opts: opts, ops: make(chan *op, maxBatch), closing: make(chan struct{}), stopped: make(chan struct{})}
-	if err := s.init(); err != nil {
-		db.Close()
-		return nil, err
-	}
-	rev, err := s.CurrentRevision(context.Background())
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	s.hub.init(rev)
-	s.writer.Add(1)
-	go s.writeLoop()
-	return s, nil
+	return db, nil
 }
 
-// init creates the buckets of a new file and checks those of an existing one.
-func (s *Store) init() error {
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+// init creates the buckets of a new file and checks those of an existing
+// one, converting a version 1 file; it reports whether it converted.
+func (s *Store) init() (converted bool, err error) {
+	var version int64
+	err = s.db.Update(func(tx *bbolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
 			if tx.Bucket(bucketKV) != nil || tx.Bucket(bucketEvents) != nil {
@@ -188,21 +214,25 @@ func (s *Store) init() error {
 		if err != nil || (v != formatVersion && v != formatVersion1) {
 			return fmt.Errorf("unsupported store format %x", meta.Get(keyVersion))
 		}
+		version = v
 		if tx.Bucket(bucketKV) == nil || tx.Bucket(bucketEvents) == nil {
 			return errors.New("the file lacks the kv or events bucket")
 		}
-		if v == formatVersion1 {
-			return convertFormat1(tx)
-		}
-		if tx.Bucket(bucketValues) == nil {
+		if v == formatVersion && tx.Bucket(bucketValues) == nil {
 			return errors.New("the file lacks the values bucket")
 		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("open store %s: %w; restore it from a backup or move it away to start empty", s.path, err)
+	if err == nil && version == formatVersion1 {
+		if err := convertFormat1(s.db); err != nil {
+			return false, fmt.Errorf("open store %s: %w; the file still holds its format 1 data, and the next start converts it again (free disk space if it ran out)", s.path, err)
+		}
+		return true, nil
 	}
-	return nil
+	if err != nil {
+		return false, fmt.Errorf("open store %s: %w; restore it from a backup or move it away to start empty", s.path, err)
+	}
+	return false, nil
 }
 
 // Path returns the store file's path.

@@ -102,6 +102,34 @@ func writeFormat1(t *testing.T, path string, ops []format1Op, compacted int64) [
 	return want
 }
 
+// addValues puts values by revision into the values bucket of the file,
+// creating the bucket if needed.
+func addValues(t *testing.T, path string, values map[int64]string) {
+	t.Helper()
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketValues)
+		if err != nil {
+			return err
+		}
+		for rev, v := range values {
+			if err := b.Put(encodeRevision(rev), []byte(v)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // fileFormat returns the format version recorded in the store file.
 func fileFormat(t *testing.T, path string) int64 {
 	t.Helper()
@@ -145,6 +173,9 @@ func TestOpenConvertsFormat1(t *testing.T) {
 	if got := fileFormat(t, path); got != formatVersion1 {
 		t.Fatalf("written format = %d, want %d", got, formatVersion1)
 	}
+	// A conversion interrupted by a crash left a partial values bucket,
+	// with a value that is not the one to keep and one no event needs.
+	addValues(t, path, map[int64]string{6: "stale", 99: "unneeded"})
 
 	s := openAt(t, path, Options{})
 	if rev, err := s.CurrentRevision(ctx); err != nil || rev != 13 {
@@ -204,6 +235,10 @@ func TestOpenConvertsFormat1(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"/b=b1@2/2", "/c=c1@4/4"}, items); diff != "" {
 		t.Errorf("List() at revision 4 (-want +got):\n%s", diff)
+	}
+
+	if have, need := storedRevisions(t, s); !slices.Equal(have, need) {
+		t.Errorf("stored value revisions = %v, want %v", have, need)
 	}
 
 	// Writes continue the revisions, and the file stays converted.
@@ -301,4 +336,55 @@ func TestValuesLeaveWithTheLog(t *testing.T) {
 	if want := 1 + 3; len(have) != want {
 		t.Errorf("after compacting, %d values stored (%v), want %d", len(have), have, want)
 	}
+}
+
+func TestOpenConvertsFormat1InBatches(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "kubepki.db")
+	n := 2*convertBatch + 7
+	var ops []format1Op
+	for i := range n {
+		ops = append(ops, format1Op{storage.EventCreated, fmt.Sprintf("/k/%05d", i), fmt.Sprintf("v%d", i)})
+	}
+	for i := 0; i < n; i += 97 {
+		ops = append(ops, format1Op{storage.EventUpdated, fmt.Sprintf("/k/%05d", i), fmt.Sprintf("w%d", i)})
+	}
+	compacted := int64(len(ops) - 150)
+	want := writeFormat1(t, path, ops, compacted)
+
+	s := openAt(t, path, Options{})
+	res, err := s.List(ctx, "/k/", storage.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Items) != n {
+		t.Fatalf("List() = %d items, want %d", len(res.Items), n)
+	}
+	for i, kv := range res.Items {
+		value := fmt.Sprintf("v%d", i)
+		if i%97 == 0 {
+			value = fmt.Sprintf("w%d", i)
+		}
+		if string(kv.Value) != value {
+			t.Fatalf("List() item %s = %q, want %q", kv.Key, kv.Value, value)
+		}
+	}
+	if have, need := storedRevisions(t, s); !slices.Equal(have, need) {
+		t.Errorf("stored value revisions: %d, want %d", len(have), len(need))
+	}
+	evs, _, _, err := s.readEvents(ctx, "/", compacted, len(want)+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, evs, cmp.Comparer(bytes.Equal)); diff != "" {
+		t.Errorf("logged events (-want +got):\n%s", diff)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := fileFormat(t, path); got != formatVersion {
+		t.Errorf("format after Open = %d, want %d", got, formatVersion)
+	}
+	checkFile(t, path)
 }
