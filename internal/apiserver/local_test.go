@@ -3,7 +3,6 @@ package apiserver_test
 import (
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -20,7 +19,6 @@ import (
 
 	"github.com/kubepki/kubepki/internal/apiserver"
 	"github.com/kubepki/kubepki/internal/apiserver/apiservertest"
-	"github.com/kubepki/kubepki/internal/storage/bolt"
 )
 
 // ignoreTypeMeta compares objects as client-go hands them out: typed
@@ -275,36 +273,6 @@ func TestLocalWatch(t *testing.T) {
 
 	if _, err := local.Watch(ctx, metav1.ListOptions{SendInitialEvents: new(true)}); !apierrors.IsBadRequest(err) {
 		t.Errorf("sendInitialEvents without resourceVersionMatch = %v, want 400", err)
-	}
-}
-
-func TestLocalWatchTooOld(t *testing.T) {
-	t.Parallel()
-	store, err := bolt.Open(filepath.Join(t.TempDir(), "small.db"), bolt.Options{HistorySize: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	srv := apiservertest.Start(t, apiservertest.Options{Store: store})
-	remote := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
-	var firstRV string
-	for i := range 6 {
-		c, err := remote.Create(t.Context(), newCSR(t, fmt.Sprintf("old-%d", i), "x"), metav1.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if i == 0 {
-			firstRV = c.ResourceVersion
-		}
-	}
-	w, err := localClient(t, srv).Watch(t.Context(), metav1.ListOptions{ResourceVersion: firstRV})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
-	ev := nextEvent(t, w)
-	if ev.Type != watch.Error || !apierrors.IsResourceExpired(apierrors.FromObject(ev.Object)) {
-		t.Errorf("watch from a compacted revision = %s %+v, want ERROR 410 Expired", ev.Type, ev.Object)
 	}
 }
 

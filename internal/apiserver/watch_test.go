@@ -206,6 +206,20 @@ func TestWatchTooOld(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("no event from a compacted watch")
 	}
+	// So does the in-process client.
+	local, err := srv.API.LocalClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lw, err := local.Watch(t.Context(), metav1.ListOptions{ResourceVersion: firstRV})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lw.Stop()
+	ev := nextEvent(t, lw)
+	if ev.Type != watch.Error || !apierrors.IsResourceExpired(apierrors.FromObject(ev.Object)) {
+		t.Errorf("local watch from a compacted revision = %s %+v, want ERROR 410 Expired", ev.Type, ev.Object)
+	}
 }
 
 func TestInformerSyncsAndSeesChanges(t *testing.T) {

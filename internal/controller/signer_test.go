@@ -92,11 +92,15 @@ func TestSignerIssuesClientCertificate(t *testing.T) {
 }
 
 // TestSignerPolicyFailures checks that approved CSRs that break their
-// signer's policy end Failed with the rule, never with a certificate.
+// signer's policy, or that the policy allows but whose certificate would
+// break kubepki lint's error rules (pre-issuance lint), end Failed with
+// the rule, never with a certificate, and before any reservation or
+// signature.
 func TestSignerPolicyFailures(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	startManager(t, controller.Config{Client: e.ctrl, Signers: controller.SameCA(e.srv.CA), Logger: logger(newRecorder())})
+	rec := newRecorder()
+	startManager(t, controller.Config{Client: e.ctrl, Signers: controller.SameCA(e.srv.CA), Logger: logger(rec)})
 	node := pkix.Name{CommonName: "system:node:n1", Organization: []string{"system:nodes"}}
 	tests := []struct {
 		name        string
@@ -116,6 +120,13 @@ func TestSignerPolicyFailures(t *testing.T) {
 			[]certv1.KeyUsage{certv1.UsageClientAuth, certv1.UsageServerAuth}, "invalid usage for client certificate: server auth"},
 		{"client signer with cert sign", certificates.SignerKubeAPIServerClient, pkix.Name{CommonName: "jane"}, nil,
 			[]certv1.KeyUsage{certv1.UsageClientAuth, certv1.UsageCertSign}, "invalid usage for client certificate: cert sign"},
+		{"lint: upper-case node name", certificates.SignerKubeAPIServerClientKubelet,
+			pkix.Name{CommonName: "system:node:NODE01", Organization: []string{"system:nodes"}}, nil,
+			[]certv1.KeyUsage{certv1.UsageDigitalSignature, certv1.UsageClientAuth},
+			`refusing to issue a certificate that breaks lint rules: L01: node name "NODE01" in common name "system:node:NODE01" is not a lower-case DNS-1123 subdomain`},
+		{"lint: IP address in a DNS SAN", certificates.SignerKubeletServing, node, []string{"n1.example", "10.0.0.7"},
+			[]certv1.KeyUsage{certv1.UsageDigitalSignature, certv1.UsageServerAuth},
+			`refusing to issue a certificate that breaks lint rules: L17: DNS SAN "10.0.0.7" is an IP address; use IP:10.0.0.7`},
 	}
 	for i, tc := range tests {
 		name := "fail-" + string(rune('a'+i))
@@ -130,60 +141,13 @@ func TestSignerPolicyFailures(t *testing.T) {
 		if certificates.HasCertificate(got) {
 			t.Errorf("%s: failed CSR has a certificate", tc.name)
 		}
-	}
-}
-
-// TestSignerLintsBeforeSigning checks pre-issuance lint: CSRs that the
-// signer policy allows but whose certificate would break kubepki lint's
-// error rules end Failed, before any reservation or signature.
-func TestSignerLintsBeforeSigning(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	rec := newRecorder()
-	startManager(t, controller.Config{Client: e.ctrl, Signers: controller.SameCA(e.srv.CA), Logger: logger(rec)})
-	tests := []struct {
-		name     string
-		signer   string
-		subject  pkix.Name
-		dns      []string
-		usages   []certv1.KeyUsage
-		wantRule string
-	}{
-		{"upper-case node name", certificates.SignerKubeAPIServerClientKubelet,
-			pkix.Name{CommonName: "system:node:NODE01", Organization: []string{"system:nodes"}}, nil,
-			[]certv1.KeyUsage{certv1.UsageDigitalSignature, certv1.UsageClientAuth}, "L01"},
-		{"IP address in a DNS SAN", certificates.SignerKubeletServing,
-			pkix.Name{CommonName: "system:node:n1", Organization: []string{"system:nodes"}}, []string{"n1.example", "10.0.0.7"},
-			[]certv1.KeyUsage{certv1.UsageDigitalSignature, certv1.UsageServerAuth}, "L17"},
-	}
-	for i, tc := range tests {
-		name := "lint-" + string(rune('a'+i))
-		in, _ := newCSR(t, name, tc.signer, tc.subject, tc.dns, nil, tc.usages...)
-		create(t, e.admin, in)
-		approve(t, e.admin, name)
-		got := waitFor(t, e.admin, name, "failed", certificates.IsFailed)
-		c, _ := certificates.Condition(got, certv1.CertificateFailed)
-		wantPrefix := "refusing to issue a certificate that breaks lint rules: " + tc.wantRule + ": "
-		if c.Reason != certificates.ReasonSignerValidationFailure || !strings.HasPrefix(c.Message, wantPrefix) {
-			t.Errorf("%s: Failed = %q/%q, want %q/%q…", tc.name, c.Reason, c.Message, certificates.ReasonSignerValidationFailure, wantPrefix)
-		}
-		if certificates.HasCertificate(got) {
-			t.Errorf("%s: failed CSR has a certificate", tc.name)
-		}
 		if _, reserved := certificates.Condition(got, controller.ConditionIssuing); reserved {
-			t.Errorf("%s: reserved before the lint refused it", tc.name)
+			t.Errorf("%s: reserved before it was refused", tc.name)
 		}
 		if n := rec.count("csr signed", name); n != 0 {
 			t.Errorf("%s: the CA key signed %d times, want 0", tc.name, n)
 		}
 	}
-	// A correct node CSR through the same signers is issued.
-	ok, _ := newCSR(t, "lint-ok", certificates.SignerKubeletServing,
-		pkix.Name{CommonName: "system:node:n1", Organization: []string{"system:nodes"}}, []string{"n1.example"}, nil,
-		certv1.UsageDigitalSignature, certv1.UsageServerAuth)
-	create(t, e.admin, ok)
-	approve(t, e.admin, "lint-ok")
-	waitIssued(t, e.admin, "lint-ok")
 }
 
 // TestSignerLeavesOthersAlone checks that pending, denied and foreign-signer
