@@ -50,6 +50,10 @@ const (
 	// DefaultMaxValueSize is the largest value accepted, etcd's default
 	// request limit (1.5 MiB), so both stores refuse the same values.
 	DefaultMaxValueSize = 3 << 19
+	// DefaultCommitDelay is how long the writer waits for more writes to
+	// join a transaction when the previous one carried several: under
+	// concurrent writers each fsync then covers more of them.
+	DefaultCommitDelay = 500 * time.Microsecond
 	// maxKeySize is bbolt's key limit.
 	maxKeySize = bbolt.MaxKeySize
 	// maxBatch bounds how many writes share one transaction.
@@ -95,6 +99,10 @@ type Options struct {
 	// MaxValueSize is the largest value accepted; zero means
 	// DefaultMaxValueSize. Larger values give storage.ErrTooLarge.
 	MaxValueSize int
+	// CommitDelay is how long a transaction waits for more writes after
+	// one that carried several (a lone writer never waits); zero means
+	// DefaultCommitDelay, negative never waits.
+	CommitDelay time.Duration
 }
 
 // Store is a bbolt-backed [storage.Interface]. It is safe for concurrent use.
@@ -138,6 +146,9 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	if opts.MaxValueSize <= 0 {
 		opts.MaxValueSize = DefaultMaxValueSize
+	}
+	if opts.CommitDelay == 0 {
+		opts.CommitDelay = DefaultCommitDelay
 	}
 	db, err := openDB(path, opts)
 	if err != nil {

@@ -3,6 +3,7 @@ package bolt
 import (
 	"context"
 	"fmt"
+	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -89,19 +90,12 @@ func (s *Store) writeLoop() {
 	defer s.writer.Done()
 	defer close(s.stopped)
 	batch := make([]*op, 0, maxBatch)
+	last := 0
 	for {
 		select {
 		case o := <-s.ops:
-			batch = append(batch[:0], o)
-		drain:
-			for len(batch) < maxBatch {
-				select {
-				case o := <-s.ops:
-					batch = append(batch, o)
-				default:
-					break drain
-				}
-			}
+			batch = s.gather(append(batch[:0], o), maxBatch, last)
+			last = len(batch)
 			s.commit(batch)
 		case <-s.closing:
 			for {
@@ -114,6 +108,40 @@ func (s *Store) writeLoop() {
 			}
 		}
 	}
+}
+
+// gather adds the queued ops to batch, up to limit. When the previous
+// transaction carried last > 1 ops (concurrent writers), it then waits
+// up to CommitDelay until the batch is as large again, so that one fsync
+// serves as many writes as the writers' concurrency allows; a lone
+// writer never waits. It returns early when the store is closing.
+func (s *Store) gather(batch []*op, limit, last int) []*op {
+	for len(batch) < limit {
+		select {
+		case o := <-s.ops:
+			batch = append(batch, o)
+			continue
+		default:
+		}
+		break
+	}
+	want := min(last, limit)
+	if want <= 1 || s.opts.CommitDelay <= 0 || len(batch) >= want {
+		return batch
+	}
+	t := time.NewTimer(s.opts.CommitDelay)
+	defer t.Stop()
+	for len(batch) < want {
+		select {
+		case o := <-s.ops:
+			batch = append(batch, o)
+		case <-t.C:
+			return batch
+		case <-s.closing:
+			return batch
+		}
+	}
+	return batch
 }
 
 // commit applies ops in one transaction. If the transaction itself fails
