@@ -273,6 +273,11 @@ type BenchMemoryResult struct {
 	RSSExecutableMB float64 `json:"rssExecutableMB"`
 	PeakRSSMB       float64 `json:"peakRSSMB"`
 	StoreFileMB     float64 `json:"storeFileMB"`
+	// Restarted is the same reading after the server and its
+	// controllers were restarted on the full store and the controllers'
+	// informer listed every CSR again (PeakRSSMB since the restart; CSRs
+	// and FillPerSecond unset).
+	Restarted *BenchMemoryResult `json:"restarted,omitempty"`
 }
 
 // Run runs the benchmark and prints the result.
@@ -428,13 +433,22 @@ func printBenchTable(out io.Writer, res *BenchResult) error {
 			w.Watchers, w.Events, w.Delivered, w.Seconds, w.CPUSeconds, w.EventsPerSecond, ms(w.P50Millis), ms(w.P99Millis), ms(w.MaxMillis))
 	}
 	if mr := res.Memory; mr != nil {
-		fmt.Fprintf(out, "memory with %d CSRs stored (filled at %.0f/s): heap in use %.1f MB, heap alloc %.1f MB, RSS %.1f MB (anonymous %.1f MB, file-backed %.1f MB: store map %.1f MB, executable %.1f MB; peak %.1f MB), store file %.1f MB\n\n",
-			mr.CSRs, mr.FillPerSecond, mr.HeapInuseMB, mr.HeapAllocMB, mr.RSSMB, mr.RSSAnonMB, mr.RSSFileMB, mr.RSSStoreMB, mr.RSSExecutableMB, mr.PeakRSSMB, mr.StoreFileMB)
+		fmt.Fprintf(out, "memory with %d CSRs stored (filled at %.0f/s): %s\n", mr.CSRs, mr.FillPerSecond, memoryLine(mr))
+		if r := mr.Restarted; r != nil {
+			fmt.Fprintf(out, "after a restart on the full store: %s\n", memoryLine(r))
+		}
+		fmt.Fprintln(out)
 	}
 	for _, n := range res.Notes {
 		fmt.Fprintf(out, "note: %s\n", n)
 	}
 	return nil
+}
+
+// memoryLine is the text form of one memory reading.
+func memoryLine(m *BenchMemoryResult) string {
+	return fmt.Sprintf("heap in use %.1f MB, heap alloc %.1f MB, RSS %.1f MB (anonymous %.1f MB, file-backed %.1f MB: store map %.1f MB, executable %.1f MB; peak %.1f MB), store file %.1f MB",
+		m.HeapInuseMB, m.HeapAllocMB, m.RSSMB, m.RSSAnonMB, m.RSSFileMB, m.RSSStoreMB, m.RSSExecutableMB, m.PeakRSSMB, m.StoreFileMB)
 }
 
 func orDash(s string) string {
@@ -607,70 +621,7 @@ func startBenchServer(ctx context.Context) (*benchServer, error) {
 		return nil, err
 	}
 	b.dbPath = filepath.Join(dir, "kubepki.db")
-	if b.store, err = bolt.Open(b.dbPath, bolt.Options{}); err != nil {
-		return nil, fmt.Errorf("open the store: %w", err)
-	}
-	servingKey, err := pki.GenerateKey(pki.ECDSAP256)
-	if err != nil {
-		return nil, err
-	}
-	serving, err := b.ca.Sign(servingKey.Public(), pki.CertOptions{
-		Subject:     pkix.Name{CommonName: "kube-apiserver"},
-		SANs:        pki.SANs{DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	})
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(b.ca.Cert)
-	policy := apiserver.DefaultPolicy()
-	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	srv, err := apiserver.New(apiserver.Config{
-		Store:         b.store,
-		Authenticator: apiserver.NewX509Authenticator(pool, time.Now),
-		Authorizer:    apiserver.NewRBACAuthorizer(policy),
-		Policy:        policy,
-		Logger:        logger,
-	})
-	if err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("listen: %w", err)
-	}
-	b.url = "https://" + ln.Addr().String()
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	tuneServeGC(runCtx) // as serve runs
-	b.cancel = cancel
-	tlsCert := tls.Certificate{Certificate: [][]byte{serving.Raw}, PrivateKey: servingKey, Leaf: serving}
-	go func() { b.done <- srv.Run(runCtx, ln, apiserver.TLSConfig(tlsCert)) }()
-
-	local, err := srv.LocalClient()
-	if err != nil {
-		return nil, err
-	}
-	m, err := controller.New(controller.Config{
-		Client:  local,
-		Signers: controller.SameCA(b.ca),
-		Logger:  logger,
-	})
-	if err != nil {
-		return nil, err
-	}
-	b.mgr = m
-	go func() { b.ctrlDone <- m.Run(runCtx) }()
-
-	if b.adminCfg, err = b.clientConfig("kubernetes-admin", apiserver.GroupKubeadmClusterAdmins); err != nil {
-		return nil, err
-	}
-	cs, err := kubernetes.NewForConfig(b.adminCfg)
-	if err != nil {
-		return nil, err
-	}
-	b.admin = cs.CertificatesV1().CertificateSigningRequests()
-	if err := waitReady(ctx, cs); err != nil {
+	if err := b.serve(ctx); err != nil {
 		return nil, err
 	}
 	for i := range 64 {
@@ -686,6 +637,92 @@ func startBenchServer(ctx context.Context) (*benchServer, error) {
 	}
 	ok = true
 	return b, nil
+}
+
+// serve opens the store and starts the server and its controllers on a
+// new port, as kubepki serve does.
+func (b *benchServer) serve(ctx context.Context) error {
+	var err error
+	if b.store, err = bolt.Open(b.dbPath, bolt.Options{}); err != nil {
+		return fmt.Errorf("open the store: %w", err)
+	}
+	servingKey, err := pki.GenerateKey(pki.ECDSAP256)
+	if err != nil {
+		return err
+	}
+	serving, err := b.ca.Sign(servingKey.Public(), pki.CertOptions{
+		Subject:     pkix.Name{CommonName: "kube-apiserver"},
+		SANs:        pki.SANs{DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	})
+	if err != nil {
+		return err
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(b.ca.Cert)
+	policy := apiserver.DefaultPolicy()
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	srv, err := apiserver.New(apiserver.Config{
+		Store:         b.store,
+		Authenticator: apiserver.NewX509Authenticator(pool, time.Now),
+		Authorizer:    apiserver.NewRBACAuthorizer(policy),
+		Policy:        policy,
+		Logger:        logger,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	b.url = "https://" + ln.Addr().String()
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	tuneServeGC(runCtx) // as serve runs
+	b.cancel = cancel
+	tlsCert := tls.Certificate{Certificate: [][]byte{serving.Raw}, PrivateKey: servingKey, Leaf: serving}
+	go func() { b.done <- srv.Run(runCtx, ln, apiserver.TLSConfig(tlsCert)) }()
+
+	local, err := srv.LocalClient()
+	if err != nil {
+		return err
+	}
+	m, err := controller.New(controller.Config{
+		Client:  local,
+		Signers: controller.SameCA(b.ca),
+		Logger:  logger,
+	})
+	if err != nil {
+		return err
+	}
+	b.mgr = m
+	go func() { b.ctrlDone <- m.Run(runCtx) }()
+
+	if b.adminCfg, err = b.clientConfig("kubernetes-admin", apiserver.GroupKubeadmClusterAdmins); err != nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(b.adminCfg)
+	if err != nil {
+		return err
+	}
+	b.admin = cs.CertificatesV1().CertificateSigningRequests()
+	if err := waitReady(ctx, cs); err != nil {
+		return err
+	}
+	return nil
+}
+
+// restart stops the server and its controllers, closes the store, and
+// serves again from the same file: a server restarted on a full store.
+func (b *benchServer) restart(ctx context.Context) error {
+	b.cancel()
+	<-b.done
+	<-b.ctrlDone
+	if err := b.store.Close(); err != nil {
+		return fmt.Errorf("close the store: %w", err)
+	}
+	b.store = nil
+	return b.serve(ctx)
 }
 
 // waitReady polls /readyz until the server answers ok.
@@ -1113,19 +1150,37 @@ func (b *benchServer) runMemory(ctx context.Context, total int) (*BenchMemoryRes
 		return nil, fmt.Errorf("fill the store: %w", firstErr)
 	}
 	fill := float64(need) / time.Since(start).Seconds()
-	// Measure only once the controllers' cache holds every CSR: the
-	// informer follows the store through its watch, a little behind.
-	if err := b.waitCached(ctx, have+need); err != nil {
+	res, err := b.readMemory(ctx, have+need)
+	if err != nil {
 		return nil, err
 	}
-	// Collect twice (finalizers) and return freed pages to the system, so
-	// that RSS shows what is live rather than what the runtime keeps.
+	res.CSRs, res.FillPerSecond = have+need, fill
+	// A restarted server reads every CSR again (the informer's list), so
+	// that the whole store file is mapped in, where a filled one holds
+	// only the pages written since bbolt last remapped the file.
+	resetPeakRSS()
+	if err := b.restart(ctx); err != nil {
+		return nil, fmt.Errorf("restart on the full store: %w", err)
+	}
+	if res.Restarted, err = b.readMemory(ctx, have+need); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// readMemory waits until the controllers' cache holds want CSRs (the
+// informer follows the store through its watch, a little behind), then
+// collects garbage, returns freed pages to the system, so that RSS shows
+// what is live rather than what the runtime keeps, and reads the memory.
+func (b *benchServer) readMemory(ctx context.Context, want int) (*BenchMemoryResult, error) {
+	if err := b.waitCached(ctx, want); err != nil {
+		return nil, err
+	}
 	runtime.GC()
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	res := &BenchMemoryResult{
-		CSRs: have + need, FillPerSecond: fill,
 		HeapInuseMB: float64(ms.HeapInuse) / (1 << 20), HeapAllocMB: float64(ms.HeapAlloc) / (1 << 20),
 		RSSMB: procKB("VmRSS") / 1024, PeakRSSMB: procKB("VmHWM") / 1024,
 		RSSAnonMB: procKB("RssAnon") / 1024, RSSFileMB: procKB("RssFile") / 1024,
@@ -1137,6 +1192,12 @@ func (b *benchServer) runMemory(ctx context.Context, total int) (*BenchMemoryRes
 	res.RSSStoreMB = mappedRSSKB(b.dbPath) / 1024
 	res.RSSExecutableMB = mappedRSSKB(exe) / 1024
 	return res, nil
+}
+
+// resetPeakRSS restarts the kernel's count of the process's peak RSS
+// (VmHWM), where Linux allows it.
+func resetPeakRSS() {
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 }
 
 // mappedRSSKB sums the resident kB of this process's mappings of path
@@ -1171,7 +1232,8 @@ func mappedRSSKB(path string) float64 {
 }
 
 // waitCached polls, for at most two minutes, until the signing
-// controller's informer holds at least want CSRs.
+// controller's informer holds at least want CSRs and its event handlers
+// have seen every CSR of its initial list.
 func (b *benchServer) waitCached(ctx context.Context, want int) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
@@ -1179,7 +1241,7 @@ func (b *benchServer) waitCached(ctx context.Context, want int) error {
 	defer tick.Stop()
 	for {
 		n := b.mgr.CachedCount()
-		if n >= want {
+		if n >= want && b.mgr.Synced() {
 			return nil
 		}
 		select {

@@ -64,6 +64,11 @@ func TestBenchSmall(t *testing.T) {
 	if m := res.Memory; runtime.GOOS == "linux" && m != nil && (m.RSSStoreMB <= 0 || m.RSSExecutableMB <= 0 || m.RSSStoreMB+m.RSSExecutableMB > m.RSSFileMB+1) {
 		t.Errorf("memory = %+v, want the file-backed RSS split into the store map and the executable, within RSSFileMB", res.Memory)
 	}
+	if m := res.Memory; m != nil {
+		if r := m.Restarted; r == nil || r.HeapInuseMB <= 0 || r.RSSMB <= 0 || r.StoreFileMB < m.StoreFileMB || (runtime.GOOS == "linux" && r.RSSStoreMB <= 0) {
+			t.Errorf("memory after the restart = %+v, want a reading of the same store", m.Restarted)
+		}
+	}
 }
 
 func TestBenchTableAndSkip(t *testing.T) {

@@ -40,9 +40,8 @@ func tuneServeGC(ctx context.Context) {
 	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}
-	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-	current := gcPercentFor(0)
-	debug.SetGCPercent(current)
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/gogc:percent"}}
+	debug.SetGCPercent(gcPercentFor(0))
 	var arm func()
 	arm = func() {
 		// A finalizer runs after the collection that found its object
@@ -55,10 +54,11 @@ func tuneServeGC(ctx context.Context) {
 				return
 			}
 			metrics.Read(sample)
-			if sample[0].Value.Kind() == metrics.KindUint64 {
-				if p := gcPercentFor(sample[0].Value.Uint64()); p != current {
+			if sample[0].Value.Kind() == metrics.KindUint64 && sample[1].Value.Kind() == metrics.KindUint64 {
+				// Compared with the collector's own setting, not a
+				// remembered one, so that another setter is corrected.
+				if p := gcPercentFor(sample[0].Value.Uint64()); uint64(p) != sample[1].Value.Uint64() {
 					debug.SetGCPercent(p)
-					current = p
 				}
 			}
 			arm()

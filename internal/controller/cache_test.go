@@ -306,7 +306,9 @@ func TestSlimmedCopyNeverDecided(t *testing.T) {
 }
 
 // TestCachedCount checks that CachedCount follows the store: 0 before
-// the manager runs, then every created CSR once the informer saw it.
+// the manager runs, then every created CSR once the informer saw it; and
+// that Synced is false before Run and true once the handlers have seen
+// the initial list.
 func TestCachedCount(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -316,6 +318,9 @@ func TestCachedCount(t *testing.T) {
 	}
 	if n := m.CachedCount(); n != 0 {
 		t.Fatalf("CachedCount before Run = %d, want 0", n)
+	}
+	if m.Synced() {
+		t.Fatal("Synced before Run, want false")
 	}
 	m, _ = startManager(t, controller.Config{Client: e.ctrl, Signers: controller.SameCA(e.srv.CA), Logger: logger(newRecorder())})
 	const want = 3
@@ -332,5 +337,11 @@ func TestCachedCount(t *testing.T) {
 	}
 	if n := m.CachedCount(); n != want {
 		t.Fatalf("CachedCount = %d, want %d", n, want)
+	}
+	for !m.Synced() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not Synced after %v", waitTimeout)
+		}
+		time.Sleep(10 * time.Millisecond) // polling with a deadline
 	}
 }

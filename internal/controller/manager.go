@@ -138,6 +138,9 @@ type Manager struct {
 
 	// cached is the informer store of the current term, for CachedCount.
 	cached atomic.Pointer[cache.Store]
+	// synced reports, for the current term, whether the event handlers
+	// have received every CSR of the informer's initial list.
+	synced atomic.Pointer[cache.InformerSynced]
 }
 
 // New checks cfg and returns a Manager.
@@ -216,6 +219,15 @@ func (m *Manager) CachedCount() int {
 	return 0
 }
 
+// Synced reports whether the controllers of the current term have seen
+// every CSR of their initial list (false before the first term).
+func (m *Manager) Synced() bool {
+	if f := m.synced.Load(); f != nil {
+		return (*f)()
+	}
+	return false
+}
+
 // Run runs the controllers until ctx ends and returns nil then. With an
 // Elector it campaigns, runs while leading, and campaigns again after
 // losing leadership.
@@ -279,7 +291,7 @@ func (m *Manager) runTerm(ctx context.Context) error {
 			approveQ.Add(csr.Name)
 		}
 	}
-	if _, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	reg, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    enqueue,
 		UpdateFunc: func(_, obj any) { enqueue(obj) },
 		DeleteFunc: func(obj any) {
@@ -287,16 +299,19 @@ func (m *Manager) runTerm(ctx context.Context) error {
 				m.dropPending(csr.UID)
 			}
 		},
-	}); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("controller: add event handler: %w", err)
 	}
+	handlersSynced := cache.InformerSynced(reg.HasSynced)
+	m.synced.Store(&handlersSynced)
 
 	var wg sync.WaitGroup
 	wg.Go(func() { informer.RunWithContext(ctx) })
 	defer wg.Wait()
 	defer signQ.ShutDown()
 	defer approveQ.ShutDown()
-	if !cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
+	if !cache.WaitForCacheSync(ctx.Done(), informer.HasSynced, reg.HasSynced) {
 		return nil // ctx ended first
 	}
 	get := func(name string) (*certv1.CertificateSigningRequest, bool) {
