@@ -82,7 +82,14 @@ On the first start without certificate flags, serve creates the cluster PKI in
 DIR/pki (kubeadm's layout) and DIR/admin.conf pointing at itself; later starts
 reuse them. CSRs are stored in DIR/kubepki.db (bbolt), or in etcd with
 --etcd-servers. SIGINT or SIGTERM drains in-flight requests, closes watches and
-the store, and exits.`,
+the store, and exits.
+
+Every certificate is checked with kubepki lint's rules before the CA key signs
+it; one that breaks an error-level rule ends Failed instead.
+
+While little is in memory, the Go garbage collector is given room (GOGC up to
+400, back to Go's default once 32 MiB are live); GOGC or GOMEMLIMIT in the
+environment leave it to Go's own settings.`,
 		Example: `  # Start a server with its own PKI, then use it with kubectl
   kubepki serve --data-dir ./kubepki
   export KUBECONFIG=./kubepki/admin.conf
