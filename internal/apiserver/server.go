@@ -91,7 +91,7 @@ type Config struct {
 }
 
 // Server is the API server. Create it with New, serve Handler over TLS (Run
-// does it), and give controllers LoopbackConfig.
+// does it), and give controllers LocalClient.
 type Server struct {
 	cfg      Config
 	store    storage.Interface
