@@ -114,23 +114,35 @@ func (r *record) GetObjectMeta() metav1.Object {
 // reports true; a placeholder certificate when issued, and the
 // certificate's NotAfter in an annotation for the cleaner.
 func (r *record) csr() *certv1.CertificateSigningRequest {
-	c := &certv1.CertificateSigningRequest{
+	c := &certv1.CertificateSigningRequest{}
+	r.fill(c)
+	return c
+}
+
+// fill makes c the slimmed CSR r stands for, reusing c's annotations map
+// and conditions slice: the cleaner looks at every record with one
+// scratch CSR instead of a new one each.
+func (r *record) fill(c *certv1.CertificateSigningRequest) {
+	annotations, conditions := c.Annotations, c.Status.Conditions[:0]
+	clear(annotations)
+	*c = certv1.CertificateSigningRequest{
 		ObjectMeta: metav1.ObjectMeta{Name: r.name, UID: r.uid, ResourceVersion: r.rv, CreationTimestamp: r.created},
 		Spec:       certv1.CertificateSigningRequestSpec{SignerName: r.signer, Username: r.username},
 	}
+	c.Annotations = annotations // empty, or nil for a new c
 	if r.issued {
 		c.Status.Certificate = cachedCertificate
 		if !r.notAfter.IsZero() {
-			c.Annotations = map[string]string{cachedNotAfterAnnotation: r.notAfter.UTC().Format(time.RFC3339)}
+			if c.Annotations == nil {
+				c.Annotations = make(map[string]string, 1)
+			}
+			c.Annotations[cachedNotAfterAnnotation] = r.notAfter.UTC().Format(time.RFC3339)
 		}
 	}
-	if len(r.conditions) > 0 {
-		c.Status.Conditions = make([]certv1.CertificateSigningRequestCondition, len(r.conditions))
-		for i, rc := range r.conditions {
-			c.Status.Conditions[i] = certv1.CertificateSigningRequestCondition{Type: rc.typ, Status: rc.status, LastUpdateTime: rc.updated}
-		}
+	for _, rc := range r.conditions {
+		conditions = append(conditions, certv1.CertificateSigningRequestCondition{Type: rc.typ, Status: rc.status, LastUpdateTime: rc.updated})
 	}
-	return c
+	c.Status.Conditions = conditions // empty, or nil for a new c
 }
 
 // asCSR returns the CSR behind a cache entry or a deletion notice: the

@@ -89,9 +89,13 @@ func (m *Manager) cleanLoop(ctx context.Context, store cache.Store) {
 func (m *Manager) cleanOnce(ctx context.Context, objs []any) int {
 	now := m.now()
 	n := 0
+	var scratch certv1.CertificateSigningRequest
 	for _, obj := range objs {
-		csr, ok := asCSR(obj)
-		if !ok {
+		var csr *certv1.CertificateSigningRequest
+		if r, ok := obj.(*record); ok {
+			r.fill(&scratch) // a record's CSR is only read here
+			csr = &scratch
+		} else if csr, ok = asCSR(obj); !ok {
 			continue
 		}
 		rule := CleanupRule(csr, now)
