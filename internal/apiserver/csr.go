@@ -347,7 +347,8 @@ func (s *Server) updateCSR(w http.ResponseWriter, r *http.Request, st *reqState,
 
 // update applies an update to the stored CSR name through the
 // subresource's rules. mutate returns the object the client wants given
-// the stored one; its resourceVersion, when set, is a precondition.
+// the stored one, which it must not modify: a new object, which update
+// then changes. Its resourceVersion, when set, is a precondition.
 func (s *Server) update(ctx context.Context, u *UserInfo, name, sub string, dry bool,
 	mutate func(old *certv1.CertificateSigningRequest) (*certv1.CertificateSigningRequest, error)) (*certv1.CertificateSigningRequest, error) {
 	for attempt := 0; ; attempt++ {
@@ -355,7 +356,7 @@ func (s *Server) update(ctx context.Context, u *UserInfo, name, sub string, dry 
 		if err != nil {
 			return nil, err
 		}
-		csr, err := mutate(old.DeepCopy())
+		csr, err := mutate(old)
 		if err != nil {
 			return nil, err
 		}

@@ -86,8 +86,9 @@ func (s *Server) patchCSR(w http.ResponseWriter, r *http.Request, st *reqState, 
 	info, _ := s.codecs.serializerFor(mediaJSON)
 	var warnings []string
 	updated, err := s.update(r.Context(), st.user, name, sub, dry, func(old *certv1.CertificateSigningRequest) (*certv1.CertificateSigningRequest, error) {
-		setCSRTypeMeta(old)
-		orig, err := json.Marshal(old)
+		withKind := *old // old is the store's; only the copy gets its kind
+		setCSRTypeMeta(&withKind)
+		orig, err := json.Marshal(&withKind)
 		if err != nil {
 			return nil, fmt.Errorf("encode %s for patching: %w", name, err)
 		}
