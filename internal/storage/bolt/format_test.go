@@ -57,11 +57,7 @@ func writeFormat1(t *testing.T, path string, ops []format1Op, compacted int64) [
 			want = append(want, rec.event(rev))
 		}
 	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bbolt.Tx) error {
+	updateFile(t, path, func(tx *bbolt.Tx) error {
 		meta, err := tx.CreateBucket(bucketMeta)
 		if err != nil {
 			return err
@@ -93,12 +89,6 @@ func writeFormat1(t *testing.T, path string, ops []format1Op, compacted int64) [
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
 	return want
 }
 
@@ -106,11 +96,7 @@ func writeFormat1(t *testing.T, path string, ops []format1Op, compacted int64) [
 // creating the bucket if needed.
 func addValues(t *testing.T, path string, values map[int64]string) {
 	t.Helper()
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bbolt.Tx) error {
+	updateFile(t, path, func(tx *bbolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketValues)
 		if err != nil {
 			return err
@@ -122,7 +108,17 @@ func addValues(t *testing.T, path string, values map[int64]string) {
 		}
 		return nil
 	})
+}
+
+// updateFile runs fn in one write transaction on the bbolt file at path,
+// with no Store around it.
+func updateFile(t *testing.T, path string, fn func(tx *bbolt.Tx) error) {
+	t.Helper()
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(fn); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
