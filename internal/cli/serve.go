@@ -264,6 +264,11 @@ func (o *serveOptions) Run(ctx context.Context, streams IOStreams) error {
 	if err != nil {
 		return err
 	}
+	if bs, ok := store.(*bolt.Store); ok {
+		if took, converted := bs.Converted(); converted {
+			log.Info("converted the store to the current format", "path", filepath.Join(o.dataDir, serveStoreFile), "took", took.String())
+		}
+	}
 	defer func() {
 		if cerr := store.Close(); cerr != nil {
 			log.Error("close the store", "error", cerr.Error())

@@ -123,6 +123,16 @@ type Store struct {
 	// commits and writes count transactions and the writes they carried,
 	// for the benchmarks' writes-per-commit figure.
 	commits, writes atomic.Int64
+
+	// convertedIn is how long Open took to convert a format 1 file; zero
+	// when there was nothing to convert.
+	convertedIn time.Duration
+}
+
+// Converted reports whether Open converted the file from an older
+// format, and how long that took, so that the caller can say so.
+func (s *Store) Converted() (time.Duration, bool) {
+	return s.convertedIn, s.convertedIn > 0
 }
 
 var _ storage.Interface = (*Store)(nil)
@@ -155,12 +165,14 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{db: db, path: path, opts: opts, ops: make(chan *op, maxBatch), closing: make(chan struct{}), stopped: make(chan struct{})}
+	start := time.Now()
 	converted, err := s.init()
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
 	if converted {
+		s.convertedIn = time.Since(start)
 		// The conversion read every page of the old layout through the
 		// memory map; those pages are free now, and a fresh map holds
 		// only the pages the store reads from here on.

@@ -63,10 +63,16 @@ func TestReopenKeepsDataAndRevisions(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Delete() error = %v", err)
 	}
+	if _, converted := s.Converted(); converted {
+		t.Error("Converted() = true for a new file")
+	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close() error = %v", err)
 	}
 	s = openAt(t, path, Options{})
+	if _, converted := s.Converted(); converted {
+		t.Error("Converted() = true for a file already in the current format")
+	}
 	kv, err := s.Get(ctx, "/a")
 	if err != nil || string(kv.Value) != "two" || kv.Revision != r2 || kv.CreateRevision != r1 {
 		t.Errorf("Get() after reopen = %+v, %v, want %q at %d created %d", kv, err, "two", r2, r1)

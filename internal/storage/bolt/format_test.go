@@ -174,6 +174,9 @@ func TestOpenConvertsFormat1(t *testing.T) {
 	addValues(t, path, map[int64]string{6: "stale", 99: "unneeded"})
 
 	s := openAt(t, path, Options{})
+	if _, converted := s.Converted(); !converted {
+		t.Error("Converted() = false after opening a format 1 file")
+	}
 	if rev, err := s.CurrentRevision(ctx); err != nil || rev != 13 {
 		t.Errorf("CurrentRevision() = %d, %v, want 13", rev, err)
 	}
