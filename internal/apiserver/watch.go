@@ -407,8 +407,7 @@ func (s *Server) watchEvent(ev storage.Event, shared *sharedEvent, sel selector)
 	}
 	prevMatches := true
 	if ev.PrevValue != nil && !sel.empty() {
-		prev, err := decodeStored(storage.KV{Key: ev.KV.Key, Value: ev.PrevValue, Revision: ev.KV.Revision})
-		if err == nil {
+		if prev, err := shared.previous(); err == nil && prev != nil {
 			prevMatches = sel.matches(prev)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	certv1 "k8s.io/api/certificates/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -463,4 +464,62 @@ func TestWatchFallenBehindResumes(t *testing.T) {
 		t.Errorf("watches together delivered %d events %v, want %v", len(got), got, want)
 	}
 	t.Logf("%d of %d watches ended early and were resumed", ended, rounds)
+}
+
+// TestWatchLabelSelectorTransitions checks what a watch with a label
+// selector sends when an update moves a CSR into or out of its
+// selection: ADDED and DELETED, as kube-apiserver does, and MODIFIED only
+// while it stays selected. Two watches share each decoded event (and the
+// object before it), one over HTTPS and one in-process.
+func TestWatchLabelSelectorTransitions(t *testing.T) {
+	t.Parallel()
+	srv := apiservertest.Start(t, apiservertest.Options{})
+	cs := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
+	local, err := srv.API.LocalClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	opts := metav1.ListOptions{LabelSelector: "team=a"}
+	remoteWatch, err := cs.Watch(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer remoteWatch.Stop()
+	localWatch, err := local.Watch(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer localWatch.Stop()
+
+	c, err := cs.Create(ctx, newCSR(t, "moving", "x"), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	relabel := func(team string) {
+		t.Helper()
+		c.Labels = map[string]string{"team": team, "step": team + "-" + c.ResourceVersion}
+		if c, err = cs.Update(ctx, c, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	relabel("a") // into the selection
+	relabel("a") // stays in it
+	relabel("b") // out of it
+	relabel("c") // still out
+	relabel("a") // back in
+	want := []string{"ADDED moving", "MODIFIED moving", "DELETED moving", "ADDED moving"}
+	for name, w := range map[string]watch.Interface{"https": remoteWatch, "local": localWatch} {
+		var got []string
+		for len(got) < len(want) {
+			ev := nextEvent(t, w)
+			if ev.Type == watch.Bookmark {
+				continue
+			}
+			got = append(got, eventName(ev))
+		}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("%s watch with a label selector (-want +got):\n%s", name, d)
+		}
+	}
 }

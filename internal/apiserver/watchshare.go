@@ -16,14 +16,20 @@ import (
 const sharedEventsSize = 256
 
 // sharedEvent is one store event as every watch sends it: the stored
-// object decoded once, and encoded once per wire format, as
-// kube-apiserver's watch cache serializes an event once for all its
-// watchers. Its object is never modified once decoded.
+// object (and, for selectors, the one before) decoded once, and encoded
+// once per wire format, as kube-apiserver's watch cache serializes an
+// event once for all its watchers. Its objects are never modified once
+// decoded.
 type sharedEvent struct {
 	kv   storage.KV
 	once sync.Once
 	csr  *certv1.CertificateSigningRequest
 	err  error
+
+	prevValue []byte // the value before this event; nil for a create
+	prevOnce  sync.Once
+	prev      *certv1.CertificateSigningRequest
+	prevErr   error
 
 	mu      sync.Mutex
 	encoded map[string][]byte // media type → encoded object
@@ -39,6 +45,19 @@ func (e *sharedEvent) object() (*certv1.CertificateSigningRequest, error) {
 		}
 	})
 	return e.csr, e.err
+}
+
+// previous returns the object as it was before the event, decoded once
+// for every watch with a selector that asks; nil when there was none.
+// The caller must not modify it.
+func (e *sharedEvent) previous() (*certv1.CertificateSigningRequest, error) {
+	if e.prevValue == nil {
+		return nil, nil
+	}
+	e.prevOnce.Do(func() {
+		e.prev, e.prevErr = decodeStored(storage.KV{Key: e.kv.Key, Value: e.prevValue, Revision: e.kv.Revision})
+	})
+	return e.prev, e.prevErr
 }
 
 // encode returns the object encoded by info's serializer, encoding it on
@@ -94,7 +113,7 @@ func (c *sharedEvents) get(ev storage.Event) *sharedEvent {
 	if old := c.ring[c.next]; old.key != "" {
 		delete(c.items, old)
 	}
-	e := &sharedEvent{kv: ev.KV}
+	e := &sharedEvent{kv: ev.KV, prevValue: ev.PrevValue}
 	c.items[k] = e
 	c.ring[c.next] = k
 	c.next = (c.next + 1) % sharedEventsSize
