@@ -100,7 +100,9 @@ pays for TLS, authentication, RBAC authorization and durable storage):
             events delivered per second and delivery latency (from the start
             of the create request to the event at each watcher);
   memory    the store filled to --stored CSRs through the API, then the Go
-            heap and the process RSS after a garbage collection.
+            heap and the process RSS after a garbage collection; then the
+            same again after restarting the server on the full store, once
+            its controllers have listed every CSR.
 
 The load clients run in the same process and on the same cores as the
 server, so the numbers are a floor for a server on its own machine. The
