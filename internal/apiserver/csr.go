@@ -86,6 +86,15 @@ func (s *Server) getStored(ctx context.Context, name string) (*certv1.Certificat
 	return csr, kv, nil
 }
 
+// pathNameError is the 400 for a name in a request path that
+// validateNameSegment refuses, nil for a good one.
+func pathNameError(name string) error {
+	if msg := validateNameSegment(name); msg != "" {
+		return apierrors.NewBadRequest(fmt.Sprintf("invalid name %q in the path: %s", name, msg))
+	}
+	return nil
+}
+
 // validateNameSegment returns why name cannot be an object name in a path
 // (and a store key), or "".
 func validateNameSegment(name string) string {

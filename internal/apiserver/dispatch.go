@@ -1,7 +1,6 @@
 package apiserver
 
 import (
-	"fmt"
 	"net/http"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -53,8 +52,8 @@ func (s *Server) serveCSR(w http.ResponseWriter, r *http.Request, st *reqState) 
 		return
 	}
 	if ri.name != "" {
-		if msg := validateNameSegment(ri.name); msg != "" {
-			s.writeError(w, r, apierrors.NewBadRequest(fmt.Sprintf("invalid name %q in the path: %s", ri.name, msg)))
+		if err := pathNameError(ri.name); err != nil {
+			s.writeError(w, r, err)
 			return
 		}
 	}

@@ -60,16 +60,13 @@ func (c *localCSRs) call(ctx context.Context, method, verb, name, sub string, fn
 	return c.finish(ctx, st, method, start, err)
 }
 
-// checkName refuses a name that cannot be in a request path, with
-// dispatch's message.
+// checkName refuses an empty name, and one that cannot be in a request
+// path, as dispatch does.
 func checkName(name string) error {
 	if name == "" {
 		return apierrors.NewBadRequest("resource name may not be empty")
 	}
-	if msg := validateNameSegment(name); msg != "" {
-		return apierrors.NewBadRequest(fmt.Sprintf("invalid name %q in the path: %s", name, msg))
-	}
-	return nil
+	return pathNameError(name)
 }
 
 // state is the reqState of a local request.

@@ -91,13 +91,9 @@ func format1Values(db *bbolt.DB) ([]valueSource, error) {
 			return err
 		}
 		return tx.Bucket(bucketEvents).ForEach(func(k, v []byte) error {
-			rev, err := decodeRevision(k)
+			rev, rec, err := decodeEvent(k, v)
 			if err != nil {
 				return err
-			}
-			rec, err := decodeRecord(v)
-			if err != nil {
-				return fmt.Errorf("event %d: %w", rev, err)
 			}
 			if rec.typ != storage.EventDeleted {
 				sources = append(sources, valueSource{rev: rev, event: rev})

@@ -118,6 +118,20 @@ func encodeRecord(r record) []byte {
 	return b
 }
 
+// decodeEvent parses an event log entry: its key, the revision, and its
+// record, with the revision in the error.
+func decodeEvent(k, v []byte) (int64, record, error) {
+	rev, err := decodeRevision(k)
+	if err != nil {
+		return 0, record{}, err
+	}
+	rec, err := decodeRecord(v)
+	if err != nil {
+		return 0, record{}, fmt.Errorf("event %d: %w", rev, err)
+	}
+	return rev, rec, nil
+}
+
 // decodeRecord parses an event log entry. Byte slices in the result alias b.
 func decodeRecord(b []byte) (record, error) {
 	var r record

@@ -247,13 +247,9 @@ func (s *Store) readEvents(ctx context.Context, prefix string, after int64, limi
 		k, v := c.Seek(encodeRevision(after + 1))
 		for n := 0; k != nil && n < limit; k, v = c.Next() {
 			n++
-			rev, err := decodeRevision(k)
+			rev, rec, err := decodeEvent(k, v)
 			if err != nil {
 				return err
-			}
-			rec, err := decodeRecord(v)
-			if err != nil {
-				return fmt.Errorf("event %d: %w", rev, err)
 			}
 			last = rev
 			if strings.HasPrefix(rec.key, prefix) {
