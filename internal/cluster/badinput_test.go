@@ -246,12 +246,7 @@ func TestCommitRollsBackPartialWrites(t *testing.T) {
 		st.add(filepath.Join(dir, name), []byte("secret"), pki.ModeKey, pki.ModeKeyDir)
 	}
 	boom := errors.New("disk full")
-	st.beforeRename = func(path string) error {
-		if filepath.Base(path) == "fail.key" {
-			return boom
-		}
-		return nil
-	}
+	st.beforeRename = failRename("fail.key", boom)
 	if err := st.commit(t.Context()); !errors.Is(err, boom) {
 		t.Fatalf("commit = %v, want %v", err, boom)
 	}

@@ -104,3 +104,26 @@ func containsAll(s string, subs ...string) bool {
 	}
 	return true
 }
+
+// crashAfter is a stage.beforeRename hook that lets n renames through and
+// fails every later one with errSimulatedCrash.
+func crashAfter(n int) func(string) error {
+	done := 0
+	return func(string) error {
+		if done++; done > n {
+			return errSimulatedCrash
+		}
+		return nil
+	}
+}
+
+// failRename is a stage.beforeRename hook that fails the rename of the
+// file or folder named base with err.
+func failRename(base string, err error) func(string) error {
+	return func(path string) error {
+		if filepath.Base(path) == base {
+			return err
+		}
+		return nil
+	}
+}

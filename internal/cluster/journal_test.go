@@ -31,13 +31,7 @@ func TestCrashDuringRenamesIsCompleted(t *testing.T) {
 				t.Fatal(err)
 			}
 			p, st := forcedInitStage(t, o)
-			n := 0
-			st.beforeRename = func(string) error {
-				if n++; n > after {
-					return errSimulatedCrash
-				}
-				return nil
-			}
+			st.beforeRename = crashAfter(after)
 			if err := st.commit(t.Context()); !errors.Is(err, errSimulatedCrash) {
 				t.Fatalf("commit = %v, want the simulated crash", err)
 			}

@@ -76,13 +76,7 @@ func TestCrashBeforeTreeRenameIsCompleted(t *testing.T) {
 				t.Fatal(err)
 			}
 			st, want := treeStage(dir)
-			n := 0
-			st.beforeRename = func(string) error {
-				if n++; n > after {
-					return errSimulatedCrash
-				}
-				return nil
-			}
+			st.beforeRename = crashAfter(after)
 			if err := st.commit(t.Context()); !errors.Is(err, errSimulatedCrash) {
 				t.Fatalf("commit = %v, want the simulated crash", err)
 			}
@@ -114,12 +108,7 @@ func TestCommitRollsBackRenamedTrees(t *testing.T) {
 	before := snapshot(t, dir)
 	st, _ := treeStage(dir)
 	boom := errors.New("disk full")
-	st.beforeRename = func(path string) error {
-		if filepath.Base(path) == "extra" {
-			return boom
-		}
-		return nil
-	}
+	st.beforeRename = failRename("extra", boom)
 	if err := st.commit(t.Context()); !errors.Is(err, boom) {
 		t.Fatalf("commit = %v, want %v", err, boom)
 	}
