@@ -35,40 +35,6 @@ const (
 // csrKey is the store key of the CSR name.
 func csrKey(name string) string { return csrPrefix + name }
 
-// encodeStored serializes a CSR for the store (protobuf, without the
-// resourceVersion, which is the store's revision).
-func encodeStored(csr *certv1.CertificateSigningRequest) ([]byte, error) {
-	c := *csr
-	c.TypeMeta = metav1.TypeMeta{}
-	c.ResourceVersion = ""
-	return c.Marshal()
-}
-
-// decodeStored reads a stored CSR and sets its resourceVersion from kv.
-func decodeStored(kv storage.KV) (*certv1.CertificateSigningRequest, error) {
-	csr, err := decodeStoredValue(kv.Value)
-	if err != nil {
-		return nil, fmt.Errorf("decode stored object %s at revision %d: %w", kv.Key, kv.Revision, err)
-	}
-	csr.ResourceVersion = strconv.FormatInt(kv.Revision, 10)
-	return csr, nil
-}
-
-// decodeStoredValue parses a stored value; a panic in the generated
-// decoder (corrupt data) becomes an error.
-func decodeStoredValue(data []byte) (csr *certv1.CertificateSigningRequest, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			csr, err = nil, fmt.Errorf("corrupt value: %v", p)
-		}
-	}()
-	csr = &certv1.CertificateSigningRequest{}
-	if err := csr.Unmarshal(data); err != nil {
-		return nil, err
-	}
-	return csr, nil
-}
-
 func setCSRTypeMeta(csr *certv1.CertificateSigningRequest) {
 	csr.APIVersion, csr.Kind = csrGVK.GroupVersion().String(), csrGVK.Kind
 }

@@ -1,0 +1,156 @@
+package apiserver
+
+import (
+	"bytes"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+	certv1 "k8s.io/api/certificates/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubepki/kubepki/internal/storage"
+)
+
+// How a CSR is stored. The value is the CSR's protobuf message, as
+// k8s.io/api marshals it, without type meta and resourceVersion (which is
+// the store's revision). spec.request and status.certificate are PEM:
+// base64 text a third larger than the DER it carries, and in a typical
+// issued CSR about two thirds of the value. So when a field is plain PEM
+// the value is kept in the compact form:
+//
+//	0x00, storedVersion, flags, protobuf message
+//
+// where flag storedRequestDER says spec.request holds the DER of its
+// CERTIFICATE REQUEST blocks, one after the other, and
+// storedCertificateDER that status.certificate holds the DER of its
+// CERTIFICATE blocks. A protobuf message never starts with 0x00 (there is
+// no field number 0), so the first byte tells the two forms apart and
+// values stored before the compact form read as they always did.
+//
+// A field is converted only when PEM-encoding its DER gives back exactly
+// the bytes the client sent (no headers, no CRLF, no text around the
+// blocks, Go's and openssl's 64-column lines); anything else stays as it
+// came. Reading a value therefore always returns the bytes written.
+const (
+	storedVersion        = 1
+	storedRequestDER     = 1 << 0
+	storedCertificateDER = 1 << 1
+	storedHeaderLen      = 3
+
+	pemTypeRequest     = "CERTIFICATE REQUEST"
+	pemTypeCertificate = "CERTIFICATE"
+)
+
+// errStoredForm reports a compact value this version cannot read.
+var errStoredForm = errors.New("unknown stored form")
+
+// encodeStored serializes a CSR for the store.
+func encodeStored(csr *certv1.CertificateSigningRequest) ([]byte, error) {
+	c := *csr // Spec and Status are values: changing c's leaves csr alone
+	c.TypeMeta = metav1.TypeMeta{}
+	c.ResourceVersion = ""
+	var flags byte
+	if der, ok := pemToDER(c.Spec.Request, pemTypeRequest); ok {
+		c.Spec.Request, flags = der, flags|storedRequestDER
+	}
+	if der, ok := pemToDER(c.Status.Certificate, pemTypeCertificate); ok {
+		c.Status.Certificate, flags = der, flags|storedCertificateDER
+	}
+	if flags == 0 {
+		return c.Marshal()
+	}
+	buf := make([]byte, storedHeaderLen+c.Size())
+	buf[0], buf[1], buf[2] = 0, storedVersion, flags
+	n, err := c.MarshalTo(buf[storedHeaderLen:])
+	if err != nil {
+		return nil, err
+	}
+	return buf[:storedHeaderLen+n], nil
+}
+
+// decodeStored reads a stored CSR and sets its resourceVersion from kv.
+func decodeStored(kv storage.KV) (*certv1.CertificateSigningRequest, error) {
+	csr, err := decodeStoredValue(kv.Value)
+	if err != nil {
+		return nil, fmt.Errorf("decode stored object %s at revision %d: %w", kv.Key, kv.Revision, err)
+	}
+	csr.ResourceVersion = strconv.FormatInt(kv.Revision, 10)
+	return csr, nil
+}
+
+// decodeStoredValue parses a stored value, in either form; a panic in the
+// generated decoder (corrupt data) becomes an error.
+func decodeStoredValue(data []byte) (csr *certv1.CertificateSigningRequest, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			csr, err = nil, fmt.Errorf("corrupt value: %v", p)
+		}
+	}()
+	var flags byte
+	if len(data) > 0 && data[0] == 0 {
+		if len(data) < storedHeaderLen || data[1] != storedVersion {
+			return nil, fmt.Errorf("%w (header % x)", errStoredForm, data[:min(len(data), storedHeaderLen)])
+		}
+		if flags = data[2]; flags&^(storedRequestDER|storedCertificateDER) != 0 {
+			return nil, fmt.Errorf("%w (flags %#x)", errStoredForm, flags)
+		}
+		data = data[storedHeaderLen:]
+	}
+	csr = &certv1.CertificateSigningRequest{}
+	if err := csr.Unmarshal(data); err != nil {
+		return nil, err
+	}
+	if flags&storedRequestDER != 0 {
+		if csr.Spec.Request, err = derToPEM(csr.Spec.Request, pemTypeRequest); err != nil {
+			return nil, fmt.Errorf("corrupt spec.request: %w", err)
+		}
+	}
+	if flags&storedCertificateDER != 0 {
+		if csr.Status.Certificate, err = derToPEM(csr.Status.Certificate, pemTypeCertificate); err != nil {
+			return nil, fmt.Errorf("corrupt status.certificate: %w", err)
+		}
+	}
+	return csr, nil
+}
+
+// pemToDER returns the DER of the PEM blocks of type typ that data is made
+// of, concatenated, when derToPEM gives data back byte for byte.
+func pemToDER(data []byte, typ string) ([]byte, bool) {
+	if len(data) == 0 {
+		return nil, false
+	}
+	der := make([]byte, 0, len(data)*3/4)
+	for rest := data; len(rest) > 0; {
+		block, r := pem.Decode(rest)
+		if block == nil || block.Type != typ || len(block.Headers) != 0 || len(block.Bytes) == 0 {
+			return nil, false
+		}
+		der, rest = append(der, block.Bytes...), r
+	}
+	back, err := derToPEM(der, typ)
+	if err != nil || !bytes.Equal(back, data) {
+		return nil, false
+	}
+	return der, true
+}
+
+// derToPEM encodes each DER element of der as a PEM block of type typ.
+func derToPEM(der []byte, typ string) ([]byte, error) {
+	var out bytes.Buffer
+	out.Grow(len(der)*4/3 + len(der)/48 + 64)
+	for s := cryptobyte.String(der); !s.Empty(); {
+		var elem cryptobyte.String
+		var tag cbasn1.Tag
+		if !s.ReadAnyASN1Element(&elem, &tag) {
+			return nil, errors.New("not a sequence of DER elements")
+		}
+		if err := pem.Encode(&out, &pem.Block{Type: typ, Bytes: elem}); err != nil {
+			return nil, err
+		}
+	}
+	return out.Bytes(), nil
+}
