@@ -2,7 +2,7 @@ package apiserver
 
 import (
 	"bytes"
-	"encoding/pem"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
@@ -118,39 +118,96 @@ func decodeStoredValue(data []byte) (csr *certv1.CertificateSigningRequest, err 
 }
 
 // pemToDER returns the DER of the PEM blocks of type typ that data is made
-// of, concatenated, when derToPEM gives data back byte for byte.
+// of, concatenated, when derToPEM gives data back byte for byte: each
+// block exactly as pem.Encode writes it (no headers, 64-column lines of
+// canonical base64, "\n" line ends, nothing between or around the blocks)
+// and holding exactly one DER element.
 func pemToDER(data []byte, typ string) ([]byte, bool) {
 	if len(data) == 0 {
 		return nil, false
 	}
 	der := make([]byte, 0, len(data)*3/4)
 	for rest := data; len(rest) > 0; {
-		block, r := pem.Decode(rest)
-		if block == nil || block.Type != typ || len(block.Headers) != 0 || len(block.Bytes) == 0 {
+		var ok bool
+		if rest, ok = cutPrefix3(rest, "-----BEGIN ", typ, "-----\n"); !ok {
 			return nil, false
 		}
-		der, rest = append(der, block.Bytes...), r
-	}
-	back, err := derToPEM(der, typ)
-	if err != nil || !bytes.Equal(back, data) {
-		return nil, false
+		start := len(der)
+		for {
+			nl := bytes.IndexByte(rest, '\n')
+			if nl < 0 || nl > pemLineLength {
+				return nil, false
+			}
+			line := rest[:nl]
+			if bytes.HasPrefix(line, []byte("-----")) {
+				break
+			}
+			n := len(der)
+			der = append(der, make([]byte, base64.StdEncoding.DecodedLen(len(line)))...)
+			m, err := strictBase64.Decode(der[n:], line)
+			if err != nil {
+				return nil, false
+			}
+			der, rest = der[:n+m], rest[nl+1:]
+			if nl < pemLineLength {
+				break // only the last line is short
+			}
+		}
+		if rest, ok = cutPrefix3(rest, "-----END ", typ, "-----\n"); !ok {
+			return nil, false
+		}
+		block := cryptobyte.String(der[start:])
+		var elem cryptobyte.String
+		var tag cbasn1.Tag
+		if !block.ReadAnyASN1Element(&elem, &tag) || !block.Empty() {
+			return nil, false
+		}
 	}
 	return der, true
 }
 
-// derToPEM encodes each DER element of der as a PEM block of type typ.
+// pemLineLength is the base64 line length of pem.Encode (and openssl).
+const pemLineLength = 64
+
+// strictBase64 refuses non-zero padding bits, so that decoding then
+// encoding gives the same text.
+var strictBase64 = base64.StdEncoding.Strict()
+
+// cutPrefix3 cuts a+b+c from the start of s.
+func cutPrefix3(s []byte, a, b, c string) ([]byte, bool) {
+	if len(s) < len(a)+len(b)+len(c) || string(s[:len(a)]) != a || string(s[len(a):len(a)+len(b)]) != b ||
+		string(s[len(a)+len(b):len(a)+len(b)+len(c)]) != c {
+		return s, false
+	}
+	return s[len(a)+len(b)+len(c):], true
+}
+
+// derToPEM encodes each DER element of der as a PEM block of type typ,
+// byte for byte as pem.Encode does.
 func derToPEM(der []byte, typ string) ([]byte, error) {
-	var out bytes.Buffer
-	out.Grow(len(der)*4/3 + len(der)/48 + 64)
+	begin, end := "-----BEGIN "+typ+"-----\n", "-----END "+typ+"-----\n"
+	var elems []cryptobyte.String
+	size := 0
 	for s := cryptobyte.String(der); !s.Empty(); {
 		var elem cryptobyte.String
 		var tag cbasn1.Tag
 		if !s.ReadAnyASN1Element(&elem, &tag) {
 			return nil, errors.New("not a sequence of DER elements")
 		}
-		if err := pem.Encode(&out, &pem.Block{Type: typ, Bytes: elem}); err != nil {
-			return nil, err
-		}
+		n := base64.StdEncoding.EncodedLen(len(elem))
+		size += len(begin) + n + (n+pemLineLength-1)/pemLineLength + len(end)
+		elems = append(elems, elem)
 	}
-	return out.Bytes(), nil
+	out := make([]byte, 0, size)
+	for _, elem := range elems {
+		out = append(out, begin...)
+		for len(elem) > 0 {
+			chunk := elem[:min(len(elem), pemLineLength/4*3)]
+			out = base64.StdEncoding.AppendEncode(out, chunk)
+			out = append(out, '\n')
+			elem = elem[len(chunk):]
+		}
+		out = append(out, end...)
+	}
+	return out, nil
 }

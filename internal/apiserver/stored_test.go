@@ -266,3 +266,64 @@ func TestStoredOpenSSLRequest(t *testing.T) {
 		t.Fatalf("openssl's request is not kept as DER")
 	}
 }
+
+// BenchmarkStored compares the compact form with the plain protobuf
+// message it replaced, for an issued CSR.
+func BenchmarkStored(b *testing.B) {
+	request := storedTestRequest(b)
+	csr := issuedCSR(request, append(bytes.Clone(request[:0]), pki.MarshalCertificatePEM(benchCert(b))...))
+	plain, err := csr.Marshal()
+	if err != nil {
+		b.Fatal(err)
+	}
+	compact, err := encodeStored(csr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("plain %d bytes, compact %d", len(plain), len(compact))
+	b.Run("encode/plain", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := csr.Marshal(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encode/compact", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := encodeStored(csr); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode/plain", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := decodeStoredValue(plain); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode/compact", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := decodeStoredValue(compact); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func benchCert(tb testing.TB) *x509.Certificate {
+	tb.Helper()
+	ca, err := pki.NewSelfSignedCA(pki.CAOptions{CommonName: "kubernetes"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	key, err := pki.GenerateKey(pki.ECDSAP256)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cert, err := ca.Sign(key.Public(), pki.CertOptions{Subject: pkix.Name{CommonName: "alice"}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cert
+}
