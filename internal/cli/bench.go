@@ -200,6 +200,9 @@ type BenchMachine struct {
 	CPUModel   string `json:"cpuModel,omitempty"`
 	CPUs       int    `json:"cpus"`
 	GOMAXPROCS int    `json:"gomaxprocs"`
+	// ServerGOMAXPROCS is the setting while the server runs, as serve
+	// sets it (see tuneServeProcs).
+	ServerGOMAXPROCS int `json:"serverGomaxprocs,omitempty"`
 	MemoryMB   int    `json:"memoryMB,omitempty"`
 	// LoadAverage is /proc/loadavg's 1, 5 and 15 minute averages at the
 	// start and the end of the run: other work on the machine skews
@@ -316,6 +319,7 @@ func (o *benchOptions) Run(ctx context.Context, streams IOStreams) error {
 		return err
 	}
 	defer b.stop()
+	res.Machine.ServerGOMAXPROCS = runtime.GOMAXPROCS(0)
 
 	if !o.skips("cycles") {
 		stopProfile := func() {}
@@ -413,8 +417,12 @@ func (o *benchOptions) print(out io.Writer, res *BenchResult) error {
 
 func printBenchTable(out io.Writer, res *BenchResult) error {
 	m := res.Machine
-	fmt.Fprintf(out, "machine: %s, %d CPUs (GOMAXPROCS %d), %d MB, %s %s/%s, load average %s at start, %s at end\n\n",
-		orDash(m.CPUModel), m.CPUs, m.GOMAXPROCS, m.MemoryMB, m.GoVersion, m.OS, m.Arch,
+	procs := strconv.Itoa(m.GOMAXPROCS)
+	if m.ServerGOMAXPROCS != 0 && m.ServerGOMAXPROCS != m.GOMAXPROCS {
+		procs += fmt.Sprintf(", %d while serving", m.ServerGOMAXPROCS)
+	}
+	fmt.Fprintf(out, "machine: %s, %d CPUs (GOMAXPROCS %s), %d MB, %s %s/%s, load average %s at start, %s at end\n\n",
+		orDash(m.CPUModel), m.CPUs, procs, m.MemoryMB, m.GoVersion, m.OS, m.Arch,
 		orDash(m.LoadAverageStart), orDash(m.LoadAverageEnd))
 	if s := res.Signing; s != nil {
 		fmt.Fprintf(out, "raw signing (ECDSA P-256 CA): %.0f signatures/s, %.0f certificates/s (%.0f on one core); per CPU-second %.0f signatures, %.0f certificates\n\n",
@@ -612,6 +620,8 @@ type benchServer struct {
 	seq       atomic.Int64
 	dbPath    string
 	closeOnce sync.Once
+	// restoreProcs undoes tuneServeProcs.
+	restoreProcs func()
 }
 
 // startBenchServer starts a server as kubepki serve does, in a temporary
@@ -632,6 +642,7 @@ func startBenchServer(ctx context.Context) (*benchServer, error) {
 		return nil, err
 	}
 	b.dbPath = filepath.Join(dir, "kubepki.db")
+	b.restoreProcs = tuneServeProcs() // as serve runs
 	if err := b.serve(ctx); err != nil {
 		return nil, err
 	}
@@ -815,6 +826,9 @@ func (b *benchServer) stop() {
 		}
 		if b.store != nil {
 			_ = b.store.Close()
+		}
+		if b.restoreProcs != nil {
+			b.restoreProcs()
 		}
 		_ = os.RemoveAll(b.dir)
 	})

@@ -86,3 +86,27 @@ func TestTuneServeGC(t *testing.T) {
 		t.Errorf("GOGC = %d with GOGC=150 in the environment, want 150 untouched", got)
 	}
 }
+
+// TestTuneServeProcs runs alone (not parallel): GOMAXPROCS is process-wide.
+func TestTuneServeProcs(t *testing.T) {
+	before := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(before) })
+
+	t.Setenv("GOMAXPROCS", "")
+	restore := tuneServeProcs()
+	if got := runtime.GOMAXPROCS(0); got != before+1 {
+		t.Errorf("GOMAXPROCS = %d after tuning, want %d", got, before+1)
+	}
+	restore()
+	if got := runtime.GOMAXPROCS(0); got != before {
+		t.Errorf("GOMAXPROCS = %d after restoring, want %d", got, before)
+	}
+
+	// The user's setting decides alone.
+	t.Setenv("GOMAXPROCS", "1")
+	restore = tuneServeProcs()
+	if got := runtime.GOMAXPROCS(0); got != before {
+		t.Errorf("GOMAXPROCS = %d with GOMAXPROCS set in the environment, want %d untouched", got, before)
+	}
+	restore()
+}
