@@ -203,7 +203,7 @@ type BenchMachine struct {
 	// ServerGOMAXPROCS is the setting while the server runs, as serve
 	// sets it (see tuneServeProcs).
 	ServerGOMAXPROCS int `json:"serverGomaxprocs,omitempty"`
-	MemoryMB   int    `json:"memoryMB,omitempty"`
+	MemoryMB         int `json:"memoryMB,omitempty"`
 	// LoadAverage is /proc/loadavg's 1, 5 and 15 minute averages at the
 	// start and the end of the run: other work on the machine skews
 	// every number.

@@ -102,8 +102,8 @@ type record struct {
 	uid        [16]byte
 	rv         uint64
 	odd        *recordIDs // uid and rv when not canonical, else nil
-	created    int64 // Unix seconds
-	notAfter   int64 // Unix seconds, when hasNotAfter
+	created    int64      // Unix seconds
+	notAfter   int64      // Unix seconds, when hasNotAfter
 	conditions []recordCondition
 	issued     bool
 	// hasNotAfter: issued, and the certificate parsed.
