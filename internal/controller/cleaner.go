@@ -92,10 +92,13 @@ func (m *Manager) cleanOnce(ctx context.Context, objs []any) int {
 	var scratch certv1.CertificateSigningRequest
 	for _, obj := range objs {
 		var csr *certv1.CertificateSigningRequest
-		if r, ok := obj.(*record); ok {
-			r.fill(&scratch) // a record's CSR is only read here
+		r, isRecord := obj.(*record)
+		if isRecord {
+			r.fillView(&scratch) // a record's CSR is only read here
 			csr = &scratch
-		} else if csr, ok = asCSR(obj); !ok {
+		} else if c, ok := asCSR(obj); ok {
+			csr = c
+		} else {
 			continue
 		}
 		rule := CleanupRule(csr, now)
@@ -103,6 +106,9 @@ func (m *Manager) cleanOnce(ctx context.Context, objs []any) int {
 			continue
 		}
 		uid, rv := csr.UID, csr.ResourceVersion
+		if isRecord {
+			uid, rv = r.ids()
+		}
 		err := m.client.Delete(ctx, csr.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &rv}})
 		switch {
 		case err == nil:

@@ -70,9 +70,19 @@ func TestCleanupRule(t *testing.T) {
 }
 
 // TestCleanerDeletes runs one cleaning pass against the real server with
-// the clock moved forward.
+// the clock moved forward, on whole CSRs and on the records the cache
+// keeps of finished ones.
 func TestCleanerDeletes(t *testing.T) {
 	t.Parallel()
+	for _, records := range []bool{false, true} {
+		t.Run(map[bool]string{false: "objects", true: "records"}[records], func(t *testing.T) {
+			t.Parallel()
+			testCleanerDeletes(t, records)
+		})
+	}
+}
+
+func testCleanerDeletes(t *testing.T, records bool) {
 	e := newEnv(t)
 	ctx := context.Background()
 	// Issue one CSR with a running signer first.
@@ -99,14 +109,29 @@ func TestCleanerDeletes(t *testing.T) {
 		}
 		var out []any
 		for i := range l.Items {
-			out = append(out, &l.Items[i])
+			var obj any = &l.Items[i]
+			if records {
+				// As the informer caches it: a record (no controller of
+				// m acts on any of these).
+				if obj, err = m.CacheForTest(l.Items[i].DeepCopy()); err != nil {
+					t.Fatal(err)
+				}
+				if !m.IsRecordForTest(&l.Items[i]) {
+					t.Fatalf("%s is cached whole, not as a record", l.Items[i].Name)
+				}
+			}
+			out = append(out, obj)
 		}
 		return out
 	}
 	names := func() map[string]bool {
+		l, err := e.admin.List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
 		got := map[string]bool{}
-		for _, o := range list() {
-			got[o.(*certv1.CertificateSigningRequest).Name] = true
+		for _, c := range l.Items {
+			got[c.Name] = true
 		}
 		return got
 	}

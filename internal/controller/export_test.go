@@ -22,6 +22,9 @@ func (m *Manager) CleanOnceForTest(ctx context.Context, objs []any) int {
 	return m.cleanOnce(ctx, objs)
 }
 
+// CacheForTest is m's informer transform: what the cache holds.
+func (m *Manager) CacheForTest(obj any) (any, error) { return m.slimForCache(obj) }
+
 // SlimForCache is m's informer transform.
 // A record comes back as the slimmed CSR the controllers see.
 func (m *Manager) SlimForCache(obj any) (any, error) {
