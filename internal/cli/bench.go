@@ -1198,6 +1198,9 @@ func (b *benchServer) runMemory(ctx context.Context, total int) (*BenchMemoryRes
 		return nil, fmt.Errorf("fill the store: %w", firstErr)
 	}
 	fill := float64(need) / time.Since(start).Seconds()
+	// The clients' 20,000 requests (8 MB) are the bench's memory, not the
+	// server's: keep 64 of them from here on, the last part.
+	b.csrPEMs = slices.Clone(b.csrPEMs[:min(len(b.csrPEMs), 64)])
 	res, err := b.readMemory(ctx, have+need)
 	if err != nil {
 		return nil, err
