@@ -43,26 +43,15 @@ func issuedCSR(request, certificate []byte) *certv1.CertificateSigningRequest {
 	}
 }
 
-// testChain returns a request and the PEM of a leaf certificate followed
-// by its CA.
-func testChain(t *testing.T) (request, leafPEM, chainPEM []byte) {
-	t.Helper()
-	ca, err := pki.NewSelfSignedCA(pki.CAOptions{CommonName: "kubernetes"})
+// testChain returns a request and the PEM of a client certificate for
+// its key, alone and followed by its CA.
+func testChain(tb testing.TB) (request, leafPEM, chainPEM []byte) {
+	tb.Helper()
+	ca := pkitest.NewCA(tb, "kubernetes")
+	cert, key := pkitest.ClientCert(tb, ca, "alice", "dev")
+	der, err := pki.CreateCSR(key, pkix.Name{CommonName: "alice", Organization: []string{"dev"}}, pki.SANs{})
 	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := pki.GenerateKey(pki.ECDSAP256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	subject := pkix.Name{CommonName: "alice", Organization: []string{"dev"}}
-	der, err := pki.CreateCSR(key, subject, pki.SANs{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Sign(key.Public(), pki.CertOptions{Subject: subject, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
-	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	leafPEM = pki.MarshalCertificatePEM(cert)
 	return pki.MarshalCSRPEM(der), leafPEM, append(bytes.Clone(leafPEM), pki.MarshalCertificatePEM(ca.Cert)...)
@@ -270,8 +259,8 @@ func TestStoredOpenSSLRequest(t *testing.T) {
 // BenchmarkStored compares the compact form with the plain protobuf
 // message it replaced, for an issued CSR.
 func BenchmarkStored(b *testing.B) {
-	request := storedTestRequest(b)
-	csr := issuedCSR(request, append(bytes.Clone(request[:0]), pki.MarshalCertificatePEM(benchCert(b))...))
+	request, leaf, _ := testChain(b)
+	csr := issuedCSR(request, leaf)
 	plain, err := csr.Marshal()
 	if err != nil {
 		b.Fatal(err)
@@ -309,21 +298,4 @@ func BenchmarkStored(b *testing.B) {
 			}
 		}
 	})
-}
-
-func benchCert(tb testing.TB) *x509.Certificate {
-	tb.Helper()
-	ca, err := pki.NewSelfSignedCA(pki.CAOptions{CommonName: "kubernetes"})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	key, err := pki.GenerateKey(pki.ECDSAP256)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cert, err := ca.Sign(key.Public(), pki.CertOptions{Subject: pkix.Name{CommonName: "alice"}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return cert
 }

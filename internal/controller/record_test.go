@@ -1,8 +1,6 @@
 package controller
 
 import (
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"testing"
 	"time"
 	"unsafe"
@@ -15,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kubepki/kubepki/internal/pki"
+	"github.com/kubepki/kubepki/internal/pki/pkitest"
 )
 
 // recordTestCSRs returns full CSRs as the API serves them, finished so
@@ -24,18 +23,7 @@ import (
 func recordTestCSRs(t *testing.T) []*certv1.CertificateSigningRequest {
 	t.Helper()
 	at := metav1.NewTime(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
-	ca, err := pki.NewSelfSignedCA(pki.CAOptions{CommonName: "kubernetes"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := pki.GenerateKey(pki.ECDSAP256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Sign(key.Public(), pki.CertOptions{Subject: pkix.Name{CommonName: "jane"}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert, _ := pkitest.ClientCert(t, pkitest.NewCA(t), "jane")
 	csr := func(name, uid, rv, signer, user string, certificate []byte, conds ...certv1.CertificateSigningRequestCondition) *certv1.CertificateSigningRequest {
 		return &certv1.CertificateSigningRequest{
 			ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID(uid), ResourceVersion: rv, CreationTimestamp: at,
