@@ -18,8 +18,9 @@ import (
 // How a CSR is stored. The value is the CSR's protobuf message, as
 // k8s.io/api marshals it, without type meta and resourceVersion (which is
 // the store's revision). spec.request and status.certificate are PEM:
-// base64 text a third larger than the DER it carries, and in a typical
-// issued CSR about two thirds of the value. So when a field is plain PEM
+// base64 text a third larger than the DER it carries, and half of a
+// pending CSR's value, four fifths of an issued one's. So when a field is
+// plain PEM
 // the value is kept in the compact form:
 //
 //	0x00, storedVersion, flags, protobuf message

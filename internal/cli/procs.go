@@ -11,10 +11,11 @@ import (
 // attached to it until its monitor notices, so with GOMAXPROCS equal to
 // the cores one core idled through much of each fsync: the cycle
 // benchmark used 1.7 of 2 cores. One P more than the runtime's default
-// keeps every core busy while a thread waits on the disk (1.9 cores,
-// +10–40% cycles/s, lower p99 in docs/PERFORMANCE.md); the extra P only
-// runs Go code when a thread is blocked or the cores would otherwise
-// idle, so it costs nothing when nothing waits.
+// keeps the cores busy while a thread waits on the disk (1.9 cores,
+// +12–15% cycles/s at concurrency 64 in full bench runs; see
+// docs/PERFORMANCE.md). When no thread is blocked, the Ps share the cores
+// under the kernel's scheduler; at concurrency 1 and 16, and on tmpfs
+// where fsync does not wait, the bench measured no difference.
 
 // tuneServeProcs sets GOMAXPROCS to one more than the runtime's default,
 // unless the user set GOMAXPROCS, and returns a function that restores
