@@ -15,7 +15,10 @@ import (
 // +12–15% cycles/s at concurrency 64 in full bench runs; see
 // docs/PERFORMANCE.md). When no thread is blocked, the Ps share the cores
 // under the kernel's scheduler; at concurrency 1 and 16, and on tmpfs
-// where fsync does not wait, the bench measured no difference.
+// where fsync does not wait, the bench measured no difference. With etcd
+// the fsyncs happen in the etcd members, not here, and serve keeps Go's
+// default (the etcd full cycle was the same or a little slower with the
+// extra P).
 
 // tuneServeProcs sets GOMAXPROCS to one more than the runtime's default,
 // unless the user set GOMAXPROCS, and returns a function that restores

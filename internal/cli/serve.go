@@ -89,9 +89,9 @@ it; one that breaks an error-level rule ends Failed instead.
 
 While little is in memory, the Go garbage collector is given room (GOGC up to
 400, back to Go's default once 32 MiB are live); GOGC or GOMEMLIMIT in the
-environment leave it to Go's own settings. GOMAXPROCS is one more than Go's
-default, so that the cores stay busy while the store waits for its disk;
-GOMAXPROCS in the environment decides instead.`,
+environment leave it to Go's own settings. With the bbolt store GOMAXPROCS is
+one more than Go's default, so that the cores stay busy while the store waits
+for its disk; GOMAXPROCS in the environment decides instead.`,
 		Example: `  # Start a server with its own PKI, then use it with kubectl
   kubepki serve --data-dir ./kubepki
   export KUBECONFIG=./kubepki/admin.conf
@@ -305,7 +305,9 @@ func (o *serveOptions) Run(ctx context.Context, streams IOStreams) error {
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	tuneServeGC(runCtx)
-	defer tuneServeProcs()()
+	if len(o.etcdServers) == 0 {
+		defer tuneServeProcs()() // bbolt fsyncs in this process
+	}
 	defer cancel()
 	serverDone := make(chan error, 1)
 	go func() { serverDone <- srv.Run(runCtx, ln, apiserver.TLSConfig(serving)) }()
