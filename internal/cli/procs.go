@@ -18,7 +18,9 @@ import (
 // where fsync does not wait, the bench measured no difference. With etcd
 // the fsyncs happen in the etcd members, not here, and serve keeps Go's
 // default (the etcd full cycle was the same or a little slower with the
-// extra P).
+// extra P). Setting GOMAXPROCS also stops Go from following later changes
+// of the container's CPU limit (an in-place pod resize): the value stays
+// what it was at start, plus one, until serve restarts.
 
 // tuneServeProcs sets GOMAXPROCS to one more than the runtime's default,
 // unless the user set GOMAXPROCS, and returns a function that restores
