@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -108,7 +109,10 @@ pays for TLS, authentication, RBAC authorization and durable storage):
   memory    the store filled to --stored CSRs through the API, then the Go
             heap and the process RSS after a garbage collection; then the
             same again after restarting the server on the full store, once
-            its controllers have listed every CSR.
+            its controllers have listed every CSR; last, the RSS of a
+            separate "kubepki serve" process started on that store (the
+            server alone, no collection forced), once its controllers
+            have listed every CSR.
 
 The clients send 20,000 different requests (each for its own P-256 key,
 made before the measurements) in turn, so the server checks the signature
@@ -292,6 +296,11 @@ type BenchMemoryResult struct {
 	// informer listed every CSR again (PeakRSSMB since the restart; CSRs
 	// and FillPerSecond unset).
 	Restarted *BenchMemoryResult `json:"restarted,omitempty"`
+	// Serve is the memory of a separate "kubepki serve" process started
+	// on the full store, read once its controllers listed every CSR: the
+	// server alone, without the bench's clients, no collection forced (no
+	// heap figures; PeakRSSMB over the process's life).
+	Serve *BenchMemoryResult `json:"serve,omitempty"`
 }
 
 // Run runs the benchmark and prints the result.
@@ -455,6 +464,10 @@ func printBenchTable(out io.Writer, res *BenchResult) error {
 		fmt.Fprintf(out, "memory with %d CSRs stored (filled at %.0f/s): %s\n", mr.CSRs, mr.FillPerSecond, memoryLine(mr))
 		if r := mr.Restarted; r != nil {
 			fmt.Fprintf(out, "after a restart on the full store: %s\n", memoryLine(r))
+		}
+		if r := mr.Serve; r != nil {
+			fmt.Fprintf(out, "a separate kubepki serve on the full store: RSS %.1f MB (anonymous %.1f MB, file-backed %.1f MB: store map %.1f MB, executable %.1f MB; peak %.1f MB), store file %.1f MB\n",
+				r.RSSMB, r.RSSAnonMB, r.RSSFileMB, r.RSSStoreMB, r.RSSExecutableMB, r.PeakRSSMB, r.StoreFileMB)
 		}
 		fmt.Fprintln(out)
 	}
@@ -1216,6 +1229,107 @@ func (b *benchServer) runMemory(ctx context.Context, total int) (*BenchMemoryRes
 	if res.Restarted, err = b.readMemory(ctx, have+need); err != nil {
 		return nil, err
 	}
+	if res.Serve, err = b.serveMemory(ctx, have+need); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// serveMemory stops the bench's server, moves its store into a data
+// directory of its own and starts "kubepki serve" on it as a separate
+// process, as an operator restarting the server would. Once the
+// process's controllers have listed every CSR it reads the process's
+// memory from /proc, then stops it. Nothing of the bench's load clients
+// or earlier parts is in that process, and no collection is forced: this
+// is the memory of the server alone.
+func (b *benchServer) serveMemory(ctx context.Context, want int) (*BenchMemoryResult, error) {
+	b.cancel()
+	<-b.done
+	<-b.ctrlDone
+	b.cancel = nil
+	if err := b.store.Close(); err != nil {
+		return nil, fmt.Errorf("close the store: %w", err)
+	}
+	b.store = nil
+	dataDir := filepath.Join(b.dir, "serve")
+	if err := os.Mkdir(dataDir, 0o700); err != nil {
+		return nil, err
+	}
+	dbPath := filepath.Join(dataDir, "kubepki.db")
+	if err := os.Rename(b.dbPath, dbPath); err != nil {
+		return nil, fmt.Errorf("move the store: %w", err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find the kubepki executable: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe, "serve", "--data-dir", dataDir, "--secure-port", "0",
+		"--bind-address", "127.0.0.1", "--log-format", "json")
+	cmd.Stdout = io.Discard
+	logs, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start kubepki serve: %w", err)
+	}
+	exited := make(chan error, 1)
+	synced := make(chan int, 1)
+	var tail []string // the last log lines, for an error
+	go func() {
+		sc := bufio.NewScanner(logs)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			var line struct {
+				Msg    string `json:"msg"`
+				Cached int    `json:"cached"`
+			}
+			if tail = append(tail, sc.Text()); len(tail) > 10 {
+				tail = tail[1:]
+			}
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "controllers synced" {
+				select {
+				case synced <- line.Cached:
+				default:
+				}
+			}
+		}
+		exited <- cmd.Wait()
+	}()
+	stop := func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(benchWaitTimeout):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	}
+	var cached int
+	select {
+	case cached = <-synced:
+	case err := <-exited:
+		return nil, fmt.Errorf("kubepki serve on the full store exited before its controllers synced: %v\n%s", err, strings.Join(tail, "\n"))
+	case <-ctx.Done():
+		stop()
+		return nil, fmt.Errorf("kubepki serve on the full store: its controllers did not sync: %w", ctx.Err())
+	}
+	if cached < want {
+		stop()
+		return nil, fmt.Errorf("kubepki serve on the full store cached %d CSRs, want %d", cached, want)
+	}
+	proc := "/proc/" + strconv.Itoa(cmd.Process.Pid)
+	res := &BenchMemoryResult{
+		RSSMB: procKBOf(proc, "VmRSS") / 1024, PeakRSSMB: procKBOf(proc, "VmHWM") / 1024,
+		RSSAnonMB: procKBOf(proc, "RssAnon") / 1024, RSSFileMB: procKBOf(proc, "RssFile") / 1024,
+		RSSStoreMB: mappedRSSKBOf(proc, dbPath) / 1024, RSSExecutableMB: mappedRSSKBOf(proc, exe) / 1024,
+	}
+	if st, err := os.Stat(dbPath); err == nil {
+		res.StoreFileMB = float64(st.Size()) / (1 << 20)
+	}
+	stop()
 	return res, nil
 }
 
@@ -1253,11 +1367,15 @@ func resetPeakRSS() {
 
 // mappedRSSKB sums the resident kB of this process's mappings of path
 // (from /proc/self/smaps; 0 when unavailable or path is empty).
-func mappedRSSKB(path string) float64 {
+func mappedRSSKB(path string) float64 { return mappedRSSKBOf("/proc/self", path) }
+
+// mappedRSSKBOf is mappedRSSKB for the process whose /proc directory is
+// proc.
+func mappedRSSKBOf(proc, path string) float64 {
 	if path == "" {
 		return 0
 	}
-	f, err := os.Open("/proc/self/smaps")
+	f, err := os.Open(proc + "/smaps")
 	if err != nil {
 		return 0
 	}
@@ -1313,8 +1431,12 @@ func processCPU() time.Duration {
 }
 
 // procKB reads a kB field of /proc/self/status (0 when unavailable).
-func procKB(key string) float64 {
-	v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(procField("/proc/self/status", key), "kB")), 64)
+func procKB(key string) float64 { return procKBOf("/proc/self", key) }
+
+// procKBOf reads a kB field of the status file of the process whose /proc
+// directory is proc.
+func procKBOf(proc, key string) float64 {
+	v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(procField(proc+"/status", key), "kB")), 64)
 	if err != nil {
 		return 0
 	}

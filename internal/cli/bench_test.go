@@ -68,6 +68,10 @@ func TestBenchSmall(t *testing.T) {
 		if r := m.Restarted; r == nil || r.HeapInuseMB <= 0 || r.RSSMB <= 0 || r.StoreFileMB < m.StoreFileMB || (runtime.GOOS == "linux" && r.RSSStoreMB <= 0) {
 			t.Errorf("memory after the restart = %+v, want a reading of the same store", m.Restarted)
 		}
+		if r := m.Serve; r == nil || r.RSSMB <= 0 || r.PeakRSSMB < r.RSSMB || r.StoreFileMB < m.StoreFileMB ||
+			(runtime.GOOS == "linux" && (r.RSSStoreMB <= 0 || r.RSSExecutableMB <= 0 || r.RSSAnonMB <= 0)) {
+			t.Errorf("memory of the separate serve process = %+v, want a reading of the same store", m.Serve)
+		}
 	}
 }
 
