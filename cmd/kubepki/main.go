@@ -1,22 +1,6 @@
 // Command kubepki builds, serves and checks a Kubernetes cluster's PKI.
 package main
 
-import (
-	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
+import "github.com/kubepki/kubepki/internal/cli"
 
-	"github.com/kubepki/kubepki/internal/cli"
-)
-
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := cli.NewRootCommand(cli.StdStreams()).ExecuteContext(ctx)
-	stop()
-	if err != nil && err.Error() != "" {
-		fmt.Fprintln(os.Stderr, "error:", err)
-	}
-	os.Exit(cli.ExitCode(err))
-}
+func main() { cli.Main() }

@@ -1,11 +1,8 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 	"testing"
 )
 
@@ -17,13 +14,7 @@ const childEnv = "KUBEPKI_CLI_TEST_CHILD"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		err := NewRootCommand(StdStreams()).ExecuteContext(ctx)
-		stop()
-		if err != nil && err.Error() != "" {
-			fmt.Fprintln(os.Stderr, "error:", err)
-		}
-		os.Exit(ExitCode(err))
+		Main()
 	}
 	if err := os.Setenv(childEnv, "1"); err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -6,15 +6,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -34,15 +31,7 @@ const childEnv = "KUBEPKI_E2E_CHILD"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		root := cli.NewRootCommand(cli.StdStreams())
-		root.SetArgs(os.Args[1:])
-		err := root.ExecuteContext(ctx)
-		stop()
-		if err != nil && err.Error() != "" {
-			fmt.Fprintln(os.Stderr, "error:", err)
-		}
-		os.Exit(cli.ExitCode(err))
+		cli.Main()
 	}
 	os.Exit(m.Run())
 }
