@@ -466,8 +466,7 @@ func printBenchTable(out io.Writer, res *BenchResult) error {
 			fmt.Fprintf(out, "after a restart on the full store: %s\n", memoryLine(r))
 		}
 		if r := mr.Serve; r != nil {
-			fmt.Fprintf(out, "a separate kubepki serve on the full store: RSS %.1f MB (anonymous %.1f MB, file-backed %.1f MB: store map %.1f MB, executable %.1f MB; peak %.1f MB), store file %.1f MB\n",
-				r.RSSMB, r.RSSAnonMB, r.RSSFileMB, r.RSSStoreMB, r.RSSExecutableMB, r.PeakRSSMB, r.StoreFileMB)
+			fmt.Fprintf(out, "a separate kubepki serve on the full store: %s\n", rssLine(r))
 		}
 		fmt.Fprintln(out)
 	}
@@ -479,8 +478,13 @@ func printBenchTable(out io.Writer, res *BenchResult) error {
 
 // memoryLine is the text form of one memory reading.
 func memoryLine(m *BenchMemoryResult) string {
-	return fmt.Sprintf("heap in use %.1f MB, heap alloc %.1f MB, RSS %.1f MB (anonymous %.1f MB, file-backed %.1f MB: store map %.1f MB, executable %.1f MB; peak %.1f MB), store file %.1f MB",
-		m.HeapInuseMB, m.HeapAllocMB, m.RSSMB, m.RSSAnonMB, m.RSSFileMB, m.RSSStoreMB, m.RSSExecutableMB, m.PeakRSSMB, m.StoreFileMB)
+	return fmt.Sprintf("heap in use %.1f MB, heap alloc %.1f MB, %s", m.HeapInuseMB, m.HeapAllocMB, rssLine(m))
+}
+
+// rssLine is the text form of a reading's resident memory.
+func rssLine(m *BenchMemoryResult) string {
+	return fmt.Sprintf("RSS %.1f MB (anonymous %.1f MB, file-backed %.1f MB: store map %.1f MB, executable %.1f MB; peak %.1f MB), store file %.1f MB",
+		m.RSSMB, m.RSSAnonMB, m.RSSFileMB, m.RSSStoreMB, m.RSSExecutableMB, m.PeakRSSMB, m.StoreFileMB)
 }
 
 func orDash(s string) string {
@@ -773,14 +777,30 @@ func (b *benchServer) serve(ctx context.Context) error {
 // restart stops the server and its controllers, closes the store, and
 // serves again from the same file: a server restarted on a full store.
 func (b *benchServer) restart(ctx context.Context) error {
-	b.cancel()
-	<-b.done
-	<-b.ctrlDone
-	if err := b.store.Close(); err != nil {
+	if err := b.shutdown(); err != nil {
+		return err
+	}
+	return b.serve(ctx)
+}
+
+// shutdown stops the server and its controllers, if running, and closes
+// the store, if open.
+func (b *benchServer) shutdown() error {
+	if b.cancel != nil {
+		b.cancel()
+		<-b.done
+		<-b.ctrlDone
+		b.cancel = nil
+	}
+	if b.store == nil {
+		return nil
+	}
+	err := b.store.Close()
+	b.store = nil
+	if err != nil {
 		return fmt.Errorf("close the store: %w", err)
 	}
-	b.store = nil
-	return b.serve(ctx)
+	return nil
 }
 
 // waitReady polls /readyz until the server answers ok.
@@ -832,14 +852,7 @@ func (b *benchServer) clientConfig(user string, groups ...string) (*rest.Config,
 // stop shuts the server down and removes its directory.
 func (b *benchServer) stop() {
 	b.closeOnce.Do(func() {
-		if b.cancel != nil {
-			b.cancel()
-			<-b.done
-			<-b.ctrlDone
-		}
-		if b.store != nil {
-			_ = b.store.Close()
-		}
+		_ = b.shutdown()
 		if b.restoreProcs != nil {
 			b.restoreProcs()
 		}
@@ -1243,14 +1256,9 @@ func (b *benchServer) runMemory(ctx context.Context, total int) (*BenchMemoryRes
 // or earlier parts is in that process, and no collection is forced: this
 // is the memory of the server alone.
 func (b *benchServer) serveMemory(ctx context.Context, want int) (*BenchMemoryResult, error) {
-	b.cancel()
-	<-b.done
-	<-b.ctrlDone
-	b.cancel = nil
-	if err := b.store.Close(); err != nil {
-		return nil, fmt.Errorf("close the store: %w", err)
+	if err := b.shutdown(); err != nil {
+		return nil, err
 	}
-	b.store = nil
 	dataDir := filepath.Join(b.dir, "serve")
 	if err := os.Mkdir(dataDir, 0o700); err != nil {
 		return nil, err
@@ -1320,15 +1328,7 @@ func (b *benchServer) serveMemory(ctx context.Context, want int) (*BenchMemoryRe
 		stop()
 		return nil, fmt.Errorf("kubepki serve on the full store cached %d CSRs, want %d", cached, want)
 	}
-	proc := "/proc/" + strconv.Itoa(cmd.Process.Pid)
-	res := &BenchMemoryResult{
-		RSSMB: procKBOf(proc, "VmRSS") / 1024, PeakRSSMB: procKBOf(proc, "VmHWM") / 1024,
-		RSSAnonMB: procKBOf(proc, "RssAnon") / 1024, RSSFileMB: procKBOf(proc, "RssFile") / 1024,
-		RSSStoreMB: mappedRSSKBOf(proc, dbPath) / 1024, RSSExecutableMB: mappedRSSKBOf(proc, exe) / 1024,
-	}
-	if st, err := os.Stat(dbPath); err == nil {
-		res.StoreFileMB = float64(st.Size()) / (1 << 20)
-	}
+	res := procMemory("/proc/"+strconv.Itoa(cmd.Process.Pid), dbPath, exe)
 	stop()
 	return res, nil
 }
@@ -1345,18 +1345,26 @@ func (b *benchServer) readMemory(ctx context.Context, want int) (*BenchMemoryRes
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
+	exe, _ := os.Executable()
+	res := procMemory("/proc/self", b.dbPath, exe)
+	res.HeapInuseMB, res.HeapAllocMB = float64(ms.HeapInuse)/(1<<20), float64(ms.HeapAlloc)/(1<<20)
+	return res, nil
+}
+
+// procMemory reads the resident memory of the process whose /proc
+// directory is proc: the whole, its anonymous and file-backed parts, its
+// maps of the store file dbPath and of the executable exe, its peak, and
+// the size of dbPath.
+func procMemory(proc, dbPath, exe string) *BenchMemoryResult {
 	res := &BenchMemoryResult{
-		HeapInuseMB: float64(ms.HeapInuse) / (1 << 20), HeapAllocMB: float64(ms.HeapAlloc) / (1 << 20),
-		RSSMB: procKB("VmRSS") / 1024, PeakRSSMB: procKB("VmHWM") / 1024,
-		RSSAnonMB: procKB("RssAnon") / 1024, RSSFileMB: procKB("RssFile") / 1024,
+		RSSMB: procKBOf(proc, "VmRSS") / 1024, PeakRSSMB: procKBOf(proc, "VmHWM") / 1024,
+		RSSAnonMB: procKBOf(proc, "RssAnon") / 1024, RSSFileMB: procKBOf(proc, "RssFile") / 1024,
+		RSSStoreMB: mappedRSSKBOf(proc, dbPath) / 1024, RSSExecutableMB: mappedRSSKBOf(proc, exe) / 1024,
 	}
-	if st, err := os.Stat(b.dbPath); err == nil {
+	if st, err := os.Stat(dbPath); err == nil {
 		res.StoreFileMB = float64(st.Size()) / (1 << 20)
 	}
-	exe, _ := os.Executable()
-	res.RSSStoreMB = mappedRSSKB(b.dbPath) / 1024
-	res.RSSExecutableMB = mappedRSSKB(exe) / 1024
-	return res, nil
+	return res
 }
 
 // resetPeakRSS restarts the kernel's count of the process's peak RSS
@@ -1365,12 +1373,9 @@ func resetPeakRSS() {
 	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 }
 
-// mappedRSSKB sums the resident kB of this process's mappings of path
-// (from /proc/self/smaps; 0 when unavailable or path is empty).
-func mappedRSSKB(path string) float64 { return mappedRSSKBOf("/proc/self", path) }
-
-// mappedRSSKBOf is mappedRSSKB for the process whose /proc directory is
-// proc.
+// mappedRSSKBOf sums the resident kB of the mappings of path of the
+// process whose /proc directory is proc (from its smaps; 0 when
+// unavailable or path is empty).
 func mappedRSSKBOf(proc, path string) float64 {
 	if path == "" {
 		return 0
@@ -1430,11 +1435,8 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// procKB reads a kB field of /proc/self/status (0 when unavailable).
-func procKB(key string) float64 { return procKBOf("/proc/self", key) }
-
 // procKBOf reads a kB field of the status file of the process whose /proc
-// directory is proc.
+// directory is proc (0 when unavailable).
 func procKBOf(proc, key string) float64 {
 	v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(procField(proc+"/status", key), "kB")), 64)
 	if err != nil {
