@@ -41,9 +41,19 @@ const (
 	storedRequestDER     = 1 << 0
 	storedCertificateDER = 1 << 1
 	storedHeaderLen      = 3
+)
 
-	pemTypeRequest     = "CERTIFICATE REQUEST"
-	pemTypeCertificate = "CERTIFICATE"
+// pemKind is a PEM block type's two marker lines, as pem.Encode writes
+// them.
+type pemKind struct{ begin, end []byte }
+
+func newPEMKind(typ string) pemKind {
+	return pemKind{begin: []byte("-----BEGIN " + typ + "-----\n"), end: []byte("-----END " + typ + "-----\n")}
+}
+
+var (
+	pemRequest     = newPEMKind("CERTIFICATE REQUEST")
+	pemCertificate = newPEMKind("CERTIFICATE")
 )
 
 // errStoredForm reports a compact value this version cannot read.
@@ -55,10 +65,10 @@ func encodeStored(csr *certv1.CertificateSigningRequest) ([]byte, error) {
 	c.TypeMeta = metav1.TypeMeta{}
 	c.ResourceVersion = ""
 	var flags byte
-	if der, ok := pemToDER(c.Spec.Request, pemTypeRequest); ok {
+	if der, ok := pemToDER(c.Spec.Request, pemRequest); ok {
 		c.Spec.Request, flags = der, flags|storedRequestDER
 	}
-	if der, ok := pemToDER(c.Status.Certificate, pemTypeCertificate); ok {
+	if der, ok := pemToDER(c.Status.Certificate, pemCertificate); ok {
 		c.Status.Certificate, flags = der, flags|storedCertificateDER
 	}
 	if flags == 0 {
@@ -106,31 +116,31 @@ func decodeStoredValue(data []byte) (csr *certv1.CertificateSigningRequest, err 
 		return nil, err
 	}
 	if flags&storedRequestDER != 0 {
-		if csr.Spec.Request, err = derToPEM(csr.Spec.Request, pemTypeRequest); err != nil {
+		if csr.Spec.Request, err = derToPEM(csr.Spec.Request, pemRequest); err != nil {
 			return nil, fmt.Errorf("corrupt spec.request: %w", err)
 		}
 	}
 	if flags&storedCertificateDER != 0 {
-		if csr.Status.Certificate, err = derToPEM(csr.Status.Certificate, pemTypeCertificate); err != nil {
+		if csr.Status.Certificate, err = derToPEM(csr.Status.Certificate, pemCertificate); err != nil {
 			return nil, fmt.Errorf("corrupt status.certificate: %w", err)
 		}
 	}
 	return csr, nil
 }
 
-// pemToDER returns the DER of the PEM blocks of type typ that data is made
+// pemToDER returns the DER of the PEM blocks of kind k that data is made
 // of, concatenated, when derToPEM gives data back byte for byte: each
 // block exactly as pem.Encode writes it (no headers, 64-column lines of
 // canonical base64, "\n" line ends, nothing between or around the blocks)
 // and holding exactly one DER element.
-func pemToDER(data []byte, typ string) ([]byte, bool) {
+func pemToDER(data []byte, k pemKind) ([]byte, bool) {
 	if len(data) == 0 {
 		return nil, false
 	}
 	der := make([]byte, 0, len(data)*3/4)
 	for rest := data; len(rest) > 0; {
 		var ok bool
-		if rest, ok = cutPrefix3(rest, "-----BEGIN ", typ, "-----\n"); !ok {
+		if rest, ok = bytes.CutPrefix(rest, k.begin); !ok {
 			return nil, false
 		}
 		start := len(der)
@@ -154,7 +164,7 @@ func pemToDER(data []byte, typ string) ([]byte, bool) {
 				break // only the last line is short
 			}
 		}
-		if rest, ok = cutPrefix3(rest, "-----END ", typ, "-----\n"); !ok {
+		if rest, ok = bytes.CutPrefix(rest, k.end); !ok {
 			return nil, false
 		}
 		block := cryptobyte.String(der[start:])
@@ -174,19 +184,9 @@ const pemLineLength = 64
 // encoding gives the same text.
 var strictBase64 = base64.StdEncoding.Strict()
 
-// cutPrefix3 cuts a+b+c from the start of s.
-func cutPrefix3(s []byte, a, b, c string) ([]byte, bool) {
-	if len(s) < len(a)+len(b)+len(c) || string(s[:len(a)]) != a || string(s[len(a):len(a)+len(b)]) != b ||
-		string(s[len(a)+len(b):len(a)+len(b)+len(c)]) != c {
-		return s, false
-	}
-	return s[len(a)+len(b)+len(c):], true
-}
-
-// derToPEM encodes each DER element of der as a PEM block of type typ,
+// derToPEM encodes each DER element of der as a PEM block of kind k,
 // byte for byte as pem.Encode does.
-func derToPEM(der []byte, typ string) ([]byte, error) {
-	begin, end := "-----BEGIN "+typ+"-----\n", "-----END "+typ+"-----\n"
+func derToPEM(der []byte, k pemKind) ([]byte, error) {
 	var elems []cryptobyte.String
 	size := 0
 	for s := cryptobyte.String(der); !s.Empty(); {
@@ -196,19 +196,19 @@ func derToPEM(der []byte, typ string) ([]byte, error) {
 			return nil, errors.New("not a sequence of DER elements")
 		}
 		n := base64.StdEncoding.EncodedLen(len(elem))
-		size += len(begin) + n + (n+pemLineLength-1)/pemLineLength + len(end)
+		size += len(k.begin) + n + (n+pemLineLength-1)/pemLineLength + len(k.end)
 		elems = append(elems, elem)
 	}
 	out := make([]byte, 0, size)
 	for _, elem := range elems {
-		out = append(out, begin...)
+		out = append(out, k.begin...)
 		for len(elem) > 0 {
 			chunk := elem[:min(len(elem), pemLineLength/4*3)]
 			out = base64.StdEncoding.AppendEncode(out, chunk)
 			out = append(out, '\n')
 			elem = elem[len(chunk):]
 		}
-		out = append(out, end...)
+		out = append(out, k.end...)
 	}
 	return out, nil
 }

@@ -98,7 +98,7 @@ func TestStoredCompactForm(t *testing.T) {
 	twoRequests := append(bytes.Clone(request), request...)
 	leading := append([]byte("subject=CN=alice\n"), request...)
 	trailing := append(bytes.Clone(request), '\n')
-	notDER := pem.EncodeToMemory(&pem.Block{Type: pemTypeRequest, Bytes: []byte("not DER at all")})
+	notDER := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: []byte("not DER at all")})
 	wrongType := pki.MarshalCertificatePEM(&x509.Certificate{Raw: []byte{0x30, 0x00}})
 	longLines := []byte("-----BEGIN CERTIFICATE REQUEST-----\n" + strings.ReplaceAll(strings.Join(strings.Split(string(request), "\n")[1:], ""), "-----END CERTIFICATE REQUEST-----", "") + "\n-----END CERTIFICATE REQUEST-----\n")
 
