@@ -314,7 +314,7 @@ func (m *Manager) runTerm(ctx context.Context) error {
 	if !cache.WaitForCacheSync(ctx.Done(), informer.HasSynced, reg.HasSynced) {
 		return nil // ctx ended first
 	}
-	m.log.Info("controllers synced", "cached", len(informer.GetStore().ListKeys()))
+	m.log.Info("controllers synced", "cached", m.CachedCount())
 	get := func(name string) (*certv1.CertificateSigningRequest, bool) {
 		obj, ok, err := informer.GetIndexer().GetByKey(name)
 		if err != nil || !ok {
