@@ -379,6 +379,19 @@ func (s *Server) update(ctx context.Context, u *UserInfo, name, sub string, dry 
 			return old, nil // nothing changed: no write, no new resourceVersion
 		}
 		rev := kv.Revision
+		if csr.DeletionTimestamp != nil && len(csr.Finalizers) == 0 {
+			// The last finalizer is gone: the deletion completes.
+			if !dry {
+				_, err = s.store.Delete(ctx, csrKey(name), kv.Revision)
+				if errors.Is(err, storage.ErrConflict) && !conditional && attempt < maxUpdateRetries {
+					continue
+				}
+				if err != nil {
+					return nil, storageError(err, name)
+				}
+			}
+			return decodeStored(storage.KV{Key: csrKey(name), Value: value, Revision: rev})
+		}
 		if !dry {
 			rev, err = s.store.Update(ctx, csrKey(name), kv.Revision, value)
 			if errors.Is(err, storage.ErrConflict) && !conditional && attempt < maxUpdateRetries {
@@ -461,9 +474,13 @@ func (s *Server) deleteCSR(w http.ResponseWriter, r *http.Request, st *reqState,
 	if len(opts.DryRun) > 0 {
 		dry = true
 	}
-	deleted, err := s.delete(r.Context(), name, opts.Preconditions, dry)
+	deleted, gone, err := s.delete(r.Context(), name, opts.Preconditions, dry)
 	if err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if !gone {
+		s.writeCSR(w, r, http.StatusOK, deleted) // waiting for its finalizers
 		return
 	}
 	s.writeObject(w, r, http.StatusOK, &metav1.Status{
@@ -501,38 +518,68 @@ func (s *Server) deleteOptions(r *http.Request) (*metav1.DeleteOptions, error) {
 	return opts, nil
 }
 
-// delete removes the CSR name, honouring the preconditions.
-func (s *Server) delete(ctx context.Context, name string, pre *metav1.Preconditions, dry bool) (*certv1.CertificateSigningRequest, error) {
+// delete removes the CSR name, honouring the preconditions, and says
+// whether it is gone. A CSR with finalizers is not removed but marked
+// with a deletionTimestamp (once); the update that removes its last
+// finalizer removes it.
+func (s *Server) delete(ctx context.Context, name string, pre *metav1.Preconditions, dry bool) (*certv1.CertificateSigningRequest, bool, error) {
 	for attempt := 0; ; attempt++ {
 		old, kv, err := s.getStored(ctx, name)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		conditional := false
 		if pre != nil {
 			if pre.UID != nil && *pre.UID != old.UID {
-				return nil, apierrors.NewConflict(csrResource, name, fmt.Errorf(
+				return nil, false, apierrors.NewConflict(csrResource, name, fmt.Errorf(
 					"Precondition failed: UID in precondition: %s, UID in object meta: %s", *pre.UID, old.UID))
 			}
 			if pre.ResourceVersion != nil {
 				conditional = true
 				if *pre.ResourceVersion != old.ResourceVersion {
-					return nil, apierrors.NewConflict(csrResource, name, fmt.Errorf(
+					return nil, false, apierrors.NewConflict(csrResource, name, fmt.Errorf(
 						"Precondition failed: ResourceVersion in precondition: %s, ResourceVersion in object meta: %s",
 						*pre.ResourceVersion, old.ResourceVersion))
 				}
 			}
 		}
+		if len(old.Finalizers) > 0 {
+			// Kubernetes' graceful path: the object stays, marked, until
+			// an update removes its last finalizer.
+			if old.DeletionTimestamp != nil {
+				return old, false, nil
+			}
+			marked := old.DeepCopy()
+			now := metav1.NewTime(s.now().UTC())
+			marked.DeletionTimestamp = &now
+			marked.DeletionGracePeriodSeconds = new(int64)
+			value, err := encodeStored(marked)
+			if err != nil {
+				return nil, false, fmt.Errorf("encode %s: %w", name, err)
+			}
+			rev := kv.Revision
+			if !dry {
+				rev, err = s.store.Update(ctx, csrKey(name), kv.Revision, value)
+				if errors.Is(err, storage.ErrConflict) && !conditional && attempt < maxUpdateRetries {
+					continue
+				}
+				if err != nil {
+					return nil, false, storageError(err, name)
+				}
+			}
+			marked, err = decodeStored(storage.KV{Key: csrKey(name), Value: value, Revision: rev})
+			return marked, false, err
+		}
 		if dry {
-			return old, nil
+			return old, true, nil
 		}
 		_, err = s.store.Delete(ctx, csrKey(name), kv.Revision)
 		if errors.Is(err, storage.ErrConflict) && !conditional && attempt < maxUpdateRetries {
 			continue
 		}
 		if err != nil {
-			return nil, storageError(err, name)
+			return nil, false, storageError(err, name)
 		}
-		return old, nil
+		return old, true, nil
 	}
 }

@@ -149,9 +149,9 @@ func (s *Server) serveNonResource(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		s.writeError(w, r, apierrors.NewNotFound(schema.GroupResource{}, ""))
+		s.writeError(w, r, errNoSuchPath())
 	default:
-		s.writeError(w, r, apierrors.NewNotFound(schema.GroupResource{}, ""))
+		s.writeError(w, r, errNoSuchPath())
 	}
 }
 

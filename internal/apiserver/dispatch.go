@@ -11,7 +11,7 @@ import (
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, st *reqState) {
 	ri := st.info
 	if ri.badPath {
-		s.writeError(w, r, apierrors.NewNotFound(schema.GroupResource{}, ""))
+		s.writeError(w, r, errNoSuchPath())
 		return
 	}
 	if !ri.resource {
@@ -30,8 +30,16 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, st *reqState) 
 	case ri.group == "" && ri.version == "v1" && ri.kind == "events" && ri.name == "" && ri.verb == "list":
 		s.serveEmptyEventList(w, r)
 	default:
-		s.writeError(w, r, apierrors.NewNotFound(schema.GroupResource{Group: ri.group, Resource: ri.kind}, ri.name))
+		s.writeError(w, r, errNoSuchPath())
 	}
+}
+
+// errNoSuchPath answers a path the server does not serve. kube-apiserver
+// answers Go's plain "404 page not found", which kubectl prints as "the
+// server could not find the requested resource"; this is the Status with
+// that message, so that every error is a Status.
+func errNoSuchPath() error {
+	return apierrors.NewGenericServerResponse(http.StatusNotFound, "", schema.GroupResource{}, "", "", 0, false)
 }
 
 func (s *Server) onlyPost(w http.ResponseWriter, r *http.Request, h http.HandlerFunc) {

@@ -228,7 +228,7 @@ func (s *Server) deleteCollection(w http.ResponseWriter, r *http.Request, st *re
 			return
 		}
 		for i := range page.items {
-			csr, err := s.delete(r.Context(), page.items[i].Name, nil, dry)
+			csr, _, err := s.delete(r.Context(), page.items[i].Name, nil, dry)
 			if apierrors.IsNotFound(err) {
 				continue
 			}

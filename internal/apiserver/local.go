@@ -177,7 +177,7 @@ func (c *localCSRs) Delete(ctx context.Context, name string, opts metav1.DeleteO
 		if err != nil {
 			return err
 		}
-		_, err = c.s.delete(ctx, name, opts.Preconditions, dry)
+		_, _, err = c.s.delete(ctx, name, opts.Preconditions, dry)
 		return err
 	})
 }

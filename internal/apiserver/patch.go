@@ -9,6 +9,7 @@ import (
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	certv1 "k8s.io/api/certificates/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"sigs.k8s.io/yaml"
@@ -102,6 +103,11 @@ func (s *Server) patchCSR(w http.ResponseWriter, r *http.Request, st *reqState, 
 			patched, err = strategicpatch.StrategicMergePatch(orig, body, &certv1.CertificateSigningRequest{})
 		}
 		if err != nil {
+			if pt == types.JSONPatchType {
+				// As kube-apiserver: a JSON patch that cannot apply (a failed
+				// test, a missing path) is the client's invalid request.
+				return nil, apierrors.NewGenericServerResponse(http.StatusUnprocessableEntity, "", schema.GroupResource{}, "", err.Error(), 0, false)
+			}
 			return nil, apierrors.NewBadRequest(fmt.Sprintf("apply the %s patch: %v", pt, err))
 		}
 		csr := &certv1.CertificateSigningRequest{}
