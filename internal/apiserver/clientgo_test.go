@@ -1,6 +1,9 @@
 package apiserver_test
 
 import (
+	"fmt"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -8,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/kubepki/kubepki/internal/apiserver/apiservertest"
@@ -102,5 +106,44 @@ func TestClientGoLifecycle(t *testing.T) {
 	}
 	if _, err := admin.Get(ctx, "alice-csr", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("Get after Delete = %v, want NotFound", err)
+	}
+}
+
+// TestUnconditionalWritesNeverConflict: patches without a resourceVersion
+// from many writers at once all succeed, as on kube-apiserver, which
+// retries an unconditional update that lost its compare-and-swap.
+func TestUnconditionalWritesNeverConflict(t *testing.T) {
+	t.Parallel()
+	srv := apiservertest.Start(t, apiservertest.Options{})
+	cs := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
+	if _, err := cs.Create(t.Context(), newCSR(t, "contended", "contended"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	const writers, each = 16, 25
+	errs := make(chan error, writers*each)
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				patch := fmt.Sprintf(`{"metadata":{"labels":{"w%d":"%d"}}}`, w, i)
+				if _, err := cs.Patch(t.Context(), "contended", types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("unconditional patch: %v", err)
+	}
+	got, err := cs.Get(t.Context(), "contended", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for w := range writers {
+		if v := got.Labels[fmt.Sprintf("w%d", w)]; v != strconv.Itoa(each-1) {
+			t.Errorf("label w%d = %q, want %d", w, v, each-1)
+		}
 	}
 }

@@ -28,7 +28,6 @@ import (
 // Limits on names and retries.
 const (
 	maxNameLength       = 253
-	maxUpdateRetries    = 5 // unconditional updates retried on a lost compare-and-swap
 	generateNameRetries = 3
 )
 
@@ -191,6 +190,7 @@ func (s *Server) createCSR(w http.ResponseWriter, r *http.Request, st *reqState)
 		s.writeError(w, r, err)
 		return
 	}
+	st.auditName = csr.Name // a refused create names the CSR it asked for
 	dry, err := dryRun(r)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -323,10 +323,13 @@ func (s *Server) updateCSR(w http.ResponseWriter, r *http.Request, st *reqState,
 // update applies an update to the stored CSR name through the
 // subresource's rules. mutate returns the object the client wants given
 // the stored one, which it must not modify: a new object, which update
-// then changes. Its resourceVersion, when set, is a precondition.
+// then changes. Its resourceVersion, when set, is a precondition; an
+// update without one that loses its compare-and-swap to another writer is
+// tried again on the new state until ctx ends, as kube-apiserver does, so
+// it never answers 409.
 func (s *Server) update(ctx context.Context, u *UserInfo, name, sub string, dry bool,
 	mutate func(old *certv1.CertificateSigningRequest) (*certv1.CertificateSigningRequest, error)) (*certv1.CertificateSigningRequest, error) {
-	for attempt := 0; ; attempt++ {
+	for {
 		old, kv, err := s.getStored(ctx, name)
 		if err != nil {
 			return nil, err
@@ -383,7 +386,7 @@ func (s *Server) update(ctx context.Context, u *UserInfo, name, sub string, dry 
 			// The last finalizer is gone: the deletion completes.
 			if !dry {
 				_, err = s.store.Delete(ctx, csrKey(name), kv.Revision)
-				if errors.Is(err, storage.ErrConflict) && !conditional && attempt < maxUpdateRetries {
+				if errors.Is(err, storage.ErrConflict) && !conditional && ctx.Err() == nil {
 					continue
 				}
 				if err != nil {
@@ -394,7 +397,7 @@ func (s *Server) update(ctx context.Context, u *UserInfo, name, sub string, dry 
 		}
 		if !dry {
 			rev, err = s.store.Update(ctx, csrKey(name), kv.Revision, value)
-			if errors.Is(err, storage.ErrConflict) && !conditional && attempt < maxUpdateRetries {
+			if errors.Is(err, storage.ErrConflict) && !conditional && ctx.Err() == nil {
 				continue
 			}
 			if err != nil {
@@ -523,7 +526,7 @@ func (s *Server) deleteOptions(r *http.Request) (*metav1.DeleteOptions, error) {
 // with a deletionTimestamp (once); the update that removes its last
 // finalizer removes it.
 func (s *Server) delete(ctx context.Context, name string, pre *metav1.Preconditions, dry bool) (*certv1.CertificateSigningRequest, bool, error) {
-	for attempt := 0; ; attempt++ {
+	for {
 		old, kv, err := s.getStored(ctx, name)
 		if err != nil {
 			return nil, false, err
@@ -560,7 +563,7 @@ func (s *Server) delete(ctx context.Context, name string, pre *metav1.Preconditi
 			rev := kv.Revision
 			if !dry {
 				rev, err = s.store.Update(ctx, csrKey(name), kv.Revision, value)
-				if errors.Is(err, storage.ErrConflict) && !conditional && attempt < maxUpdateRetries {
+				if errors.Is(err, storage.ErrConflict) && !conditional && ctx.Err() == nil {
 					continue
 				}
 				if err != nil {
@@ -574,7 +577,7 @@ func (s *Server) delete(ctx context.Context, name string, pre *metav1.Preconditi
 			return old, true, nil
 		}
 		_, err = s.store.Delete(ctx, csrKey(name), kv.Revision)
-		if errors.Is(err, storage.ErrConflict) && !conditional && attempt < maxUpdateRetries {
+		if errors.Is(err, storage.ErrConflict) && !conditional && ctx.Err() == nil {
 			continue
 		}
 		if err != nil {
