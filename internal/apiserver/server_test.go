@@ -19,6 +19,7 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	certv1 "k8s.io/api/certificates/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/version"
 	"k8s.io/client-go/kubernetes"
@@ -167,6 +168,20 @@ func TestHealthAndMetrics(t *testing.T) {
 	if !strings.Contains(string(res.body), "[+]store ok") || !strings.Contains(string(res.body), "readyz check passed") {
 		t.Errorf("/readyz?verbose = %q", res.body)
 	}
+	// Only the exact paths are public (system:public-info-viewer); a
+	// single check needs system:monitoring's /healthz/* and the like.
+	plain := httpClient(t, srv, "plain", "devs")
+	for _, p := range []string{"/healthz/ping", "/livez/ping", "/readyz/store"} {
+		if res := do(t, anon, "GET", srv.URL+p, "", nil); res.code != http.StatusUnauthorized {
+			t.Errorf("anonymous %s = %d, want 401", p, res.code)
+		}
+		if res := do(t, plain, "GET", srv.URL+p, "", nil); res.code != http.StatusForbidden {
+			t.Errorf("plain user %s = %d, want 403", p, res.code)
+		}
+		if res := do(t, admin, "GET", srv.URL+p, "", nil); res.code != http.StatusOK {
+			t.Errorf("admin %s = %d %q, want 200", p, res.code, res.body)
+		}
+	}
 	cs := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
 	if _, err := cs.Create(t.Context(), newCSR(t, "m", "m"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -225,7 +240,13 @@ func TestAuditLine(t *testing.T) {
 	if err := cs.Delete(t.Context(), created.Name, metav1.DeleteOptions{}); err == nil {
 		t.Error("auditee deleted a CSR, want Forbidden")
 	}
-	var create, deny bool
+	// A refused create names the CSR it asked for.
+	bad := newCSR(t, "audit-refused", "auditee")
+	bad.Spec.Usages = []certv1.KeyUsage{"no such usage"}
+	if _, err := cs.Create(t.Context(), bad, metav1.CreateOptions{}); !apierrors.IsInvalid(err) {
+		t.Fatalf("create with an unknown usage = %v, want 422", err)
+	}
+	var create, deny, refused bool
 	waitFor(t, "the audit lines", func() bool {
 		for _, l := range logs.lines() {
 			if l["msg"] != "audit" || l["user"] != "auditee" {
@@ -233,8 +254,9 @@ func TestAuditLine(t *testing.T) {
 			}
 			create = create || (l["verb"] == "create" && l["name"] == created.Name && l["code"] == float64(201) && l["outcome"] == "allowed")
 			deny = deny || (l["verb"] == "delete" && l["code"] == float64(403) && l["outcome"] == "denied")
+			refused = refused || (l["verb"] == "create" && l["name"] == "audit-refused" && l["code"] == float64(422) && l["outcome"] == "failed")
 		}
-		return create && deny
+		return create && deny && refused
 	})
 }
 
