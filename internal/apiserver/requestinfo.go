@@ -88,12 +88,14 @@ func splitPath(p string) []string {
 	return strings.Split(p, "/")
 }
 
-// publicPaths are served to anonymous clients without authorization.
+// isPublicPath: the paths served to anonymous clients without
+// authorization, exactly those of Kubernetes' system:public-info-viewer
+// role. A single check such as /readyz/store is not among them: it needs
+// RBAC (system:monitoring), as on kube-apiserver.
 func isPublicPath(path string) bool {
-	for _, p := range []string{"/healthz", "/livez", "/readyz", "/version"} {
-		if path == p || strings.HasPrefix(path, p+"/") {
-			return true
-		}
+	switch path {
+	case "/healthz", "/livez", "/readyz", "/version", "/version/":
+		return true
 	}
 	return false
 }
