@@ -13,6 +13,8 @@ import (
 	"github.com/kubepki/kubepki/internal/certificates"
 	"github.com/kubepki/kubepki/internal/controller"
 	"github.com/kubepki/kubepki/internal/pki"
+	"github.com/kubepki/kubepki/internal/storage"
+	"github.com/kubepki/kubepki/internal/storage/bolt"
 )
 
 // controllerSetup is what serve hands the in-process controllers.
@@ -29,6 +31,8 @@ type controllerSetup struct {
 	// (may the requester create certificatesigningrequests/nodeclient or
 	// /selfnodeclient?) from the same RBAC policy the API enforces.
 	authz apiserver.Authorizer
+	// onSynced runs once the controllers' cache is filled (each term).
+	onSynced func()
 }
 
 // startControllers runs the signer, approver and cleaner against the
@@ -51,6 +55,7 @@ func startControllers(ctx context.Context, c controllerSetup, errc chan<- error)
 		Metrics:         hooks,
 		Elector:         c.elector,
 		Authorize:       approvalAuthorizer(c.authz),
+		OnSynced:        c.onSynced,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start the controllers: %w", err)
@@ -62,6 +67,22 @@ func startControllers(ctx context.Context, c controllerSetup, errc chan<- error)
 		}
 	})
 	return wg.Wait, nil
+}
+
+// afterInitialList gives back, once the controllers have listed every
+// CSR, the pages of the bbolt file that list read: they are the whole
+// store, and otherwise stay in the process's RSS though later work
+// touches only a few of them. Other stores need nothing.
+func afterInitialList(store storage.Interface, log *slog.Logger) func() {
+	bs, ok := store.(*bolt.Store)
+	if !ok {
+		return nil
+	}
+	return func() {
+		if err := bs.ReleaseReadPages(); err != nil {
+			log.Warn("release the store pages read by the initial list", "error", err.Error())
+		}
+	}
 }
 
 // approvalAuthorizer adapts the API's authorizer to the auto-approver, as

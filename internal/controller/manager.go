@@ -110,6 +110,11 @@ type Config struct {
 	ReservationTimeout time.Duration
 	// DisableApprover and DisableCleaner turn those loops off.
 	DisableApprover, DisableCleaner bool
+	// OnSynced, when set, is called once the controllers' cache holds
+	// every CSR of its initial list (once each term with an Elector),
+	// before they act on any: the moment a server can give back what that
+	// full read cost it.
+	OnSynced func()
 }
 
 // Manager runs the signer, auto-approver and cleaner.
@@ -129,6 +134,7 @@ type Manager struct {
 	reserve  time.Duration
 	approve  bool
 	cleaner  bool
+	onSynced func()
 
 	// pending holds certificates signed but not yet stored, by CSR UID, so
 	// that a failed store is retried with the same certificate instead of
@@ -174,6 +180,7 @@ func New(cfg Config) (*Manager, error) {
 		reserve:  orDefault(cfg.ReservationTimeout, DefaultReservationTimeout),
 		approve:  !cfg.DisableApprover,
 		cleaner:  !cfg.DisableCleaner,
+		onSynced: cfg.OnSynced,
 		pending:  map[types.UID]pendingCert{},
 	}
 	if cfg.Metrics != nil {
@@ -313,6 +320,9 @@ func (m *Manager) runTerm(ctx context.Context) error {
 	defer approveQ.ShutDown()
 	if !cache.WaitForCacheSync(ctx.Done(), informer.HasSynced, reg.HasSynced) {
 		return nil // ctx ended first
+	}
+	if m.onSynced != nil {
+		m.onSynced()
 	}
 	m.log.Info("controllers synced", "cached", m.CachedCount())
 	get := func(name string) (*certv1.CertificateSigningRequest, bool) {
