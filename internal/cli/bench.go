@@ -39,6 +39,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	certv1client "k8s.io/client-go/kubernetes/typed/certificates/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubepki/kubepki/internal/apiserver"
@@ -112,7 +113,8 @@ pays for TLS, authentication, RBAC authorization and durable storage):
             its controllers have listed every CSR; last, the RSS of a
             separate "kubepki serve" process started on that store (the
             server alone, no collection forced), once its controllers
-            have listed every CSR.
+            have listed every CSR, and again after --duration of full
+            cycles at concurrency 64 against it.
 
 The clients send 20,000 different requests (each for its own P-256 key,
 made before the measurements) in turn, so the server checks the signature
@@ -301,6 +303,11 @@ type BenchMemoryResult struct {
 	// server alone, without the bench's clients, no collection forced (no
 	// heap figures; PeakRSSMB over the process's life).
 	Serve *BenchMemoryResult `json:"serve,omitempty"`
+	// AfterLoad, on Serve only, is the same process read again after
+	// --duration of full cycles at concurrency 64 against it, the
+	// pages and heap that work touches back in (LoadCycles of them).
+	AfterLoad  *BenchMemoryResult `json:"afterLoad,omitempty"`
+	LoadCycles int                `json:"loadCycles,omitempty"`
 }
 
 // Run runs the benchmark and prints the result.
@@ -339,7 +346,7 @@ func (o *benchOptions) Run(ctx context.Context, streams IOStreams) error {
 		}
 		for _, c := range o.concurrency {
 			progress("cycles at concurrency %d for %s", c, o.duration)
-			r, err := b.runCycles(ctx, c, o.duration)
+			r, err := b.runCycles(ctx, b.admin, c, o.duration)
 			if err != nil {
 				stopProfile()
 				return err
@@ -358,7 +365,7 @@ func (o *benchOptions) Run(ctx context.Context, streams IOStreams) error {
 	}
 	if !o.skips("memory") && o.stored > 0 {
 		progress("filling the store to %d CSRs", o.stored)
-		m, err := b.runMemory(ctx, o.stored)
+		m, err := b.runMemory(ctx, o.stored, o.duration)
 		if err != nil {
 			return err
 		}
@@ -467,6 +474,9 @@ func printBenchTable(out io.Writer, res *BenchResult) error {
 		}
 		if r := mr.Serve; r != nil {
 			fmt.Fprintf(out, "a separate kubepki serve on the full store: %s\n", rssLine(r))
+			if l := r.AfterLoad; l != nil {
+				fmt.Fprintf(out, "the same after %d full cycles at concurrency 64: %s\n", r.LoadCycles, rssLine(l))
+			}
 		}
 		fmt.Fprintln(out)
 	}
@@ -623,17 +633,20 @@ func rates(ctx context.Context, n int, op func() error) (perSecond, perCPUSecond
 
 // benchServer is the server under test and the clients that drive it.
 type benchServer struct {
-	dir       string
-	url       string
-	ca        *pki.CA
-	store     *bolt.Store
-	admin     certv1client.CertificateSigningRequestInterface
-	adminCfg  *rest.Config
-	csrPEMs   [][]byte
-	cancel    context.CancelFunc
-	done      chan error
-	ctrlDone  chan error
-	mgr       *controller.Manager
+	dir      string
+	url      string
+	ca       *pki.CA
+	store    *bolt.Store
+	admin    certv1client.CertificateSigningRequestInterface
+	adminCfg *rest.Config
+	csrPEMs  [][]byte
+	cancel   context.CancelFunc
+	done     chan error
+	ctrlDone chan error
+	mgr      *controller.Manager
+	// afterList is set once the current controllers have synced and
+	// given back the store pages their initial list read, as serve's do.
+	afterList atomic.Bool
 	seq       atomic.Int64
 	dbPath    string
 	closeOnce sync.Once
@@ -749,10 +762,16 @@ func (b *benchServer) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	b.afterList.Store(false)
+	release := afterInitialList(b.store, logger)
 	m, err := controller.New(controller.Config{
 		Client:  local,
 		Signers: controller.SameCA(b.ca),
 		Logger:  logger,
+		OnSynced: func() {
+			release()
+			b.afterList.Store(true)
+		},
 	})
 	if err != nil {
 		return err
@@ -953,10 +972,10 @@ func currentRV(ctx context.Context, client certv1client.CertificateSigningReques
 }
 
 // runCycles runs full cycles with c concurrent clients for d.
-func (b *benchServer) runCycles(ctx context.Context, c int, d time.Duration) (*BenchCycleResult, error) {
+func (b *benchServer) runCycles(ctx context.Context, client certv1client.CertificateSigningRequestInterface, c int, d time.Duration) (*BenchCycleResult, error) {
 	label := fmt.Sprintf("cycles-%d", c)
 	sel := benchLabel + "=" + label
-	rv, err := currentRV(ctx, b.admin)
+	rv, err := currentRV(ctx, client)
 	if err != nil {
 		return nil, err
 	}
@@ -964,7 +983,7 @@ func (b *benchServer) runCycles(ctx context.Context, c int, d time.Duration) (*B
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	watchErr := make(chan error, 1)
-	go func() { watchErr <- follow(watchCtx, b.admin, sel, rv, waiter.saw) }()
+	go func() { watchErr <- follow(watchCtx, client, sel, rv, waiter.saw) }()
 
 	type sample struct{ total, create, approve, issued, get time.Duration }
 	var (
@@ -987,7 +1006,7 @@ func (b *benchServer) runCycles(ctx context.Context, c int, d time.Duration) (*B
 		issued := waiter.register(csr.Name)
 		defer waiter.unregister(csr.Name)
 		t0 := time.Now()
-		created, err := b.admin.Create(ctx, csr, metav1.CreateOptions{})
+		created, err := client.Create(ctx, csr, metav1.CreateOptions{})
 		if err != nil {
 			return s, fmt.Errorf("create: %w", err)
 		}
@@ -996,7 +1015,7 @@ func (b *benchServer) runCycles(ctx context.Context, c int, d time.Duration) (*B
 			Type: certv1.CertificateApproved, Status: corev1.ConditionTrue,
 			Reason: "KubepkiBench", Message: "approved by kubepki bench",
 		})
-		if _, err := b.admin.UpdateApproval(ctx, created.Name, created, metav1.UpdateOptions{}); err != nil {
+		if _, err := client.UpdateApproval(ctx, created.Name, created, metav1.UpdateOptions{}); err != nil {
 			return s, fmt.Errorf("approve: %w", err)
 		}
 		t2 := time.Now()
@@ -1006,7 +1025,7 @@ func (b *benchServer) runCycles(ctx context.Context, c int, d time.Duration) (*B
 			return s, fmt.Errorf("wait for %s to be issued: %w", created.Name, ctx.Err())
 		}
 		t3 := time.Now()
-		got, err := b.admin.Get(ctx, created.Name, metav1.GetOptions{})
+		got, err := client.Get(ctx, created.Name, metav1.GetOptions{})
 		if err != nil {
 			return s, fmt.Errorf("get: %w", err)
 		}
@@ -1188,7 +1207,7 @@ func (b *benchServer) runWatch(ctx context.Context, n, events int) (*BenchWatchR
 }
 
 // runMemory fills the store to total CSRs and measures memory.
-func (b *benchServer) runMemory(ctx context.Context, total int) (*BenchMemoryResult, error) {
+func (b *benchServer) runMemory(ctx context.Context, total int, load time.Duration) (*BenchMemoryResult, error) {
 	have := 0
 	opts := metav1.ListOptions{Limit: 5000}
 	for {
@@ -1242,7 +1261,7 @@ func (b *benchServer) runMemory(ctx context.Context, total int) (*BenchMemoryRes
 	if res.Restarted, err = b.readMemory(ctx, have+need); err != nil {
 		return nil, err
 	}
-	if res.Serve, err = b.serveMemory(ctx, have+need); err != nil {
+	if res.Serve, err = b.serveMemory(ctx, have+need, load); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -1255,7 +1274,7 @@ func (b *benchServer) runMemory(ctx context.Context, total int) (*BenchMemoryRes
 // memory from /proc, then stops it. Nothing of the bench's load clients
 // or earlier parts is in that process, and no collection is forced: this
 // is the memory of the server alone.
-func (b *benchServer) serveMemory(ctx context.Context, want int) (*BenchMemoryResult, error) {
+func (b *benchServer) serveMemory(ctx context.Context, want int, load time.Duration) (*BenchMemoryResult, error) {
 	if err := b.shutdown(); err != nil {
 		return nil, err
 	}
@@ -1328,9 +1347,39 @@ func (b *benchServer) serveMemory(ctx context.Context, want int) (*BenchMemoryRe
 		stop()
 		return nil, fmt.Errorf("kubepki serve on the full store cached %d CSRs, want %d", cached, want)
 	}
-	res := procMemory("/proc/"+strconv.Itoa(cmd.Process.Pid), dbPath, exe)
+	proc := "/proc/" + strconv.Itoa(cmd.Process.Pid)
+	res := procMemory(proc, dbPath, exe)
+	n, err := b.loadServe(ctx, filepath.Join(dataDir, "admin.conf"), load)
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("kubepki serve on the full store: %w", err)
+	}
+	res.AfterLoad, res.LoadCycles = procMemory(proc, dbPath, exe), n
+	res.AfterLoad.PeakRSSMB = 0 // the process's peak is res's
 	stop()
 	return res, nil
+}
+
+// loadServe runs full cycles at concurrency 64 for d against the server
+// whose admin kubeconfig is at path, and returns how many completed.
+func (b *benchServer) loadServe(ctx context.Context, kubeconfig string, d time.Duration) (int, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", kubeconfig, err)
+	}
+	cfg.QPS, cfg.Timeout = -1, benchWaitTimeout
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return 0, err
+	}
+	r, err := b.runCycles(ctx, cs.CertificatesV1().CertificateSigningRequests(), 64, d)
+	if err != nil {
+		return 0, fmt.Errorf("load it: %w", err)
+	}
+	if r.Cycles == 0 {
+		return 0, fmt.Errorf("load it: no cycle completed (%d errors, first: %s)", r.Errors, r.FirstError)
+	}
+	return r.Cycles, nil
 }
 
 // readMemory waits until the controllers' cache holds want CSRs (the
@@ -1407,7 +1456,8 @@ func mappedRSSKBOf(proc, path string) float64 {
 
 // waitCached polls, for at most two minutes, until the signing
 // controller's informer holds at least want CSRs and its event handlers
-// have seen every CSR of its initial list.
+// have seen every CSR of its initial list, and the store pages that list
+// read have been given back (afterInitialList), as in serve.
 func (b *benchServer) waitCached(ctx context.Context, want int) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
@@ -1415,7 +1465,7 @@ func (b *benchServer) waitCached(ctx context.Context, want int) error {
 	defer tick.Stop()
 	for {
 		n := b.mgr.CachedCount()
-		if n >= want && b.mgr.Synced() {
+		if n >= want && b.mgr.Synced() && b.afterList.Load() {
 			return nil
 		}
 		select {
