@@ -21,9 +21,10 @@ var openAPIGroups = map[string]schema.GroupVersion{
 	"apis/" + authzGV.String(): authzGV,
 }
 
-// openAPIDocument builds a small OpenAPI v3 document for gv: its paths and
+// openAPIDocument builds the OpenAPI v3 document for gv: its paths and
 // operations with the query parameters kubectl looks for (fieldValidation
-// on PATCH makes kubectl create/apply validate on the server).
+// on PATCH makes kubectl create/apply validate on the server), and the
+// schemas of its kinds (kubectl explain reads them).
 func openAPIDocument(gv schema.GroupVersion) map[string]any {
 	gvk := func(kind string) map[string]any {
 		return map[string]any{"group": gv.Group, "version": gv.Version, "kind": kind}
@@ -81,11 +82,15 @@ func openAPIDocument(gv schema.GroupVersion) map[string]any {
 			}
 		}
 	}
-	return map[string]any{
+	doc := map[string]any{
 		"openapi": "3.0.0",
 		"info":    map[string]any{"title": "Kubernetes", "version": APIGitVersion},
 		"paths":   paths,
 	}
+	if schemas := openAPISchemas(gv); schemas != nil {
+		doc["components"] = map[string]any{"schemas": schemas}
+	}
+	return doc
 }
 
 // openAPIDoc is one group-version document as served, with the hash of
