@@ -4,6 +4,7 @@ import (
 	"crypto/sha512"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -20,9 +21,10 @@ var openAPIGroups = map[string]schema.GroupVersion{
 	"apis/" + authzGV.String(): authzGV,
 }
 
-// openAPIDocument builds a small OpenAPI v3 document for gv: its paths and
+// openAPIDocument builds the OpenAPI v3 document for gv: its paths and
 // operations with the query parameters kubectl looks for (fieldValidation
-// on PATCH makes kubectl create/apply validate on the server).
+// on PATCH makes kubectl create/apply validate on the server), and the
+// schemas of its kinds (kubectl explain reads them).
 func openAPIDocument(gv schema.GroupVersion) map[string]any {
 	gvk := func(kind string) map[string]any {
 		return map[string]any{"group": gv.Group, "version": gv.Version, "kind": kind}
@@ -80,44 +82,73 @@ func openAPIDocument(gv schema.GroupVersion) map[string]any {
 			}
 		}
 	}
-	return map[string]any{
+	doc := map[string]any{
 		"openapi": "3.0.0",
 		"info":    map[string]any{"title": "Kubernetes", "version": APIGitVersion},
 		"paths":   paths,
 	}
+	if schemas := openAPISchemas(gv); schemas != nil {
+		doc["components"] = map[string]any{"schemas": schemas}
+	}
+	return doc
 }
 
+// openAPIDoc is one group-version document as served, with the hash of
+// its bytes that the /openapi/v3 index puts in its serverRelativeURL.
+type openAPIDoc struct {
+	body []byte
+	hash string
+}
+
+// buildOpenAPIDocs marshals the document of every group in openAPIGroups.
+// The documents never change while the process runs, so a Server builds
+// them once, on first use.
+func buildOpenAPIDocs() (map[string]openAPIDoc, error) {
+	docs := make(map[string]openAPIDoc, len(openAPIGroups))
+	for key, gv := range openAPIGroups {
+		body, err := json.Marshal(openAPIDocument(gv))
+		if err != nil {
+			return nil, fmt.Errorf("marshal OpenAPI document %s: %w", key, err)
+		}
+		docs[key] = openAPIDoc{body: body, hash: docHash(body)}
+	}
+	return docs, nil
+}
+
+// docHash is the hash of a document's bytes, so that the index's
+// serverRelativeURL changes whenever the document does and clients may
+// cache a hashed URL for good.
 func docHash(doc []byte) string {
 	sum := sha512.Sum512(doc)
 	return strings.ToUpper(hex.EncodeToString(sum[:16]))
 }
 
 func (s *Server) serveOpenAPIRoot(w http.ResponseWriter, r *http.Request) {
+	docs, err := s.openAPIDocs()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	paths := map[string]any{}
-	for key, gv := range openAPIGroups {
-		doc, err := json.Marshal(openAPIDocument(gv))
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		paths[key] = map[string]any{"serverRelativeURL": "/openapi/v3/" + key + "?hash=" + docHash(doc)}
+	for key, doc := range docs {
+		paths[key] = map[string]any{"serverRelativeURL": "/openapi/v3/" + key + "?hash=" + doc.hash}
 	}
 	w.Header().Set("Cache-Control", "no-cache, private")
 	s.writeJSON(w, r, http.StatusOK, map[string]any{"paths": paths})
 }
 
 func (s *Server) serveOpenAPIGroup(w http.ResponseWriter, r *http.Request, key string) {
-	gv, ok := openAPIGroups[key]
-	if !ok {
-		s.writeError(w, r, apierrors.NewNotFound(schema.GroupResource{}, ""))
-		return
-	}
-	doc, err := json.Marshal(openAPIDocument(gv))
+	docs, err := s.openAPIDocs()
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	hash := docHash(doc)
+	doc, ok := docs[key]
+	if !ok {
+		s.writeError(w, r, apierrors.NewNotFound(schema.GroupResource{}, ""))
+		return
+	}
+	hash := doc.hash
 	if r.URL.Query().Get("hash") == hash {
 		w.Header().Set("Cache-Control", "public, immutable, max-age=31536000")
 	} else {
@@ -126,5 +157,5 @@ func (s *Server) serveOpenAPIGroup(w http.ResponseWriter, r *http.Request, key s
 	w.Header().Set("Etag", `"`+hash+`"`)
 	w.Header().Set("Content-Type", mediaJSON)
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(doc)
+	_, _ = w.Write(doc.body)
 }

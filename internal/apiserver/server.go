@@ -104,6 +104,8 @@ type Server struct {
 	metrics  *metrics
 	handler  http.Handler
 	loopback *memListener
+	// openAPIDocs returns the /openapi/v3 documents, built on first use.
+	openAPIDocs func() (map[string]openAPIDoc, error)
 
 	inflight chan struct{}
 	// events shares decoded and encoded store events among watches.
@@ -165,18 +167,19 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("apiserver: no JSON serializer")
 	}
 	s := &Server{
-		cfg:      cfg,
-		store:    cfg.Store,
-		authn:    cfg.Authenticator,
-		authz:    cfg.Authorizer,
-		log:      cfg.Logger,
-		now:      cfg.Now,
-		codecs:   c,
-		jsonInfo: jsonInfo,
-		loopback: newMemListener(),
-		inflight: make(chan struct{}, cfg.MaxInFlight),
-		watches:  map[string]int{},
-		stopping: make(chan struct{}),
+		cfg:         cfg,
+		store:       cfg.Store,
+		authn:       cfg.Authenticator,
+		authz:       cfg.Authorizer,
+		log:         cfg.Logger,
+		now:         cfg.Now,
+		codecs:      c,
+		jsonInfo:    jsonInfo,
+		loopback:    newMemListener(),
+		openAPIDocs: sync.OnceValues(buildOpenAPIDocs),
+		inflight:    make(chan struct{}, cfg.MaxInFlight),
+		watches:     map[string]int{},
+		stopping:    make(chan struct{}),
 	}
 	m, err := newMetrics(cfg.Registry, s)
 	if err != nil {
