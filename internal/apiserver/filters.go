@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -272,11 +273,17 @@ func (s *Server) authorizeRequest(ctx context.Context, st *reqState) error {
 	return forbidden(a, reason)
 }
 
-// forbidden builds kube-apiserver's Forbidden message for a.
+// forbiddenSanitizer keeps the Forbidden message from looking like HTML,
+// as kube-apiserver's does; quotes are fine.
+var forbiddenSanitizer = strings.NewReplacer(`&`, "&amp;", `<`, "&lt;", `>`, "&gt;")
+
+// forbidden builds kube-apiserver's Forbidden message for a: the user and
+// names in it come from the client (certificates, impersonation headers),
+// so &, < and > are escaped, as kube-apiserver escapes them.
 func forbidden(a Attributes, reason string) error {
 	var msg string
 	if !a.ResourceRequest {
-		msg = fmt.Sprintf("User %q cannot %s path %q", a.User.Name, a.Verb, a.Path)
+		msg = forbiddenSanitizer.Replace(fmt.Sprintf("User %q cannot %s path %q", a.User.Name, a.Verb, a.Path))
 		if reason != "" {
 			msg += ": " + reason
 		}
@@ -289,8 +296,12 @@ func forbidden(a Attributes, reason string) error {
 	if a.Subresource != "" {
 		resource += "/" + a.Subresource
 	}
-	msg = fmt.Sprintf("User %q cannot %s resource %q in API group %q at the cluster scope",
-		a.User.Name, a.Verb, resource, a.APIGroup)
+	scope := "at the cluster scope"
+	if a.Namespace != "" {
+		scope = fmt.Sprintf("in the namespace %q", a.Namespace)
+	}
+	msg = forbiddenSanitizer.Replace(fmt.Sprintf("User %q cannot %s resource %q in API group %q %s",
+		a.User.Name, a.Verb, resource, a.APIGroup, scope))
 	if reason != "" {
 		msg += ": " + reason
 	}
