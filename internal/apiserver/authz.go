@@ -18,8 +18,11 @@ import (
 // custom one such as approve and sign), APIGroup "" is the core group,
 // Resource the plural resource, Subresource e.g. "approval" or "status",
 // and Name the object name (empty for list, watch of a collection and
-// create). For a non-resource request Verb is the lower-case HTTP verb
-// (get, post, put, ...) and Path the URL path.
+// create). Namespace is empty except for the one namespaced check the
+// server makes, impersonate on "serviceaccounts"; the RBAC authorizer
+// ignores it, since ClusterRoleBindings grant in every namespace. For a
+// non-resource request Verb is the lower-case HTTP verb (get, post, put,
+// ...) and Path the URL path.
 type Attributes struct {
 	User            *UserInfo
 	Verb            string
@@ -27,6 +30,7 @@ type Attributes struct {
 	APIVersion      string
 	Resource        string
 	Subresource     string
+	Namespace       string
 	Name            string
 	Path            string
 	ResourceRequest bool

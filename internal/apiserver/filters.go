@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -23,10 +24,24 @@ const watchWriteTimeout = 30 * time.Second
 // reqState is the per-request record the filters and handlers share.
 type reqState struct {
 	info requestInfo
+	// user is the identity the request acts as: the authenticated user,
+	// or the one it impersonates.
 	user *UserInfo
+	// impersonator is the authenticated user of a request that
+	// impersonates user; nil when it impersonates nobody.
+	impersonator *UserInfo
 	// auditName is the object name for the audit line when the path has
 	// none (create with generateName).
 	auditName string
+}
+
+// requester returns the authenticated user: the impersonator if there is
+// one, else user.
+func (st *reqState) requester() *UserInfo {
+	if st.impersonator != nil {
+		return st.impersonator
+	}
+	return st.user
 }
 
 type stateKey struct{}
@@ -119,13 +134,19 @@ func (s *Server) record(ctx context.Context, st *reqState, code int, elapsed tim
 	s.metrics.observeRequest(st.info.verb, resource, code, elapsed)
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		user := ""
-		if st.user != nil {
-			user = st.user.Name
+		if u := st.requester(); u != nil {
+			user = u.Name
 		}
-		s.log.LogAttrs(ctx, slog.LevelDebug, "request",
+		attrs := []slog.Attr{
 			slog.String("method", c.method), slog.String("path", c.path), slog.String("verb", st.info.verb),
-			slog.String("user", user), slog.Int("code", code), slog.Duration("latency", elapsed),
+			slog.String("user", user),
+		}
+		if st.impersonator != nil {
+			attrs = append(attrs, slog.String("impersonatedUser", st.user.Name))
+		}
+		attrs = append(attrs, slog.Int("code", code), slog.Duration("latency", elapsed),
 			slog.String("userAgent", c.userAgent), slog.String("proto", c.proto))
+		s.log.LogAttrs(ctx, slog.LevelDebug, "request", attrs...)
 	}
 	switch st.info.verb {
 	case "create", "update", "patch", "delete", "deletecollection":
@@ -137,8 +158,8 @@ func (s *Server) record(ctx context.Context, st *reqState, code int, elapsed tim
 	}
 	user := ""
 	var groups []string
-	if st.user != nil {
-		user, groups = st.user.Name, st.user.Groups
+	if u := st.requester(); u != nil {
+		user, groups = u.Name, u.Groups
 	}
 	name := st.info.name
 	if name == "" {
@@ -151,12 +172,18 @@ func (s *Server) record(ctx context.Context, st *reqState, code int, elapsed tim
 			outcome = "failed"
 		}
 	}
-	s.log.LogAttrs(ctx, slog.LevelInfo, "audit",
-		slog.String("user", user), slog.Any("groups", groups),
+	// As in a Kubernetes audit event, user is who authenticated and
+	// impersonatedUser whom the request acted as.
+	attrs := []slog.Attr{slog.String("user", user), slog.Any("groups", groups)}
+	if st.impersonator != nil {
+		attrs = append(attrs, slog.String("impersonatedUser", st.user.Name), slog.Any("impersonatedGroups", st.user.Groups))
+	}
+	attrs = append(attrs,
 		slog.String("verb", st.info.verb), slog.String("resource", resource),
 		slog.String("name", name), slog.Int("code", code), slog.String("outcome", outcome),
 		slog.String("userAgent", c.userAgent), slog.String("kubectlCommand", c.command),
 		slog.String("remote", c.remote), slog.Duration("latency", elapsed))
+	s.log.LogAttrs(ctx, slog.LevelInfo, "audit", attrs...)
 }
 
 // serveFiltered applies the limits, authentication and authorization,
@@ -218,13 +245,42 @@ func (s *Server) serveFiltered(w http.ResponseWriter, r *http.Request, st *reqSt
 			return
 		}
 		st.user = &UserInfo{Name: UserAnonymous, Groups: []string{GroupUnauthenticated}}
-	} else if !isPublicPath(r.URL.Path) {
+	}
+	if err := s.impersonate(r, st); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if user != nil && !isPublicPath(r.URL.Path) {
 		if err := s.authorizeRequest(r.Context(), st); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
 	}
 	s.dispatch(w, r, st)
+}
+
+// impersonate switches st to the identity the request's impersonation
+// headers ask for, once the authenticated user is allowed each attribute
+// (see [Impersonate]), and removes the headers. It runs after
+// authentication and before authorization, as in kube-apiserver, so that
+// everything after it (authorization, the self reviews, a created CSR's
+// requester) sees the impersonated user; the audit line names both.
+func (s *Server) impersonate(r *http.Request, st *reqState) error {
+	requester := st.user
+	u, err := Impersonate(r.Context(), s.authz, requester, r.Header)
+	if err != nil {
+		if apierrors.IsForbidden(err) {
+			s.log.LogAttrs(r.Context(), slog.LevelInfo, "impersonation denied",
+				slog.String("user", requester.Name), slog.String("remote", r.RemoteAddr),
+				slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+		}
+		return err
+	}
+	removeImpersonationHeaders(r.Header)
+	if u != nil {
+		st.impersonator, st.user = requester, u
+	}
+	return nil
 }
 
 func unauthorized() *metav1.Status {
@@ -272,11 +328,17 @@ func (s *Server) authorizeRequest(ctx context.Context, st *reqState) error {
 	return forbidden(a, reason)
 }
 
-// forbidden builds kube-apiserver's Forbidden message for a.
+// forbiddenSanitizer keeps the Forbidden message from looking like HTML,
+// as kube-apiserver's does; quotes are fine.
+var forbiddenSanitizer = strings.NewReplacer(`&`, "&amp;", `<`, "&lt;", `>`, "&gt;")
+
+// forbidden builds kube-apiserver's Forbidden message for a: the user and
+// names in it come from the client (certificates, impersonation headers),
+// so &, < and > are escaped, as kube-apiserver escapes them.
 func forbidden(a Attributes, reason string) error {
 	var msg string
 	if !a.ResourceRequest {
-		msg = fmt.Sprintf("User %q cannot %s path %q", a.User.Name, a.Verb, a.Path)
+		msg = forbiddenSanitizer.Replace(fmt.Sprintf("User %q cannot %s path %q", a.User.Name, a.Verb, a.Path))
 		if reason != "" {
 			msg += ": " + reason
 		}
@@ -289,8 +351,12 @@ func forbidden(a Attributes, reason string) error {
 	if a.Subresource != "" {
 		resource += "/" + a.Subresource
 	}
-	msg = fmt.Sprintf("User %q cannot %s resource %q in API group %q at the cluster scope",
-		a.User.Name, a.Verb, resource, a.APIGroup)
+	scope := "at the cluster scope"
+	if a.Namespace != "" {
+		scope = fmt.Sprintf("in the namespace %q", a.Namespace)
+	}
+	msg = forbiddenSanitizer.Replace(fmt.Sprintf("User %q cannot %s resource %q in API group %q %s",
+		a.User.Name, a.Verb, resource, a.APIGroup, scope))
 	if reason != "" {
 		msg += ": " + reason
 	}

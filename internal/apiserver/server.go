@@ -2,7 +2,8 @@
 // API to stock kubectl and client-go: routing, content negotiation,
 // discovery and OpenAPI, CSR handlers with their subresources, watch
 // streaming, server-side tables, Status errors, self reviews, health and
-// metrics, client-certificate authentication and RBAC authorization.
+// metrics, client-certificate authentication, impersonation and RBAC
+// authorization.
 package apiserver
 
 import (

@@ -349,7 +349,9 @@ func (s *Server) watchCSRs(w http.ResponseWriter, r *http.Request, st *reqState)
 		s.writeError(w, r, errors.New("the connection cannot stream"))
 		return
 	}
-	ctx, ow, err := s.openWatch(r.Context(), st.user.Name, p)
+	// The watch counts against the authenticated user, so that
+	// impersonating others never widens one's own limit.
+	ctx, ow, err := s.openWatch(r.Context(), st.requester().Name, p)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

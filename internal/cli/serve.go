@@ -78,6 +78,12 @@ authentication, RBAC authorization, the built-in signers
 (kubernetes.io/kube-apiserver-client, kube-apiserver-client-kubelet and
 kubelet-serving), kubelet client auto-approval and the CSR cleaner.
 
+User impersonation works as in kube-apiserver: the Impersonate-User,
+-Group, -Uid and -Extra-* headers (kubectl --as, --as-group, --as-uid) make
+a request run as that user once the authenticated user may "impersonate"
+each attribute asked for; the default policy lets only system:masters and
+kubeadm:cluster-admins do so. The audit line names both users.
+
 On the first start without certificate flags, serve creates the cluster PKI in
 DIR/pki (kubeadm's layout) and DIR/admin.conf pointing at itself; later starts
 reuse them. CSRs are stored in DIR/kubepki.db (bbolt), or in etcd with
