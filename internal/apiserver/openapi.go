@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strings"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
@@ -145,7 +144,7 @@ func (s *Server) serveOpenAPIGroup(w http.ResponseWriter, r *http.Request, key s
 	}
 	doc, ok := docs[key]
 	if !ok {
-		s.writeError(w, r, apierrors.NewNotFound(schema.GroupResource{}, ""))
+		s.writeError(w, r, errNoSuchPath())
 		return
 	}
 	hash := doc.hash
