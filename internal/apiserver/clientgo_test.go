@@ -1,6 +1,7 @@
 package apiserver_test
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -144,6 +145,81 @@ func TestUnconditionalWritesNeverConflict(t *testing.T) {
 	for w := range writers {
 		if v := got.Labels[fmt.Sprintf("w%d", w)]; v != strconv.Itoa(each-1) {
 			t.Errorf("label w%d = %q, want %d", w, v, each-1)
+		}
+	}
+}
+
+// TestListResourceVersionMatch: resourceVersion and resourceVersionMatch
+// on a list mean what they mean on kube-apiserver: Exact reads the state
+// at that revision, NotOlderThan waits for a revision not yet reached and
+// then answers 504, and the combinations ValidateListOptions forbids are
+// 422.
+func TestListResourceVersionMatch(t *testing.T) {
+	t.Parallel()
+	srv := apiservertest.Start(t, apiservertest.Options{})
+	cs := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
+	first, err := cs.Create(t.Context(), newCSR(t, "rv-first", "rv"), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.Create(t.Context(), newCSR(t, "rv-second", "rv"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	names := func(l *certv1.CertificateSigningRequestList) []string {
+		var out []string
+		for _, c := range l.Items {
+			out = append(out, c.Name)
+		}
+		return out
+	}
+	for _, limit := range []int64{0, 1} {
+		l, err := cs.List(t.Context(), metav1.ListOptions{ResourceVersion: first.ResourceVersion,
+			ResourceVersionMatch: metav1.ResourceVersionMatchExact, Limit: limit})
+		if err != nil {
+			t.Fatalf("Exact list at %s: %v", first.ResourceVersion, err)
+		}
+		if got := names(l); len(got) != 1 || got[0] != "rv-first" || l.ResourceVersion != first.ResourceVersion {
+			t.Errorf("Exact list at %s (limit %d) = %v at %s, want [rv-first] at %s", first.ResourceVersion, limit, got, l.ResourceVersion, first.ResourceVersion)
+		}
+	}
+	now, err := cs.List(t.Context(), metav1.ListOptions{ResourceVersion: first.ResourceVersion, ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan})
+	if err != nil || len(now.Items) != 2 {
+		t.Fatalf("NotOlderThan %s = %v, %v; want both CSRs", first.ResourceVersion, now, err)
+	}
+	cur, _ := strconv.ParseInt(now.ResourceVersion, 10, 64)
+
+	// A revision reached while the list waits is served.
+	type answer struct {
+		list *certv1.CertificateSigningRequestList
+		err  error
+	}
+	waited := make(chan answer, 1)
+	go func() {
+		l, err := cs.List(t.Context(), metav1.ListOptions{ResourceVersion: strconv.FormatInt(cur+1, 10), ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan})
+		waited <- answer{l, err}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	if _, err := cs.Create(t.Context(), newCSR(t, "rv-third", "rv"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if a := <-waited; a.err != nil || len(a.list.Items) != 3 {
+		t.Errorf("NotOlderThan %d, reached while waiting = %v, %v; want the three CSRs", cur+1, a.list, a.err)
+	}
+	// One never reached is a 504 that says so.
+	_, err = cs.List(t.Context(), metav1.ListOptions{ResourceVersion: strconv.FormatInt(cur+100, 10), ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan})
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) || status.Status().Code != 504 || status.Status().Details == nil ||
+		len(status.Status().Details.Causes) != 1 || status.Status().Details.Causes[0].Type != metav1.CauseTypeResourceVersionTooLarge {
+		t.Errorf("NotOlderThan a future revision = %v, want 504 ResourceVersionTooLarge", err)
+	}
+	for _, opts := range []metav1.ListOptions{
+		{ResourceVersionMatch: metav1.ResourceVersionMatchExact},
+		{ResourceVersion: "0", ResourceVersionMatch: metav1.ResourceVersionMatchExact},
+		{ResourceVersion: "1", ResourceVersionMatch: "Newest"},
+		{ResourceVersion: "1", ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan, Continue: "x"},
+	} {
+		if _, err := cs.List(t.Context(), opts); !apierrors.IsInvalid(err) {
+			t.Errorf("List(%+v) = %v, want 422 Invalid", opts, err)
 		}
 	}
 }

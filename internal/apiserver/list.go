@@ -2,17 +2,21 @@ package apiserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	certv1 "k8s.io/api/certificates/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/kubepki/kubepki/internal/storage"
 )
@@ -70,10 +74,15 @@ type listPage struct {
 
 // list reads up to limit matching CSRs (0: the server's page cap).
 func (s *Server) list(ctx context.Context, sel selector, limit int64, cont string) (listPage, error) {
+	return s.listAt(ctx, sel, limit, cont, 0)
+}
+
+// listAt is list reading the store as it was at revision rev (0: now).
+func (s *Server) listAt(ctx context.Context, sel selector, limit int64, cont string, rev int64) (listPage, error) {
 	if limit <= 0 || limit > s.cfg.MaxListPage {
 		limit = s.cfg.MaxListPage
 	}
-	if sel.name != "" && cont == "" {
+	if sel.name != "" && cont == "" && rev == 0 {
 		// One key: read it instead of scanning.
 		rev, err := s.store.CurrentRevision(ctx)
 		if err != nil {
@@ -99,7 +108,14 @@ func (s *Server) list(ctx context.Context, sel selector, limit int64, cont strin
 	// Fetch store pages no larger than what is still wanted, so that the
 	// store's continue token is always exactly where this answer ends.
 	for {
-		res, err := s.store.List(ctx, csrPrefix, storage.ListOptions{Limit: limit - int64(len(page.items)), Continue: cont})
+		opts := storage.ListOptions{Limit: limit - int64(len(page.items)), Continue: cont}
+		if cont == "" {
+			opts.Revision = rev
+		}
+		res, err := s.store.List(ctx, csrPrefix, opts)
+		if errors.Is(err, storage.ErrFutureRevision) {
+			return listPage{}, s.tooLargeRevision(ctx, rev)
+		}
 		if err != nil {
 			return listPage{}, storageError(err, "")
 		}
@@ -134,6 +150,66 @@ type listParams struct {
 	sel   selector
 	limit int64 // 0: the server's page cap
 	cont  string
+	// exact is the revision of resourceVersionMatch=Exact; minRev the
+	// revision the answer may not be older than (NotOlderThan, or a
+	// resourceVersion without a match). Zero for neither.
+	exact, minRev int64
+}
+
+// revisionWait is how long a list waits for the store to reach a
+// resourceVersion it has not reached, as kube-apiserver's watch cache
+// waits, before answering 504.
+const revisionWait = 3 * time.Second
+
+// listFor runs the list p asks for: once the store has reached p.minRev,
+// at p.exact when set.
+func (s *Server) listFor(ctx context.Context, p listParams) (listPage, error) {
+	if p.minRev > 0 && p.cont == "" {
+		if err := s.awaitRevision(ctx, p.minRev); err != nil {
+			return listPage{}, err
+		}
+	}
+	return s.listAt(ctx, p.sel, p.limit, p.cont, p.exact)
+}
+
+// awaitRevision waits, for at most revisionWait, until the store's
+// revision is at least rev.
+func (s *Server) awaitRevision(ctx context.Context, rev int64) error {
+	deadline := time.Now().Add(revisionWait)
+	for {
+		cur, err := s.store.CurrentRevision(ctx)
+		if err != nil {
+			return storageError(err, "")
+		}
+		if cur >= rev {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return tooLargeRevisionError(rev, cur)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// tooLargeRevision is the answer to a list at a revision the store has
+// not reached, once it has waited for it.
+func (s *Server) tooLargeRevision(ctx context.Context, rev int64) error {
+	if err := s.awaitRevision(ctx, rev); err != nil {
+		return err
+	}
+	return apierrors.NewInternalError(fmt.Errorf("the store reached revision %d but did not list at it", rev))
+}
+
+// tooLargeRevisionError is kube-apiserver's 504 for a resourceVersion
+// newer than the store's, which client-go retries.
+func tooLargeRevisionError(rev, cur int64) error {
+	err := apierrors.NewTimeoutError(fmt.Sprintf("Too large resource version: %d, current: %d", rev, cur), 1)
+	err.ErrStatus.Details.Causes = []metav1.StatusCause{{Type: metav1.CauseTypeResourceVersionTooLarge, Message: "Too large resource version"}}
+	return err
 }
 
 func parseList(q url.Values) (listParams, error) {
@@ -148,10 +224,43 @@ func parseList(q url.Values) (listParams, error) {
 			return listParams{}, apierrors.NewBadRequest(fmt.Sprintf("invalid limit %q: use a non-negative integer", v))
 		}
 	}
-	if v := q.Get("resourceVersion"); v != "" {
-		if _, err := strconv.ParseUint(v, 10, 64); err != nil {
+	var rev int64
+	v := q.Get("resourceVersion")
+	if v != "" {
+		u, err := strconv.ParseUint(v, 10, 63)
+		if err != nil {
 			return listParams{}, apierrors.NewBadRequest(fmt.Sprintf("invalid resourceVersion %q: use an integer", v))
 		}
+		rev = int64(u)
+	}
+	// kube-apiserver's ValidateListOptions, then the match's meaning.
+	match := metav1.ResourceVersionMatch(q.Get("resourceVersionMatch"))
+	matchPath := field.NewPath("resourceVersionMatch")
+	var errs field.ErrorList
+	switch match {
+	case "":
+		p.minRev = rev // "0" means any: the current state is one
+	case metav1.ResourceVersionMatchExact, metav1.ResourceVersionMatchNotOlderThan:
+		if v == "" {
+			errs = append(errs, field.Forbidden(matchPath, "resourceVersionMatch is forbidden unless resourceVersion is provided"))
+		}
+		if p.cont != "" {
+			errs = append(errs, field.Forbidden(matchPath, "resourceVersionMatch is forbidden when continue is provided"))
+		}
+		if match == metav1.ResourceVersionMatchExact && v == "0" {
+			errs = append(errs, field.Forbidden(matchPath, `resourceVersionMatch "exact" is forbidden for resourceVersion "0"`))
+		}
+		if match == metav1.ResourceVersionMatchExact {
+			p.exact = rev
+		} else {
+			p.minRev = rev
+		}
+	default:
+		errs = append(errs, field.NotSupported(matchPath, match,
+			[]string{string(metav1.ResourceVersionMatchExact), string(metav1.ResourceVersionMatchNotOlderThan), ""}))
+	}
+	if len(errs) > 0 {
+		return listParams{}, apierrors.NewInvalid(schema.GroupKind{Group: metav1.GroupName, Kind: "ListOptions"}, "", errs)
 	}
 	return p, nil
 }
@@ -181,7 +290,7 @@ func (s *Server) listCSRs(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	page, err := s.list(r.Context(), p.sel, p.limit, p.cont)
+	page, err := s.listFor(r.Context(), p)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

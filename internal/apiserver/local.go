@@ -127,7 +127,7 @@ func (c *localCSRs) List(ctx context.Context, opts metav1.ListOptions) (*certv1.
 		if err != nil {
 			return err
 		}
-		page, err := c.s.list(ctx, p.sel, p.limit, p.cont)
+		page, err := c.s.listFor(ctx, p)
 		if err != nil {
 			return err
 		}

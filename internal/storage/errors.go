@@ -13,6 +13,9 @@ var (
 	// ErrCompacted is returned when a watch or a continued list asks for a
 	// revision older than the history the store keeps.
 	ErrCompacted = errors.New("revision compacted")
+	// ErrFutureRevision is returned when a list asks for a revision the
+	// store has not reached.
+	ErrFutureRevision = errors.New("revision not yet reached")
 	// ErrInvalidContinue is returned for a malformed continue token.
 	ErrInvalidContinue = errors.New("invalid continue token")
 	// ErrUnavailable wraps errors where the store cannot be reached or has

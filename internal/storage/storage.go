@@ -41,6 +41,12 @@ type ListOptions struct {
 	// Continue is the opaque token from a previous ListResult; empty starts
 	// at the beginning of the prefix.
 	Continue string
+	// Revision, when positive on a first page (Continue empty), reads the
+	// store as it was at that revision, and the continued pages too:
+	// ErrCompacted when the store no longer has that history,
+	// ErrFutureRevision when it has not reached it. Zero reads the current
+	// state.
+	Revision int64
 }
 
 // ListResult is one page of keys under a prefix, sorted by key.

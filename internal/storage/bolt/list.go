@@ -38,6 +38,12 @@ func (s *Store) List(ctx context.Context, prefix string, opts storage.ListOption
 		}
 		if !cont {
 			atRev = cur
+			if opts.Revision > 0 {
+				if opts.Revision > cur {
+					return fmt.Errorf("revision %d is newer than the store (%d): %w", opts.Revision, cur, storage.ErrFutureRevision)
+				}
+				atRev = opts.Revision
+			}
 		}
 		if atRev > cur {
 			return fmt.Errorf("continue token at revision %d is newer than the store (%d): %w", atRev, cur, storage.ErrInvalidContinue)
@@ -69,7 +75,7 @@ func pastState(tx *bbolt.Tx, prefix, lastKey string, atRev int64) (map[string]*s
 		return nil, err
 	}
 	if atRev < compacted {
-		return nil, fmt.Errorf("list continued at revision %d, history before %d is compacted: %w", atRev, compacted, storage.ErrCompacted)
+		return nil, fmt.Errorf("list at revision %d, history before %d is compacted: %w", atRev, compacted, storage.ErrCompacted)
 	}
 	overlay := make(map[string]*storage.KV)
 	values := tx.Bucket(bucketValues)

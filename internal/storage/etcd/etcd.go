@@ -345,6 +345,9 @@ func (s *Store) List(ctx context.Context, prefix string, opts storage.ListOption
 		atRev = rev
 		start = s.prefix + lastKey + "\x00"
 		getOpts = append(getOpts, clientv3.WithRev(rev))
+	} else if opts.Revision > 0 {
+		atRev = opts.Revision
+		getOpts = append(getOpts, clientv3.WithRev(opts.Revision))
 	}
 	rctx, cancel := s.requestContext(ctx)
 	defer cancel()
@@ -352,7 +355,11 @@ func (s *Store) List(ctx context.Context, prefix string, opts storage.ListOption
 	if err != nil {
 		err = mapError(rctx, err)
 		if errors.Is(err, errFutureRevision) {
-			err = fmt.Errorf("continue token at revision %d is newer than the cluster: %w", atRev, storage.ErrInvalidContinue)
+			if opts.Continue != "" {
+				err = fmt.Errorf("continue token at revision %d is newer than the cluster: %w", atRev, storage.ErrInvalidContinue)
+			} else {
+				err = fmt.Errorf("revision %d is newer than the cluster: %w", atRev, storage.ErrFutureRevision)
+			}
 		}
 		return storage.ListResult{}, fmt.Errorf("list %q: %w", prefix, err)
 	}

@@ -68,6 +68,7 @@ func run(t *testing.T, newStore func(t *testing.T) storage.Interface, parallel b
 		{"ListPagingConcurrentWriters", testListPagingConcurrentWriters},
 		{"ListInvalidContinue", testListInvalidContinue},
 		{"ListContinueCompacted", testListContinueCompacted},
+		{"ListAtRevision", testListAtRevision},
 		{"WatchFromNow", testWatchFromNow},
 		{"WatchFromRevision", testWatchFromRevision},
 		{"WatchFromCurrentRevision", testWatchFromCurrentRevision},
@@ -578,6 +579,72 @@ func testListContinueCompacted(t *testing.T, ctx context.Context, s storage.Inte
 	// A fresh list still works.
 	if res, err := s.List(ctx, "/k/", storage.ListOptions{}); err != nil || len(res.Items) != 11 {
 		t.Errorf("List() after compaction = %d items, %v, want 11", len(res.Items), err)
+	}
+}
+
+// testListAtRevision: a list at an earlier revision sees the keys as they
+// were then, on its continued pages too; a future revision and a
+// compacted one are refused with their errors.
+func testListAtRevision(t *testing.T, ctx context.Context, s storage.Interface) {
+	r1 := mustCreate(t, ctx, s, "/r/a", "a1")
+	mustCreate(t, ctx, s, "/r/b", "b1")
+	r3, err := s.Update(ctx, "/r/a", r1, []byte("a2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := s.Get(ctx, "/r/b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Delete(ctx, "/r/b", kv.Revision); err != nil {
+		t.Fatal(err)
+	}
+	now := mustCreate(t, ctx, s, "/r/c", "c1")
+	values := func(items []storage.KV) []string {
+		var out []string
+		for _, kv := range items {
+			out = append(out, kv.Key+"="+string(kv.Value))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		rev  int64
+		want []string
+	}{
+		{r1, []string{"/r/a=a1"}},
+		{r1 + 1, []string{"/r/a=a1", "/r/b=b1"}},
+		{r3, []string{"/r/a=a2", "/r/b=b1"}},
+		{now, []string{"/r/a=a2", "/r/c=c1"}},
+	} {
+		// One item a page, so that every continued page must keep the revision.
+		var got []string
+		opts := storage.ListOptions{Limit: 1, Revision: tc.rev}
+		for {
+			res, err := s.List(ctx, "/r/", opts)
+			if err != nil {
+				t.Fatalf("List(revision %d) error = %v", tc.rev, err)
+			}
+			if res.Revision != tc.rev {
+				t.Errorf("List(revision %d).Revision = %d", tc.rev, res.Revision)
+			}
+			got = append(got, values(res.Items)...)
+			if res.Continue == "" {
+				break
+			}
+			opts = storage.ListOptions{Limit: 1, Continue: res.Continue}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("List(revision %d) = %v, want %v", tc.rev, got, tc.want)
+		}
+	}
+	if _, err := s.List(ctx, "/r/", storage.ListOptions{Revision: now + 5}); !errors.Is(err, storage.ErrFutureRevision) {
+		t.Errorf("List(revision %d, store at %d) error = %v, want %v", now+5, now, err, storage.ErrFutureRevision)
+	}
+	if err := compactor(t, s).Compact(ctx, now); err != nil {
+		t.Fatalf("Compact() error = %v", err)
+	}
+	if _, err := s.List(ctx, "/r/", storage.ListOptions{Revision: r1}); !errors.Is(err, storage.ErrCompacted) {
+		t.Errorf("List(revision %d) after compaction to %d error = %v, want %v", r1, now, err, storage.ErrCompacted)
 	}
 }
 
