@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -107,21 +108,9 @@ func TestKubectlDeleteWaitsForFinalizers(t *testing.T) {
 			t.Fatalf("watch events = %v; want MODIFIED MODIFIED DELETED", types)
 		}
 	}
-	if want := []watch.EventType{watch.Modified, watch.Modified, watch.Deleted}; !slicesEqual(types, want) {
+	if want := []watch.EventType{watch.Modified, watch.Modified, watch.Deleted}; !slices.Equal(types, want) {
 		t.Errorf("watch events = %v, want %v", types, want)
 	}
-}
-
-func slicesEqual[T comparable](a, b []T) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestKubectlPatchAndPathErrors: the codes kube-apiserver gives a JSON
