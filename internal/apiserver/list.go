@@ -2,7 +2,6 @@ package apiserver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -113,9 +112,6 @@ func (s *Server) listAt(ctx context.Context, sel selector, limit int64, cont str
 			opts.Revision = rev
 		}
 		res, err := s.store.List(ctx, csrPrefix, opts)
-		if errors.Is(err, storage.ErrFutureRevision) {
-			return listPage{}, s.tooLargeRevision(ctx, rev)
-		}
 		if err != nil {
 			return listPage{}, storageError(err, "")
 		}
@@ -161,11 +157,11 @@ type listParams struct {
 // waits, before answering 504.
 const revisionWait = 3 * time.Second
 
-// listFor runs the list p asks for: once the store has reached p.minRev,
-// at p.exact when set.
+// listFor runs the list p asks for: once the store has reached p.minRev
+// or p.exact, at p.exact when set.
 func (s *Server) listFor(ctx context.Context, p listParams) (listPage, error) {
-	if p.minRev > 0 && p.cont == "" {
-		if err := s.awaitRevision(ctx, p.minRev); err != nil {
+	if wait := max(p.minRev, p.exact); wait > 0 && p.cont == "" {
+		if err := s.awaitRevision(ctx, wait); err != nil {
 			return listPage{}, err
 		}
 	}
@@ -193,15 +189,6 @@ func (s *Server) awaitRevision(ctx context.Context, rev int64) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// tooLargeRevision is the answer to a list at a revision the store has
-// not reached, once it has waited for it.
-func (s *Server) tooLargeRevision(ctx context.Context, rev int64) error {
-	if err := s.awaitRevision(ctx, rev); err != nil {
-		return err
-	}
-	return apierrors.NewInternalError(fmt.Errorf("the store reached revision %d but did not list at it", rev))
 }
 
 // tooLargeRevisionError is kube-apiserver's 504 for a resourceVersion

@@ -34,6 +34,8 @@ func storageError(err error, name string) error {
 		return apierrors.NewConflict(csrResource, name, errors.New(conflictMessage))
 	case errors.Is(err, storage.ErrCompacted):
 		return apierrors.NewResourceExpired("the resourceVersion or continue token is too old; list again without it")
+	case errors.Is(err, storage.ErrFutureRevision):
+		return apierrors.NewTimeoutError("Too large resource version", 1)
 	case errors.Is(err, storage.ErrInvalidContinue):
 		return apierrors.NewBadRequest("invalid continue token; start the list again without continue")
 	case errors.Is(err, storage.ErrTooLarge):
