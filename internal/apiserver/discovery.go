@@ -132,6 +132,8 @@ func (s *Server) serveNonResource(w http.ResponseWriter, r *http.Request) {
 		s.serveDiscovery(w, r, true)
 	case path == "/apis":
 		s.serveDiscovery(w, r, false)
+	case path == "/openapi/v2":
+		s.serveOpenAPIV2(w, r)
 	case path == "/openapi/v3":
 		s.serveOpenAPIRoot(w, r)
 	case strings.HasPrefix(path, "/openapi/v3/"):

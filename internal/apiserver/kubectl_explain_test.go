@@ -79,6 +79,14 @@ func TestKubectlExplain(t *testing.T) {
 				"      type\t<string> -required-\n"},
 			docs: []string{csrDoc[""]},
 		},
+		{
+			// kubectl's older explain reads /openapi/v2, in protobuf.
+			name: "csr.spec plaintext-openapiv2",
+			args: []string{"explain", "csr.spec", "--output", "plaintext-openapiv2"},
+			want: []string{"KIND:     CertificateSigningRequest\nVERSION:  certificates.k8s.io/v1\n",
+				"RESOURCE: spec <Object>\n", "   request\t<string> -required-\n", "   usages\t<[]string>\n"},
+			docs: []string{specDoc[""], specDoc["request"], specDoc["usages"]},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -107,6 +107,8 @@ type Server struct {
 	loopback *memListener
 	// openAPIDocs returns the /openapi/v3 documents, built on first use.
 	openAPIDocs func() (map[string]openAPIDoc, error)
+	// openAPIV2 returns the /openapi/v2 document, built on first use.
+	openAPIV2 func() (openAPIV2, error)
 
 	inflight chan struct{}
 	// events shares decoded and encoded store events among watches.
@@ -178,6 +180,7 @@ func New(cfg Config) (*Server, error) {
 		jsonInfo:    jsonInfo,
 		loopback:    newMemListener(),
 		openAPIDocs: sync.OnceValues(buildOpenAPIDocs),
+		openAPIV2:   sync.OnceValues(buildOpenAPIV2),
 		inflight:    make(chan struct{}, cfg.MaxInFlight),
 		watches:     map[string]int{},
 		stopping:    make(chan struct{}),

@@ -102,8 +102,8 @@ func TestDiscoveryVersionOpenAPI(t *testing.T) {
 	if !strings.Contains(res.header.Get("Cache-Control"), "immutable") {
 		t.Errorf("hashed OpenAPI Cache-Control = %q", res.header.Get("Cache-Control"))
 	}
-	if res := do(t, admin, "GET", srv.URL+"/openapi/v2", "", nil); res.code != http.StatusNotFound {
-		t.Errorf("/openapi/v2 = %d, want 404", res.code)
+	if res := do(t, admin, "GET", srv.URL+"/openapi/v2", "", nil); res.code != http.StatusOK || !bytes.Contains(res.body, []byte(`"swagger":"2.0"`)) {
+		t.Errorf("/openapi/v2 = %d %.100s, want the Swagger 2.0 document", res.code, res.body)
 	}
 	if res := do(t, admin, "GET", srv.URL+"/api/v1/events?limit=500", "", nil); res.code != http.StatusOK || !bytes.Contains(res.body, []byte(`"EventList"`)) {
 		t.Errorf("/api/v1/events = %d %s", res.code, res.body)
