@@ -763,7 +763,7 @@ func (b *benchServer) serve(ctx context.Context) error {
 		return err
 	}
 	b.afterList.Store(false)
-	release := afterInitialList(b.store, logger)
+	release := afterInitialList(runCtx, b.store, logger)
 	m, err := controller.New(controller.Config{
 		Client:  local,
 		Signers: controller.SameCA(b.ca),

@@ -320,7 +320,7 @@ func (o *serveOptions) Run(ctx context.Context, streams IOStreams) error {
 	controllerErr := make(chan error, 1)
 	stopControllers, err := startControllers(runCtx, controllerSetup{
 		server: srv, ca: signingCA, duration: o.signingDuration, log: log, registry: reg, elector: elector, authz: authz,
-		onSynced: afterInitialList(store, log),
+		onSynced: afterInitialList(runCtx, store, log),
 	}, controllerErr)
 	if err != nil {
 		cancel()

@@ -69,19 +69,46 @@ func startControllers(ctx context.Context, c controllerSetup, errc chan<- error)
 	return wg.Wait, nil
 }
 
-// afterInitialList gives back, once the controllers have listed every
-// CSR, the pages of the bbolt file that list read: they are the whole
-// store, and otherwise stay in the process's RSS though later work
-// touches only a few of them. Other stores need nothing.
-func afterInitialList(store storage.Interface, log *slog.Logger) func() {
+// releaseInterval is how often the pages of the bbolt file read by the
+// controllers' initial list are given back while that list runs.
+const releaseInterval = 250 * time.Millisecond
+
+// afterInitialList gives back the pages of the bbolt file that the
+// controllers' initial list reads: they are the whole store, and would
+// otherwise stay in the process's RSS though later work touches only a few
+// of them. It gives them back every releaseInterval from now until the
+// returned function is called (the controllers' OnSynced) or ctx ends, so
+// that they do not pile up during the list and raise the peak, and once
+// more then. Other stores need nothing: it returns nil.
+func afterInitialList(ctx context.Context, store storage.Interface, log *slog.Logger) func() {
 	bs, ok := store.(*bolt.Store)
 	if !ok {
 		return nil
 	}
-	return func() {
+	release := func() {
 		if err := bs.ReleaseReadPages(); err != nil {
 			log.Warn("release the store pages read by the initial list", "error", err.Error())
 		}
+	}
+	synced := make(chan struct{})
+	go func() {
+		t := time.NewTicker(releaseInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-synced:
+				return
+			case <-t.C:
+				release()
+			}
+		}
+	}()
+	stop := sync.OnceFunc(func() { close(synced) })
+	return func() {
+		stop()
+		release()
 	}
 }
 
