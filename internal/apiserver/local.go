@@ -255,6 +255,9 @@ func (k localSink) bookmark(rev int64, initialEnd bool) error {
 	return k.send(watch.Event{Type: watch.Bookmark, Object: bookmarkObject(rev, initialEnd)})
 }
 
+// flush does nothing: each event is delivered as it is sent.
+func (localSink) flush() {}
+
 func (k localSink) failure(st *metav1.Status) {
 	st.Status = metav1.StatusFailure
 	_ = k.send(watch.Event{Type: watch.Error, Object: st})

@@ -89,6 +89,9 @@ type watchEncoder struct {
 	enc     streaming.Encoder
 	flusher http.Flusher
 	rc      *http.ResponseController
+	// unflushed is set while events are written but not yet flushed;
+	// the write deadline stays armed until [watchEncoder.flush].
+	unflushed bool
 }
 
 func (e *watchEncoder) send(typ watch.EventType, obj runtime.Object) error {
@@ -99,17 +102,29 @@ func (e *watchEncoder) send(typ watch.EventType, obj runtime.Object) error {
 	return e.sendRaw(typ, raw)
 }
 
-// sendRaw sends an event whose object is already encoded in e's format.
+// sendRaw writes an event whose object is already encoded in e's format.
+// It reaches the client at the next [watchEncoder.flush] (or sooner, when
+// the connection's buffer fills).
 func (e *watchEncoder) sendRaw(typ watch.EventType, raw []byte) error {
-	// A watcher that stops reading is cut off rather than holding the stream.
-	_ = e.rc.SetWriteDeadline(time.Now().Add(watchWriteTimeout))
-	if err := e.enc.Encode(&metav1.WatchEvent{Type: string(typ), Object: runtime.RawExtension{Raw: raw}}); err != nil {
-		return err
+	if !e.unflushed {
+		// A watcher that stops reading is cut off rather than holding
+		// the stream.
+		_ = e.rc.SetWriteDeadline(time.Now().Add(watchWriteTimeout))
+		e.unflushed = true
+	}
+	return e.enc.Encode(&metav1.WatchEvent{Type: string(typ), Object: runtime.RawExtension{Raw: raw}})
+}
+
+// flush sends what sendRaw wrote. The stream calls it when no further
+// event is waiting, so that a burst of events costs one flush.
+func (e *watchEncoder) flush() {
+	if !e.unflushed {
+		return
 	}
 	e.flusher.Flush()
 	// No deadline while idle: on HTTP/2 a passed deadline resets the stream.
 	_ = e.rc.SetWriteDeadline(time.Time{})
-	return nil
+	e.unflushed = false
 }
 
 func (e *watchEncoder) sendCSR(typ watch.EventType, csr *certv1.CertificateSigningRequest) error {
@@ -168,8 +183,10 @@ type watchSink interface {
 	// comes from, shared with other watches: csr must not be modified.
 	event(typ watch.EventType, csr *certv1.CertificateSigningRequest, shared *sharedEvent) error
 	bookmark(rev int64, initialEnd bool) error
-	// failure sends an Error event; the watch ends after it.
+	// failure sends an Error event and flushes; the watch ends after it.
 	failure(st *metav1.Status)
+	// flush delivers what event and bookmark sent since the last flush.
+	flush()
 }
 
 func (e *watchEncoder) event(typ watch.EventType, csr *certv1.CertificateSigningRequest, shared *sharedEvent) error {
@@ -183,7 +200,10 @@ func (e *watchEncoder) event(typ watch.EventType, csr *certv1.CertificateSigning
 	return e.sendRaw(typ, raw)
 }
 
-func (e *watchEncoder) failure(st *metav1.Status) { _ = e.send(watch.Error, st) }
+func (e *watchEncoder) failure(st *metav1.Status) {
+	_ = e.send(watch.Error, st)
+	e.flush()
+}
 
 // openedWatch is a watch past the point where it can still be refused
 // with an error answer: the first page of its initial state and the
@@ -267,6 +287,7 @@ func (s *Server) stream(ctx context.Context, ow *openedWatch, sink watchSink, st
 				return
 			}
 		}
+		sink.flush()
 		if page.cont == "" {
 			break
 		}
@@ -281,6 +302,7 @@ func (s *Server) stream(ctx context.Context, ow *openedWatch, sink watchSink, st
 		if err := sink.bookmark(lastRV, true); err != nil {
 			return
 		}
+		sink.flush()
 	}
 	var tick <-chan time.Time
 	if p.bookmarks {
@@ -296,6 +318,7 @@ func (s *Server) stream(ctx context.Context, ow *openedWatch, sink watchSink, st
 			if err := sink.bookmark(lastRV, false); err != nil {
 				return
 			}
+			sink.flush()
 		case ev, ok := <-ow.sw.Events():
 			if !ok {
 				switch err := ow.sw.Err(); {
@@ -319,11 +342,14 @@ func (s *Server) stream(ctx context.Context, ow *openedWatch, sink watchSink, st
 				sink.failure(status(err))
 				return
 			}
-			if csr == nil {
-				continue
+			if csr != nil {
+				if err := sink.event(typ, csr, shared); err != nil {
+					return
+				}
 			}
-			if err := sink.event(typ, csr, shared); err != nil {
-				return
+			if len(ow.sw.Events()) == 0 {
+				// Nothing more is waiting: deliver the burst.
+				sink.flush()
 			}
 		}
 	}

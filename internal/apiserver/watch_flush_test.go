@@ -1,0 +1,119 @@
+package apiserver
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	certv1 "k8s.io/api/certificates/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/kubepki/kubepki/internal/pki/pkitest"
+	"github.com/kubepki/kubepki/internal/storage/bolt"
+)
+
+// flushRecorder is a watchSink that writes down what the stream asks of
+// it, and ends the stream once it has seen want events and a flush.
+type flushRecorder struct {
+	want   int
+	events int
+	calls  []string
+	done   context.CancelFunc
+}
+
+func (r *flushRecorder) event(typ watch.EventType, csr *certv1.CertificateSigningRequest, _ *sharedEvent) error {
+	r.events++
+	r.calls = append(r.calls, string(typ)+" "+csr.Name)
+	return nil
+}
+
+func (r *flushRecorder) bookmark(rev int64, _ bool) error {
+	r.calls = append(r.calls, fmt.Sprint("BOOKMARK ", rev))
+	return nil
+}
+
+func (r *flushRecorder) failure(st *metav1.Status) { r.calls = append(r.calls, "ERROR "+st.Message) }
+
+func (r *flushRecorder) flush() {
+	r.calls = append(r.calls, "flush")
+	if r.events >= r.want {
+		r.done()
+	}
+}
+
+// TestStreamFlushesOncePerBurst: events already waiting in the store
+// watch are written together and flushed once, after the last of them,
+// also when that last one is filtered out by the selector.
+func TestStreamFlushesOncePerBurst(t *testing.T) {
+	t.Parallel()
+	store, err := bolt.Open(filepath.Join(t.TempDir(), "flush.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	pool := x509.NewCertPool()
+	pool.AddCert(pkitest.NewCA(t).Cert)
+	policy := DefaultPolicy()
+	s, err := New(Config{Store: store, Authenticator: NewX509Authenticator(pool, time.Now),
+		Authorizer: NewRBACAuthorizer(policy), Policy: policy, MaxWatchDuration: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	put := func(name, team string) int64 {
+		t.Helper()
+		csr := &certv1.CertificateSigningRequest{
+			ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID("uid-" + name), Labels: map[string]string{"team": team}},
+			Spec:       certv1.CertificateSigningRequestSpec{SignerName: "example.com/x", Usages: []certv1.KeyUsage{certv1.UsageClientAuth}},
+		}
+		value, err := encodeStored(csr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rev, err := store.Create(ctx, csrKey(name), value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rev
+	}
+	from := put("before", "a")
+	p, err := s.parseWatch(url.Values{"resourceVersion": {fmt.Sprint(from)}, "labelSelector": {"team=a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, ow, err := s.openWatch(ctx, "tester", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ow.stop()
+	const burst = 20
+	want := []string{"flush"} // after the (empty) initial state
+	for i := range burst - 1 {
+		name := fmt.Sprintf("b%02d", i)
+		put(name, "a")
+		want = append(want, "ADDED "+name)
+	}
+	put("other-team", "b") // the burst's last event is not for this watch
+	want = append(want, "flush")
+	deadline := time.Now().Add(10 * time.Second)
+	for len(ow.sw.Events()) < burst {
+		if time.Now().After(deadline) {
+			t.Fatalf("the store watch holds %d events, want %d", len(ow.sw.Events()), burst)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	sctx, cancel := context.WithCancel(wctx)
+	defer cancel()
+	rec := &flushRecorder{want: burst - 1, done: cancel}
+	s.stream(sctx, ow, rec, func(err error) *metav1.Status { return &metav1.Status{Message: err.Error()} })
+	if !slices.Equal(rec.calls, want) {
+		t.Errorf("stream calls:\n got %q\nwant %q", rec.calls, want)
+	}
+}
