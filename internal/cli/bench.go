@@ -305,7 +305,8 @@ type BenchMemoryResult struct {
 	Serve *BenchMemoryResult `json:"serve,omitempty"`
 	// AfterLoad, on Serve only, is the same process read again after
 	// --duration of full cycles at concurrency 64 against it, the
-	// pages and heap that work touches back in (LoadCycles of them).
+	// pages and heap that work touches back in (LoadCycles of them);
+	// its PeakRSSMB is the process's peak over the restart and the load.
 	AfterLoad  *BenchMemoryResult `json:"afterLoad,omitempty"`
 	LoadCycles int                `json:"loadCycles,omitempty"`
 }
@@ -1355,7 +1356,6 @@ func (b *benchServer) serveMemory(ctx context.Context, want int, load time.Durat
 		return nil, fmt.Errorf("kubepki serve on the full store: %w", err)
 	}
 	res.AfterLoad, res.LoadCycles = procMemory(proc, dbPath, exe), n
-	res.AfterLoad.PeakRSSMB = 0 // the process's peak is res's
 	stop()
 	return res, nil
 }

@@ -79,8 +79,9 @@ func TestBenchSmall(t *testing.T) {
 		// touched its pages again.
 		if r := m.Serve; r != nil {
 			if l := r.AfterLoad; l == nil || r.LoadCycles < 1 || l.RSSMB <= 0 || l.StoreFileMB < r.StoreFileMB ||
+				l.PeakRSSMB < r.PeakRSSMB || l.PeakRSSMB < l.RSSMB ||
 				(runtime.GOOS == "linux" && l.RSSStoreMB <= 0) {
-				t.Errorf("memory of the separate serve process after load = %+v (%d cycles), want a reading after completed cycles", l, r.LoadCycles)
+				t.Errorf("memory of the separate serve process after load = %+v (%d cycles), want a reading after completed cycles, its peak the process's", l, r.LoadCycles)
 			}
 		}
 	}
