@@ -68,6 +68,22 @@ func lookup(v any, keys ...string) any {
 	return v
 }
 
+// walkObjects calls visit on every JSON object in v, depth first, with
+// its path from the root ("/" for a member, "[]" for an array element).
+func walkObjects(path string, v any, visit func(path string, obj map[string]any)) {
+	switch v := v.(type) {
+	case map[string]any:
+		visit(path, v)
+		for k, e := range v {
+			walkObjects(path+"/"+k, e, visit)
+		}
+	case []any:
+		for _, e := range v {
+			walkObjects(path+"[]", e, visit)
+		}
+	}
+}
+
 func TestOpenAPISchemaShapes(t *testing.T) {
 	t.Parallel()
 	srv := apiservertest.Start(t, apiservertest.Options{})
@@ -162,29 +178,19 @@ func TestOpenAPISchemaComplete(t *testing.T) {
 	}
 
 	refs := 0
-	var walk func(path string, v any)
-	walk = func(path string, v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			if ref, ok := v["$ref"].(string); ok {
-				refs++
-				if _, found := schemas[strings.TrimPrefix(ref, refPrefix)]; !strings.HasPrefix(ref, refPrefix) || !found {
-					t.Errorf("%s: $ref %q does not resolve to a component schema", path, ref)
-				}
-				if len(v) != 1 {
-					t.Errorf("%s: $ref %q has siblings %v; want them around an allOf", path, ref, v)
-				}
-			}
-			for k, e := range v {
-				walk(path+"/"+k, e)
-			}
-		case []any:
-			for _, e := range v {
-				walk(path+"[]", e)
-			}
+	walkObjects("", doc, func(path string, v map[string]any) {
+		ref, ok := v["$ref"].(string)
+		if !ok {
+			return
 		}
-	}
-	walk("", doc)
+		refs++
+		if _, found := schemas[strings.TrimPrefix(ref, refPrefix)]; !strings.HasPrefix(ref, refPrefix) || !found {
+			t.Errorf("%s: $ref %q does not resolve to a component schema", path, ref)
+		}
+		if len(v) != 1 {
+			t.Errorf("%s: $ref %q has siblings %v; want them around an allOf", path, ref, v)
+		}
+	})
 	if refs < 10 {
 		t.Errorf("found %d $refs, want the CSR types to reference their parts", refs)
 	}

@@ -36,30 +36,18 @@ func TestOpenAPIV2(t *testing.T) {
 		t.Fatalf("document: swagger %v, %d definitions; want 2.0 and the CSR types", doc["swagger"], len(defs))
 	}
 	refs := 0
-	var walk func(path string, v any)
-	walk = func(path string, v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			if ref, ok := v["$ref"].(string); ok {
-				refs++
-				name, found := strings.CutPrefix(ref, "#/definitions/")
-				if _, ok := defs[name]; !found || !ok {
-					t.Errorf("%s: $ref %q does not resolve to a definition", path, ref)
-				}
-			}
-			if _, ok := v["allOf"]; ok {
-				t.Errorf("%s: allOf left from the v3 form: %v", path, v)
-			}
-			for k, e := range v {
-				walk(path+"/"+k, e)
-			}
-		case []any:
-			for _, e := range v {
-				walk(path+"[]", e)
+	walkObjects("", doc, func(path string, v map[string]any) {
+		if ref, ok := v["$ref"].(string); ok {
+			refs++
+			name, found := strings.CutPrefix(ref, "#/definitions/")
+			if _, ok := defs[name]; !found || !ok {
+				t.Errorf("%s: $ref %q does not resolve to a definition", path, ref)
 			}
 		}
-	}
-	walk("", doc)
+		if _, ok := v["allOf"]; ok {
+			t.Errorf("%s: allOf left from the v3 form: %v", path, v)
+		}
+	})
 	if refs < 10 {
 		t.Errorf("found %d $refs, want the CSR types to reference their parts", refs)
 	}
