@@ -18,8 +18,13 @@ import (
 // still be written.
 const requestWriteGrace = 10 * time.Second
 
-// watchWriteTimeout bounds the write of one watch event to a client.
+// watchWriteTimeout bounds the write of one flushed burst of watch
+// events, at most maxWatchBurst of them, to a client.
 const watchWriteTimeout = 30 * time.Second
+
+// maxWatchBurst is how many watch events may be written before a flush,
+// so that a burst a slow client reads must fit the write timeout.
+const maxWatchBurst = 32
 
 // reqState is the per-request record the filters and handlers share.
 type reqState struct {

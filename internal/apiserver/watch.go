@@ -89,9 +89,9 @@ type watchEncoder struct {
 	enc     streaming.Encoder
 	flusher http.Flusher
 	rc      *http.ResponseController
-	// unflushed is set while events are written but not yet flushed;
-	// the write deadline stays armed until [watchEncoder.flush].
-	unflushed bool
+	// unflushed counts the events written since the last flush; the
+	// write deadline stays armed while it is not zero.
+	unflushed int
 }
 
 func (e *watchEncoder) send(typ watch.EventType, obj runtime.Object) error {
@@ -103,28 +103,35 @@ func (e *watchEncoder) send(typ watch.EventType, obj runtime.Object) error {
 }
 
 // sendRaw writes an event whose object is already encoded in e's format.
-// It reaches the client at the next [watchEncoder.flush] (or sooner, when
-// the connection's buffer fills).
+// It reaches the client at the next [watchEncoder.flush], which sendRaw
+// itself does every maxWatchBurst events (or sooner, when the
+// connection's buffer fills).
 func (e *watchEncoder) sendRaw(typ watch.EventType, raw []byte) error {
-	if !e.unflushed {
+	if e.unflushed == 0 {
 		// A watcher that stops reading is cut off rather than holding
 		// the stream.
 		_ = e.rc.SetWriteDeadline(time.Now().Add(watchWriteTimeout))
-		e.unflushed = true
 	}
-	return e.enc.Encode(&metav1.WatchEvent{Type: string(typ), Object: runtime.RawExtension{Raw: raw}})
+	e.unflushed++
+	if err := e.enc.Encode(&metav1.WatchEvent{Type: string(typ), Object: runtime.RawExtension{Raw: raw}}); err != nil {
+		return err
+	}
+	if e.unflushed >= maxWatchBurst {
+		e.flush()
+	}
+	return nil
 }
 
 // flush sends what sendRaw wrote. The stream calls it when no further
 // event is waiting, so that a burst of events costs one flush.
 func (e *watchEncoder) flush() {
-	if !e.unflushed {
+	if e.unflushed == 0 {
 		return
 	}
 	e.flusher.Flush()
 	// No deadline while idle: on HTTP/2 a passed deadline resets the stream.
 	_ = e.rc.SetWriteDeadline(time.Time{})
-	e.unflushed = false
+	e.unflushed = 0
 }
 
 func (e *watchEncoder) sendCSR(typ watch.EventType, csr *certv1.CertificateSigningRequest) error {

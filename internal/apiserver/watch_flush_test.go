@@ -4,14 +4,18 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	certv1 "k8s.io/api/certificates/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/serializer/streaming"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 
@@ -48,11 +52,10 @@ func (r *flushRecorder) flush() {
 	}
 }
 
-// TestStreamFlushesOncePerBurst: events already waiting in the store
-// watch are written together and flushed once, after the last of them,
-// also when that last one is filtered out by the selector.
-func TestStreamFlushesOncePerBurst(t *testing.T) {
-	t.Parallel()
+// newStoreServer is a Server on a bbolt store of its own, for the tests
+// that drive its watch code directly.
+func newStoreServer(t *testing.T) (*Server, *bolt.Store) {
+	t.Helper()
 	store, err := bolt.Open(filepath.Join(t.TempDir(), "flush.db"), bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -66,6 +69,15 @@ func TestStreamFlushesOncePerBurst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, store
+}
+
+// TestStreamFlushesOncePerBurst: events already waiting in the store
+// watch are written together and flushed once, after the last of them,
+// also when that last one is filtered out by the selector.
+func TestStreamFlushesOncePerBurst(t *testing.T) {
+	t.Parallel()
+	s, store := newStoreServer(t)
 	ctx := t.Context()
 	put := func(name, team string) int64 {
 		t.Helper()
@@ -115,5 +127,49 @@ func TestStreamFlushesOncePerBurst(t *testing.T) {
 	s.stream(sctx, ow, rec, func(err error) *metav1.Status { return &metav1.Status{Message: err.Error()} })
 	if !slices.Equal(rec.calls, want) {
 		t.Errorf("stream calls:\n got %q\nwant %q", rec.calls, want)
+	}
+}
+
+// countingWriter is a response writer that counts its flushes.
+type countingWriter struct {
+	*httptest.ResponseRecorder
+	flushes int
+}
+
+func (w *countingWriter) Flush() { w.flushes++; w.ResponseRecorder.Flush() }
+
+// TestWatchEncoderBoundsBursts: the encoder flushes by itself every
+// maxWatchBurst events, so that the write deadline armed at a burst's
+// first event covers a bounded amount of data; flush after a partial
+// burst sends the rest, and a flush with nothing written does nothing.
+func TestWatchEncoderBoundsBursts(t *testing.T) {
+	t.Parallel()
+	s, _ := newStoreServer(t)
+	r := httptest.NewRequest("GET", "/apis/certificates.k8s.io/v1/certificatesigningrequests?watch=true", nil)
+	r.Header.Set("Accept", "application/json")
+	out, err := s.codecs.negotiate(r, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &countingWriter{ResponseRecorder: httptest.NewRecorder()}
+	enc := &watchEncoder{s: s, r: r, out: out, flusher: w, rc: http.NewResponseController(w),
+		enc: streaming.NewEncoder(out.info.StreamSerializer.Framer.NewFrameWriter(w), out.info.StreamSerializer.Serializer)}
+	raw := []byte(`{"kind":"CertificateSigningRequest","apiVersion":"certificates.k8s.io/v1","metadata":{"name":"x"}}`)
+	const events = 2*maxWatchBurst + 5
+	for i := range events {
+		if err := enc.sendRaw(watch.Added, raw); err != nil {
+			t.Fatal(err)
+		}
+		if want := (i + 1) / maxWatchBurst; w.flushes != want {
+			t.Fatalf("after %d events: %d flushes, want %d", i+1, w.flushes, want)
+		}
+	}
+	enc.flush()
+	enc.flush()
+	if w.flushes != 3 {
+		t.Errorf("after the closing flushes: %d flushes, want 3", w.flushes)
+	}
+	if n := strings.Count(w.Body.String(), `"type":"ADDED"`); n != events {
+		t.Errorf("the stream holds %d events, want %d", n, events)
 	}
 }
