@@ -6,13 +6,11 @@ import (
 	"crypto/x509"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kubepki/kubepki/internal/pki/pkitest"
-	"github.com/kubepki/kubepki/internal/storage/bolt"
 )
 
 // FuzzHandler sends arbitrary requests from an authenticated administrator
@@ -21,19 +19,7 @@ import (
 func FuzzHandler(f *testing.F) {
 	ca := pkitest.NewCA(f)
 	admin, _ := pkitest.ClientCert(f, ca, "admin", GroupMasters)
-	store, err := bolt.Open(filepath.Join(f.TempDir(), "fuzz.db"), bolt.Options{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { store.Close() })
-	pool := x509.NewCertPool()
-	pool.AddCert(ca.Cert)
-	policy := DefaultPolicy()
-	s, err := New(Config{Store: store, Authenticator: NewX509Authenticator(pool, time.Now),
-		Authorizer: NewRBACAuthorizer(policy), Policy: policy, MaxWatchDuration: time.Second})
-	if err != nil {
-		f.Fatal(err)
-	}
+	s, _ := newStoreServer(f, ca, time.Second)
 	h := s.Handler()
 	good := `{"apiVersion":"certificates.k8s.io/v1","kind":"CertificateSigningRequest","metadata":{"name":"f"},"spec":{"request":"","signerName":"a.b/c","usages":["client auth"]}}`
 	for _, seed := range []struct {

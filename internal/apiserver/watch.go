@@ -148,8 +148,14 @@ func (e *watchEncoder) sendCSR(typ watch.EventType, csr *certv1.CertificateSigni
 	return e.send(typ, csr)
 }
 
+// bookmark sends a BOOKMARK event and flushes: it marks a point the
+// client should see at once.
 func (e *watchEncoder) bookmark(rev int64, initialEnd bool) error {
-	return e.send(watch.Bookmark, bookmarkObject(rev, initialEnd))
+	if err := e.send(watch.Bookmark, bookmarkObject(rev, initialEnd)); err != nil {
+		return err
+	}
+	e.flush()
+	return nil
 }
 
 // bookmarkObject is the object of a BOOKMARK event at rev; initialEnd
@@ -189,10 +195,11 @@ type watchSink interface {
 	// event sends csr; shared, when not nil, is the store event csr
 	// comes from, shared with other watches: csr must not be modified.
 	event(typ watch.EventType, csr *certv1.CertificateSigningRequest, shared *sharedEvent) error
+	// bookmark sends a BOOKMARK event and flushes.
 	bookmark(rev int64, initialEnd bool) error
 	// failure sends an Error event and flushes; the watch ends after it.
 	failure(st *metav1.Status)
-	// flush delivers what event and bookmark sent since the last flush.
+	// flush delivers what event sent since the last flush.
 	flush()
 }
 
@@ -309,7 +316,6 @@ func (s *Server) stream(ctx context.Context, ow *openedWatch, sink watchSink, st
 		if err := sink.bookmark(lastRV, true); err != nil {
 			return
 		}
-		sink.flush()
 	}
 	var tick <-chan time.Time
 	if p.bookmarks {
@@ -325,7 +331,6 @@ func (s *Server) stream(ctx context.Context, ow *openedWatch, sink watchSink, st
 			if err := sink.bookmark(lastRV, false); err != nil {
 				return
 			}
-			sink.flush()
 		case ev, ok := <-ow.sw.Events():
 			if !ok {
 				switch err := ow.sw.Err(); {

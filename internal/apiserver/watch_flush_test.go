@@ -2,12 +2,10 @@ package apiserver
 
 import (
 	"context"
-	"crypto/x509"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -20,7 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/kubepki/kubepki/internal/pki/pkitest"
-	"github.com/kubepki/kubepki/internal/storage/bolt"
 )
 
 // flushRecorder is a watchSink that writes down what the stream asks of
@@ -52,32 +49,12 @@ func (r *flushRecorder) flush() {
 	}
 }
 
-// newStoreServer is a Server on a bbolt store of its own, for the tests
-// that drive its watch code directly.
-func newStoreServer(t *testing.T) (*Server, *bolt.Store) {
-	t.Helper()
-	store, err := bolt.Open(filepath.Join(t.TempDir(), "flush.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	pool := x509.NewCertPool()
-	pool.AddCert(pkitest.NewCA(t).Cert)
-	policy := DefaultPolicy()
-	s, err := New(Config{Store: store, Authenticator: NewX509Authenticator(pool, time.Now),
-		Authorizer: NewRBACAuthorizer(policy), Policy: policy, MaxWatchDuration: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, store
-}
-
 // TestStreamFlushesOncePerBurst: events already waiting in the store
 // watch are written together and flushed once, after the last of them,
 // also when that last one is filtered out by the selector.
 func TestStreamFlushesOncePerBurst(t *testing.T) {
 	t.Parallel()
-	s, store := newStoreServer(t)
+	s, store := newStoreServer(t, pkitest.NewCA(t), 10*time.Second)
 	ctx := t.Context()
 	put := func(name, team string) int64 {
 		t.Helper()
@@ -144,7 +121,7 @@ func (w *countingWriter) Flush() { w.flushes++; w.ResponseRecorder.Flush() }
 // burst sends the rest, and a flush with nothing written does nothing.
 func TestWatchEncoderBoundsBursts(t *testing.T) {
 	t.Parallel()
-	s, _ := newStoreServer(t)
+	s, _ := newStoreServer(t, pkitest.NewCA(t), 10*time.Second)
 	r := httptest.NewRequest("GET", "/apis/certificates.k8s.io/v1/certificatesigningrequests?watch=true", nil)
 	r.Header.Set("Accept", "application/json")
 	out, err := s.codecs.negotiate(r, true, false)
