@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -15,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -309,6 +311,27 @@ type BenchMemoryResult struct {
 	// its PeakRSSMB is the process's peak over the restart and the load.
 	AfterLoad  *BenchMemoryResult `json:"afterLoad,omitempty"`
 	LoadCycles int                `json:"loadCycles,omitempty"`
+	// Load, on Serve only, is that load itself: the cycles against a
+	// server that shares neither its process nor its runtime with the
+	// clients, and the CPU time each side used during it.
+	Load *BenchServeLoad `json:"load,omitempty"`
+}
+
+// BenchServeLoad is the cycle load against the separate serve process,
+// with the CPU time split between the server and the clients.
+type BenchServeLoad struct {
+	Cycles *BenchCycleResult `json:"cycles"`
+	// ServerCPUSeconds is the CPU time (user and system, all threads) of
+	// the kubepki serve process during the load; ClientCPUSeconds that of
+	// the bench process, where only the load clients run then.
+	ServerCPUSeconds float64 `json:"serverCPUSeconds"`
+	ClientCPUSeconds float64 `json:"clientCPUSeconds"`
+	// ServerCPUMillisPerCycle and ClientCPUMillisPerCycle divide them by
+	// the cycles; ServerCyclesPerCPUSecond is the inverse of the first,
+	// what one core given to the server alone would sustain.
+	ServerCPUMillisPerCycle  float64 `json:"serverCPUMillisPerCycle"`
+	ClientCPUMillisPerCycle  float64 `json:"clientCPUMillisPerCycle"`
+	ServerCyclesPerCPUSecond float64 `json:"serverCyclesPerCPUSecond"`
 }
 
 // Run runs the benchmark and prints the result.
@@ -477,6 +500,11 @@ func printBenchTable(out io.Writer, res *BenchResult) error {
 			fmt.Fprintf(out, "a separate kubepki serve on the full store: %s\n", rssLine(r))
 			if l := r.AfterLoad; l != nil {
 				fmt.Fprintf(out, "the same after %d full cycles at concurrency 64: %s\n", r.LoadCycles, rssLine(l))
+			}
+			if l := r.Load; l != nil && l.Cycles != nil {
+				c := l.Cycles
+				fmt.Fprintf(out, "those cycles: %.0f cycles/s, p50 %s, p99 %s; CPU per cycle: server %.2f ms, clients %.2f ms; the server alone: %.0f cycles per CPU-second\n",
+					c.CyclesPerSecond, ms(c.P50Millis), ms(c.P99Millis), l.ServerCPUMillisPerCycle, l.ClientCPUMillisPerCycle, l.ServerCyclesPerCPUSecond)
 			}
 		}
 		fmt.Fprintln(out)
@@ -1350,36 +1378,97 @@ func (b *benchServer) serveMemory(ctx context.Context, want int, load time.Durat
 	}
 	proc := "/proc/" + strconv.Itoa(cmd.Process.Pid)
 	res := procMemory(proc, dbPath, exe)
-	n, err := b.loadServe(ctx, filepath.Join(dataDir, "admin.conf"), load)
+	serverCPU, cpuOK := procCPU(proc)
+	r, err := b.loadServe(ctx, filepath.Join(dataDir, "admin.conf"), load)
 	if err != nil {
 		stop()
 		return nil, fmt.Errorf("kubepki serve on the full store: %w", err)
 	}
-	res.AfterLoad, res.LoadCycles = procMemory(proc, dbPath, exe), n
+	res.AfterLoad, res.LoadCycles = procMemory(proc, dbPath, exe), r.Cycles
+	if after, ok := procCPU(proc); ok && cpuOK {
+		res.Load = serveLoad(r, after-serverCPU)
+	}
 	stop()
 	return res, nil
 }
 
 // loadServe runs full cycles at concurrency 64 for d against the server
-// whose admin kubeconfig is at path, and returns how many completed.
-func (b *benchServer) loadServe(ctx context.Context, kubeconfig string, d time.Duration) (int, error) {
+// whose admin kubeconfig is at path, and returns them; at least one
+// completed.
+func (b *benchServer) loadServe(ctx context.Context, kubeconfig string, d time.Duration) (*BenchCycleResult, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
-		return 0, fmt.Errorf("read %s: %w", kubeconfig, err)
+		return nil, fmt.Errorf("read %s: %w", kubeconfig, err)
 	}
 	cfg.QPS, cfg.Timeout = -1, benchWaitTimeout
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	r, err := b.runCycles(ctx, cs.CertificatesV1().CertificateSigningRequests(), 64, d)
 	if err != nil {
-		return 0, fmt.Errorf("load it: %w", err)
+		return nil, fmt.Errorf("load it: %w", err)
 	}
 	if r.Cycles == 0 {
-		return 0, fmt.Errorf("load it: no cycle completed (%d errors, first: %s)", r.Errors, r.FirstError)
+		return nil, fmt.Errorf("load it: no cycle completed (%d errors, first: %s)", r.Errors, r.FirstError)
 	}
-	return r.Cycles, nil
+	return r, nil
+}
+
+// serveLoad splits the CPU time of the cycles r against a separate
+// server, which used serverCPU of it; the clients used r.CPUSeconds, the
+// bench process's time.
+func serveLoad(r *BenchCycleResult, serverCPU time.Duration) *BenchServeLoad {
+	l := &BenchServeLoad{Cycles: r, ServerCPUSeconds: serverCPU.Seconds(), ClientCPUSeconds: r.CPUSeconds}
+	if r.Cycles > 0 {
+		l.ServerCPUMillisPerCycle = l.ServerCPUSeconds * 1000 / float64(r.Cycles)
+		l.ClientCPUMillisPerCycle = l.ClientCPUSeconds * 1000 / float64(r.Cycles)
+	}
+	if l.ServerCPUSeconds > 0 {
+		l.ServerCyclesPerCPUSecond = float64(r.Cycles) / l.ServerCPUSeconds
+	}
+	return l
+}
+
+// clockTicksPerSecond is the unit of the CPU times in /proc/PID/stat,
+// USER_HZ, which Linux fixes at 100 for user space on every architecture.
+const clockTicksPerSecond = 100
+
+// procCPU returns the user and system CPU time of all threads of the
+// process whose /proc directory is proc, from its stat file.
+func procCPU(proc string) (time.Duration, bool) {
+	data, err := os.ReadFile(proc + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	return parseProcStatCPU(data)
+}
+
+// parseProcStatCPU reads utime and stime, the 14th and 15th fields of a
+// /proc/PID/stat line. The second field, the command name in
+// parentheses, may itself hold spaces and parentheses, so the fields are
+// counted from after its last closing parenthesis.
+func parseProcStatCPU(data []byte) (time.Duration, bool) {
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0, false
+	}
+	// After the command come the state (field 3) and then fields 4 on:
+	// utime and stime are the 12th and 13th of these.
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseUint(f[11], 10, 63)
+	stime, err2 := strconv.ParseUint(f[12], 10, 63)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	ticks := utime + stime
+	if ticks > uint64(math.MaxInt64/(time.Second/clockTicksPerSecond)) {
+		return 0, false
+	}
+	return time.Duration(ticks) * (time.Second / clockTicksPerSecond), true
 }
 
 // readMemory waits until the controllers' cache holds want CSRs (the

@@ -3,9 +3,12 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"math"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // runBench runs kubepki bench in-process and returns stdout, stderr and
@@ -83,6 +86,15 @@ func TestBenchSmall(t *testing.T) {
 				(runtime.GOOS == "linux" && l.RSSStoreMB <= 0) {
 				t.Errorf("memory of the separate serve process after load = %+v (%d cycles), want a reading after completed cycles, its peak the process's", l, r.LoadCycles)
 			}
+			// The CPU time of that load is split between the server
+			// process and the clients in this one.
+			if l := r.Load; runtime.GOOS == "linux" && (l == nil || l.Cycles == nil || l.Cycles.Cycles != r.LoadCycles ||
+				l.ServerCPUSeconds <= 0 || l.ClientCPUSeconds <= 0 ||
+				math.Abs(l.ServerCPUMillisPerCycle*float64(r.LoadCycles)-l.ServerCPUSeconds*1000) > 1e-6 ||
+				math.Abs(l.ClientCPUMillisPerCycle*float64(r.LoadCycles)-l.ClientCPUSeconds*1000) > 1e-6 ||
+				math.Abs(l.ServerCyclesPerCPUSecond*l.ServerCPUSeconds-float64(r.LoadCycles)) > 1e-6) {
+				t.Errorf("load of the separate serve process = %+v, want its %d cycles with the server's and the clients' CPU time", l, r.LoadCycles)
+			}
 		}
 	}
 }
@@ -118,4 +130,78 @@ func TestBenchUsage(t *testing.T) {
 			t.Errorf("bench %v: exit %d, stdout %q, stderr %q; want exit 2 and no output", args, code, out, errOut)
 		}
 	}
+}
+
+func TestParseProcStatCPU(t *testing.T) {
+	t.Parallel()
+	tick := time.Second / clockTicksPerSecond
+	for _, tc := range []struct {
+		name string
+		line string
+		want time.Duration
+		ok   bool
+	}{
+		{"plain", "4242 (kubepki) S 1 4242 4242 0 -1 4194560 2301 0 0 0 731 152 0 0 20 0 9 0 123 456 789 18446744073709551615", 883 * tick, true},
+		// The command name is the executable's, up to 15 bytes, and may
+		// hold spaces and parentheses of its own.
+		{"command with spaces and parentheses", "7 (a) b (c) R 1 7 7 0 -1 0 0 0 0 0 5 6 0 0 20 0 1 0 1 2 3", 11 * tick, true},
+		{"zero", "1 (init) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0", 0, true},
+		{"truncated", "1 (init) S 0 1 1 0 -1 0 0 0 0 0 5", 0, false},
+		{"no command", "1 init S 0 1 1 0 -1 0 0 0 0 0 5 6 0 0", 0, false},
+		{"not a number", "1 (init) S 0 1 1 0 -1 0 0 0 0 0 x 6 0 0", 0, false},
+		{"negative", "1 (init) S 0 1 1 0 -1 0 0 0 0 0 -5 6 0 0", 0, false},
+		{"overflow", "1 (init) S 0 1 1 0 -1 0 0 0 0 0 9223372036854775807 1 0 0", 0, false},
+		{"empty", "", 0, false},
+	} {
+		got, ok := parseProcStatCPU([]byte(tc.line))
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("%s: parseProcStatCPU(%q) = %v, %v; want %v, %v", tc.name, tc.line, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestProcCPUOfThisProcess compares procCPU on this process with the
+// kernel's other count of the same time, getrusage: the stat file's
+// figures are in 10 ms ticks, summed over all threads.
+func TestProcCPUOfThisProcess(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI runs on Linux, where /proc/self/stat exists")
+		}
+		t.Skip("/proc/PID/stat is Linux's")
+	}
+	// Spin for some CPU time first, so that the comparison is not
+	// between two near-zero values.
+	for start := processCPU(); processCPU()-start < 200*time.Millisecond; {
+		for i := 0; i < 1e5; i++ {
+			_ = i * i
+		}
+	}
+	before := processCPU()
+	got, ok := procCPU("/proc/self")
+	after := processCPU()
+	if !ok {
+		t.Fatal("procCPU(/proc/self) failed")
+	}
+	// Each of utime and stime is rounded to a tick, and the kernel
+	// accounts them by sampling, so allow a few ticks.
+	slack := 5 * time.Second / clockTicksPerSecond
+	if got < before-slack || got > after+slack {
+		t.Errorf("procCPU(/proc/self) = %v, want it between getrusage's %v and %v, give or take %v", got, before, after, slack)
+	}
+}
+
+func FuzzParseProcStatCPU(f *testing.F) {
+	f.Add([]byte("4242 (kubepki) S 1 4242 4242 0 -1 4194560 2301 0 0 0 731 152 0 0 20 0 9 0"))
+	f.Add([]byte("7 (a) b (c) R 1 7 7 0 -1 0 0 0 0 0 5 6 0 0"))
+	f.Add([]byte(")"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d, ok := parseProcStatCPU(data)
+		if !ok && d != 0 {
+			t.Fatalf("parseProcStatCPU(%q) = %v, false; want 0 when it fails", data, d)
+		}
+		if d < 0 {
+			t.Fatalf("parseProcStatCPU(%q) = %v, a negative time", data, d)
+		}
+	})
 }
