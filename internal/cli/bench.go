@@ -116,13 +116,16 @@ pays for TLS, authentication, RBAC authorization and durable storage):
             separate "kubepki serve" process started on that store (the
             server alone, no collection forced), once its controllers
             have listed every CSR, and again after --duration of full
-            cycles at concurrency 64 against it.
+            cycles at concurrency 64 against it; those cycles' rate and
+            latency, and the CPU time per cycle of the server process
+            and of the clients, apart.
 
 The clients send 20,000 different requests (each for its own P-256 key,
 made before the measurements) in turn, so the server checks the signature
 of every request it is sent as it would for real clients. The load
-clients run in the same process and on the same cores as the server, so
-the numbers are a floor for a server on its own machine. The
+clients run in the same process and on the same cores as the server
+(except against the separate serve process), so the numbers are a floor
+for a server on its own machine. The
 temporary directory is removed at the end.`,
 		Example: `  # The full benchmark as docs/PERFORMANCE.md reports it
   kubepki bench
