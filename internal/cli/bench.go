@@ -406,6 +406,9 @@ func (o *benchOptions) Run(ctx context.Context, streams IOStreams) error {
 	res.Notes = append(res.Notes,
 		"load clients share the process and the cores with the server",
 		"server logs are encoded as JSON to a discarded writer")
+	if res.Memory != nil && res.Memory.Serve != nil {
+		res.Notes = append(res.Notes, `the separate "kubepki serve" has a process of its own, on the same cores as the clients, and writes its logs as JSON to a pipe the bench reads`)
+	}
 	return o.print(streams.Out, res)
 }
 

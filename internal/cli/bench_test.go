@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -85,6 +86,9 @@ func TestBenchSmall(t *testing.T) {
 				l.PeakRSSMB < r.PeakRSSMB || l.PeakRSSMB < l.RSSMB ||
 				(runtime.GOOS == "linux" && l.RSSStoreMB <= 0) {
 				t.Errorf("memory of the separate serve process after load = %+v (%d cycles), want a reading after completed cycles, its peak the process's", l, r.LoadCycles)
+			}
+			if !slices.ContainsFunc(res.Notes, func(n string) bool { return strings.Contains(n, "has a process of its own") }) {
+				t.Errorf("notes = %q, want one on the separate serve process", res.Notes)
 			}
 			// The CPU time of that load is split between the server
 			// process and the clients in this one.
