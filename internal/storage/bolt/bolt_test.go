@@ -262,6 +262,38 @@ func TestSlowWatcherIsDroppedNotBlocking(t *testing.T) {
 	}
 }
 
+// TestCommitFitsWatchBuffer: concurrent writers share transactions, and
+// one transaction never carries more events than a watcher's buffer
+// holds; otherwise a watcher that had read everything would be dropped by
+// a single commit (with the default buffer of 256, a burst of 300
+// concurrent writes did it).
+func TestCommitFitsWatchBuffer(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	const buffer, writers, each = 32, 128, 4
+	s := openTest(t, Options{WatchBufferSize: buffer})
+	var wg sync.WaitGroup
+	for g := range writers {
+		wg.Go(func() {
+			for i := range each {
+				if _, err := s.Create(ctx, fmt.Sprintf("/k/%03d-%d", g, i), []byte("v")); err != nil {
+					t.Errorf("Create() error = %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	commits, writes, largest := s.commits.Load(), s.writes.Load(), s.largestCommit.Load()
+	t.Logf("%d writes in %d commits, at most %d in one", writes, commits, largest)
+	if largest > buffer {
+		t.Errorf("a transaction carried %d writes, more than the watch buffer of %d", largest, buffer)
+	}
+	if writes != writers*each || largest < 2 {
+		t.Errorf("%d writes, at most %d in one commit: the writers never shared a transaction, so this test proves nothing", writes, largest)
+	}
+}
+
 func TestHistoryIsBounded(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()

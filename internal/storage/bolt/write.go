@@ -84,17 +84,17 @@ func (s *Store) writerDone() <-chan struct{} {
 }
 
 // writeLoop is the single writer: it takes every queued op (up to
-// maxBatch), commits them in one transaction and one fsync, publishes
+// s.batchLimit), commits them in one transaction and one fsync, publishes
 // their events in revision order, then answers the callers.
 func (s *Store) writeLoop() {
 	defer s.writer.Done()
 	defer close(s.stopped)
-	batch := make([]*op, 0, maxBatch)
+	batch := make([]*op, 0, s.batchLimit)
 	last := 0
 	for {
 		select {
 		case o := <-s.ops:
-			batch = s.gather(append(batch[:0], o), maxBatch, last)
+			batch = s.gather(append(batch[:0], o), s.batchLimit, last)
 			last = len(batch)
 			s.commit(batch)
 		case <-s.closing:
@@ -180,6 +180,9 @@ func (s *Store) commit(ops []*op) {
 	}
 	s.commits.Add(1)
 	s.writes.Add(int64(len(events)))
+	if n := int64(len(events)); n > s.largestCommit.Load() {
+		s.largestCommit.Store(n) // the writer is the only one to store it
+	}
 	s.hub.publish(rev, events)
 	for i, o := range live {
 		o.done <- results[i]
