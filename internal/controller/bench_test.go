@@ -46,18 +46,6 @@ func BenchmarkSignerDrain(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	// A raw watch, restarted from the last resourceVersion it saw when
-	// the server ends it: the store ends a watcher that falls 256 events
-	// behind (the signer writes two events per CSR, faster than this
-	// goroutine may be scheduled on a busy machine), as kube-apiserver
-	// ends a slow watcher, and a client watches again.
-	rv := list.ResourceVersion
-	w, err := admin.Watch(ctx, metav1.ListOptions{ResourceVersion: rv})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() { w.Stop() }()
-
 	b.ResetTimer()
 	cpu0 := cpuTime(b)
 	start := time.Now()
@@ -78,31 +66,20 @@ func BenchmarkSignerDrain(b *testing.B) {
 			<-done
 		}
 	})
-	issued, rewatches := 0, 0
-	timeout := time.After(5 * time.Minute)
-	for issued < b.N {
-		select {
-		case ev, ok := <-w.ResultChan():
-			if !ok {
-				if rewatches++; rewatches > 100 {
-					b.Fatalf("the watch ended %d times; %d of %d issued", rewatches, issued, b.N)
-				}
-				if w, err = admin.Watch(ctx, metav1.ListOptions{ResourceVersion: rv}); err != nil {
-					b.Fatalf("watch again from %s: %v", rv, err)
-				}
-				continue
-			}
-			csr, isCSR := ev.Object.(*certv1.CertificateSigningRequest)
-			if !isCSR {
-				b.Fatalf("watch event %s: %#v", ev.Type, ev.Object)
-			}
-			rv = csr.ResourceVersion
-			if ev.Type == watch.Modified && certificates.HasCertificate(csr) {
-				issued++
-			}
-		case <-timeout:
-			b.Fatalf("only %d of %d issued", issued, b.N)
+	// Follow watches again when the server ends the stream: the store
+	// ends a watcher 256 events behind, and the signer writes two events
+	// per CSR, faster than this goroutine may be scheduled.
+	issued := 0
+	wctx, wcancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer wcancel()
+	rewatches, err := apiservertest.Follow(wctx, admin, list.ResourceVersion, func(typ watch.EventType, csr *certv1.CertificateSigningRequest) bool {
+		if typ == watch.Modified && certificates.HasCertificate(csr) {
+			issued++
 		}
+		return issued < b.N
+	})
+	if err != nil {
+		b.Fatalf("%d of %d issued: %v", issued, b.N, err)
 	}
 	elapsed := time.Since(start)
 	cpu := cpuTime(b) - cpu0

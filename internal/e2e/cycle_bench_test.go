@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kubepki/kubepki/internal/apiserver/apiservertest"
 	"github.com/kubepki/kubepki/internal/storage/etcd/etcdtest"
 )
 
@@ -127,16 +128,21 @@ type issuedWaiter struct {
 func newIssuedWaiter(tb testing.TB, ctx context.Context, cs kubernetes.Interface) *issuedWaiter {
 	tb.Helper()
 	w := &issuedWaiter{waiting: map[string]chan struct{}{}, seen: map[string]bool{}}
-	wi, err := cs.CertificatesV1().CertificateSigningRequests().Watch(ctx, metav1.ListOptions{})
+	client := cs.CertificatesV1().CertificateSigningRequests()
+	list, err := client.List(ctx, metav1.ListOptions{Limit: 1})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(wi.Stop)
+	ctx, cancel := context.WithCancel(ctx)
+	ended := make(chan struct{})
+	tb.Cleanup(func() { cancel(); <-ended })
 	go func() {
-		for ev := range wi.ResultChan() {
-			c, ok := ev.Object.(*certv1.CertificateSigningRequest)
-			if !ok || ev.Type == watch.Deleted || len(c.Status.Certificate) == 0 {
-				continue
+		defer close(ended)
+		// Follow watches again when the server ends the stream (a bbolt
+		// server ends a watcher that falls behind).
+		_, err := apiservertest.Follow(ctx, client, list.ResourceVersion, func(typ watch.EventType, c *certv1.CertificateSigningRequest) bool {
+			if typ == watch.Deleted || len(c.Status.Certificate) == 0 {
+				return true
 			}
 			w.mu.Lock()
 			if ch, ok := w.waiting[c.Name]; ok {
@@ -145,6 +151,10 @@ func newIssuedWaiter(tb testing.TB, ctx context.Context, cs kubernetes.Interface
 			}
 			w.seen[c.Name] = true
 			w.mu.Unlock()
+			return true
+		})
+		if err != nil && ctx.Err() == nil {
+			tb.Errorf("watch for issued certificates: %v", err)
 		}
 	}()
 	return w
