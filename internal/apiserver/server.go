@@ -114,6 +114,9 @@ type Server struct {
 	// events shares decoded and encoded store events among watches.
 	events sharedEvents
 
+	// faultLogs rate-limit the log lines of store faults, one per kind.
+	faultLogs [numFaults]faultLog
+
 	mu       sync.Mutex
 	watches  map[string]int // active watches per user
 	stopping chan struct{}  // closed when Run begins shutting down

@@ -2,10 +2,12 @@ package apiserver_test
 
 import (
 	"bytes"
+	"context"
 	"compress/gzip"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -14,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -27,6 +31,7 @@ import (
 
 	"github.com/kubepki/kubepki/internal/apiserver"
 	"github.com/kubepki/kubepki/internal/apiserver/apiservertest"
+	"github.com/kubepki/kubepki/internal/storage"
 	"github.com/kubepki/kubepki/internal/storage/bolt"
 )
 
@@ -412,13 +417,105 @@ func TestGzipLargeLists(t *testing.T) {
 	}
 }
 
+// fullStore is a real bbolt store whose disk is full once full is set:
+// writes fail as bolt's commit then fails, reads go on.
+type fullStore struct {
+	*bolt.Store
+	full atomic.Bool
+}
+
+func (s *fullStore) err() error {
+	return fmt.Errorf("commit to kubepki.db: the disk is full (write kubepki.db: %w): %w", syscall.ENOSPC, storage.ErrNoSpace)
+}
+
+func (s *fullStore) Create(ctx context.Context, key string, value []byte) (int64, error) {
+	if s.full.Load() {
+		return 0, s.err()
+	}
+	return s.Store.Create(ctx, key, value)
+}
+
+func (s *fullStore) Update(ctx context.Context, key string, rev int64, value []byte) (int64, error) {
+	if s.full.Load() {
+		return 0, s.err()
+	}
+	return s.Store.Update(ctx, key, rev, value)
+}
+
+// TestStoreOutOfSpace: a full disk fails writes at once with a 500 that
+// says so (a 503 would have clients retry every second for nothing),
+// keeps reads working, logs the errno, and writes work again once space
+// is back, without a restart.
+func TestStoreOutOfSpace(t *testing.T) {
+	t.Parallel()
+	bs, err := bolt.Open(filepath.Join(t.TempDir(), "s.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bs.Close() })
+	store := &fullStore{Store: bs}
+	var logs lockedWriter
+	srv := apiservertest.Start(t, apiservertest.Options{Store: store, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	cs := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
+	ctx := t.Context()
+	if _, err := cs.Create(ctx, newCSR(t, "before", "alice"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	store.full.Store(true)
+	_, err = cs.Create(ctx, newCSR(t, "while-full", "alice"), metav1.CreateOptions{})
+	if !apierrors.IsInternalError(err) || !strings.Contains(err.Error(), "no space left") {
+		t.Errorf("create on a full disk = %v, want 500 saying the store has no space left", err)
+	}
+	if strings.Contains(fmt.Sprint(err), "kubepki.db") {
+		t.Errorf("create on a full disk = %v: the store's file reaches the client", err)
+	}
+	admin := httpClient(t, srv, apiservertest.AdminUser, apiservertest.AdminGroup)
+	res := do(t, admin, "POST", srv.URL+csrPath, "application/json", csrJSON(t, nil))
+	if res.code != http.StatusInternalServerError || res.header.Get("Retry-After") != "" {
+		t.Errorf("raw create on a full disk = %d, Retry-After %q; want 500 without Retry-After", res.code, res.header.Get("Retry-After"))
+	}
+	if _, err := cs.Get(ctx, "before", metav1.GetOptions{}); err != nil {
+		t.Errorf("get on a full disk: %v", err)
+	}
+	creates := 0
+	var faults []map[string]any
+	waitFor(t, "the audit and log lines", func() bool {
+		creates, faults = 0, nil
+		for _, l := range logs.lines() {
+			switch {
+			case l["msg"] == "audit" && l["verb"] == "create" && l["code"] == float64(500):
+				creates++
+			case l["msg"] == "store out of space":
+				faults = append(faults, l)
+			}
+		}
+		return creates >= 2 && len(faults) >= 1
+	})
+	if creates != 2 {
+		t.Errorf("%d failed creates reached the server for 2 sent: a client retried", creates)
+	}
+	if len(faults) != 1 || faults[0]["level"] != "ERROR" || !strings.Contains(fmt.Sprint(faults[0]["error"]), "no space left on device") {
+		t.Errorf("log lines %v, want one ERROR with the errno", faults)
+	}
+	store.full.Store(false)
+	if _, err := cs.Create(ctx, newCSR(t, "after", "alice"), metav1.CreateOptions{}); err != nil {
+		t.Errorf("create once space is back: %v", err)
+	}
+}
+
 func TestStoreUnavailable(t *testing.T) {
 	t.Parallel()
 	store, err := bolt.Open(filepath.Join(t.TempDir(), "s.db"), bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := apiservertest.Start(t, apiservertest.Options{Store: store})
+	var logs lockedWriter
+	var clock atomic.Int64 // added to the real time, so certificates stay valid
+	srv := apiservertest.Start(t, apiservertest.Options{Store: store,
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+		Configure: func(c *apiserver.Config) {
+			c.Now = func() time.Time { return time.Now().Add(time.Duration(clock.Load())) }
+		}})
 	admin := httpClient(t, srv, apiservertest.AdminUser, apiservertest.AdminGroup)
 	if res := do(t, admin, "GET", srv.URL+"/readyz", "", nil); res.code != http.StatusOK {
 		t.Fatalf("/readyz before = %d", res.code)
@@ -433,6 +530,30 @@ func TestStoreUnavailable(t *testing.T) {
 	res = do(t, admin, "POST", srv.URL+csrPath, "application/json", csrJSON(t, nil))
 	if res.code != http.StatusServiceUnavailable {
 		t.Errorf("create on a closed store = %d, want 503", res.code)
+	}
+	if strings.Contains(string(res.body), "closed") {
+		t.Errorf("503 body %q tells the client the store's own error", res.body)
+	}
+	// The log says why, once per interval, and counts what it left out.
+	unavailable := func() []map[string]any {
+		var out []map[string]any
+		for _, l := range logs.lines() {
+			if l["msg"] == "store unavailable" {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	if got := unavailable(); len(got) != 1 || got[0]["level"] != "WARN" ||
+		!strings.Contains(fmt.Sprint(got[0]["error"]), "bolt store closed") || got[0]["notLoggedSinceLast"] != float64(0) {
+		t.Errorf("after two 503s, log lines %v, want one WARN naming the closed store", got)
+	}
+	clock.Store(int64(11 * time.Second))
+	if res := do(t, admin, "GET", srv.URL+csrPath+"/any", "", nil); res.code != http.StatusServiceUnavailable {
+		t.Errorf("get on a closed store = %d, want 503", res.code)
+	}
+	if got := unavailable(); len(got) != 2 || got[1]["notLoggedSinceLast"] != float64(1) || got[1]["path"] != csrPath+"/any" {
+		t.Errorf("11 s later, log lines %v, want a second one counting the create left out", got)
 	}
 	res = do(t, admin, "GET", srv.URL+"/readyz?verbose", "", nil)
 	if res.code != http.StatusInternalServerError || !strings.Contains(string(res.body), "[-]store failed") {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -40,10 +42,78 @@ func storageError(err error, name string) error {
 		return apierrors.NewBadRequest("invalid continue token; start the list again without continue")
 	case errors.Is(err, storage.ErrTooLarge):
 		return apierrors.NewRequestEntityTooLargeError("the object exceeds the store's size limit")
+	case errors.Is(err, storage.ErrNoSpace):
+		if sf, ok := errors.AsType[*storeFaultError](err); ok {
+			return sf // already turned into a Status
+		}
+		return &storeFaultError{StatusError: apierrors.NewInternalError(errors.New(
+			"the store has no space left to write; reads still work, and writes will once the server's administrator frees space")),
+			cause: err, fault: faultNoSpace}
 	case errors.Is(err, storage.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		return apierrors.NewServiceUnavailable("the store is unavailable; retry later")
+		if sf, ok := errors.AsType[*storeFaultError](err); ok {
+			return sf
+		}
+		return &storeFaultError{StatusError: apierrors.NewServiceUnavailable("the store is unavailable; retry later"),
+			cause: err, fault: faultUnavailable}
 	}
 	return err
+}
+
+// storeFaultError is the Status of a store that cannot serve: 503 while it
+// is unavailable, 500 when it has no space left. Clients get a generic
+// message, as kube-apiserver withholds etcd's own; the cause (no quorum,
+// the file and its errno, …) goes to the server log.
+type storeFaultError struct {
+	*apierrors.StatusError
+	cause error
+	fault storeFault
+}
+
+func (e *storeFaultError) Unwrap() error { return e.cause }
+
+// storeFault is a kind of storeFaultError, each with its own log limit.
+type storeFault int
+
+const (
+	faultUnavailable storeFault = iota
+	faultNoSpace
+	numFaults
+)
+
+var faultMessages = [numFaults]string{faultUnavailable: "store unavailable", faultNoSpace: "store out of space"}
+
+// faultLogEvery bounds the log lines of each store fault: an outage fails
+// every request, and one line per interval says why.
+const faultLogEvery = 10 * time.Second
+
+// faultLog rate-limits the log lines of one kind of store fault.
+type faultLog struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+// logStoreFault logs the cause of a store fault, at most once per
+// faultLogEvery for each kind, with the count of those not logged since.
+func (s *Server) logStoreFault(ctx context.Context, method, path string, f storeFault, cause error) {
+	l := &s.faultLogs[f]
+	now := s.now()
+	l.mu.Lock()
+	if !l.last.IsZero() && now.Sub(l.last) < faultLogEvery {
+		l.suppressed++
+		l.mu.Unlock()
+		return
+	}
+	suppressed := l.suppressed
+	l.last, l.suppressed = now, 0
+	l.mu.Unlock()
+	level := slog.LevelWarn
+	if f == faultNoSpace {
+		level = slog.LevelError
+	}
+	s.log.LogAttrs(ctx, level, faultMessages[f],
+		slog.String("method", method), slog.String("path", path), slog.String("error", cause.Error()),
+		slog.Int("notLoggedSinceLast", suppressed))
 }
 
 // toStatus turns any error into a Status. Errors that are not already API
@@ -54,6 +124,11 @@ func (s *Server) toStatus(r *http.Request, err error) *metav1.Status {
 
 // statusOf is toStatus for a request given by its method and path.
 func (s *Server) statusOf(ctx context.Context, method, path string, err error) *metav1.Status {
+	if sf, ok := errors.AsType[*storeFaultError](err); ok {
+		s.logStoreFault(ctx, method, path, sf.fault, sf.cause)
+	} else if sf, ok := errors.AsType[*storeFaultError](storageError(err, "")); ok {
+		s.logStoreFault(ctx, method, path, sf.fault, err)
+	}
 	var st apierrors.APIStatus
 	if errors.As(err, &st) {
 		status := st.Status()

@@ -19,8 +19,14 @@ var (
 	// ErrInvalidContinue is returned for a malformed continue token.
 	ErrInvalidContinue = errors.New("invalid continue token")
 	// ErrUnavailable wraps errors where the store cannot be reached or has
-	// no quorum; the API server answers 503.
+	// no quorum: conditions that usually end by themselves within seconds.
+	// The API server answers 503 with Retry-After and logs the cause.
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrNoSpace wraps write errors of a store that has no space left: a
+	// full disk or quota under bbolt, etcd's NOSPACE alarm. Reads go on and
+	// writes resume once an operator frees space, without a restart; the
+	// API server answers 500 at once (no retry helps) and logs the cause.
+	ErrNoSpace = errors.New("store out of space")
 	// ErrTooLarge is returned when a value exceeds the store's size limit.
 	ErrTooLarge = errors.New("value too large")
 )

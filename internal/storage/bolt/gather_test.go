@@ -1,8 +1,14 @@
 package bolt
 
 import (
+	"errors"
+	"io/fs"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kubepki/kubepki/internal/storage"
 )
 
 // TestGather checks the writer's batching without its goroutine: a lone
@@ -65,4 +71,33 @@ func keys(ops []*op) []string {
 		out = append(out, o.key)
 	}
 	return out
+}
+
+// TestCommitError: a full disk or quota is ErrNoSpace, which an operator
+// ends without a restart; other write errors are neither that nor
+// "unavailable".
+func TestCommitError(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		errno   syscall.Errno
+		noSpace bool
+	}{
+		{syscall.ENOSPC, true},
+		{syscall.EDQUOT, true},
+		{syscall.EIO, false},
+	} {
+		err := commitError("/data/kubepki.db", &fs.PathError{Op: "write", Path: "/data/kubepki.db", Err: tc.errno})
+		if got := errors.Is(err, storage.ErrNoSpace); got != tc.noSpace {
+			t.Errorf("%v: no space = %v, want %v (%v)", tc.errno, got, tc.noSpace, err)
+		}
+		if errors.Is(err, storage.ErrUnavailable) {
+			t.Errorf("%v: %v is unavailable, which clients retry every second", tc.errno, err)
+		}
+		if !errors.Is(err, tc.errno) || !strings.Contains(err.Error(), "/data/kubepki.db") {
+			t.Errorf("%v: %v, want the errno and the file", tc.errno, err)
+		}
+		if tc.noSpace && !strings.Contains(err.Error(), "the disk is full") {
+			t.Errorf("%v: %q does not say the disk is full", tc.errno, err)
+		}
+	}
 }

@@ -2,7 +2,9 @@ package bolt
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"syscall"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -175,7 +177,7 @@ func (s *Store) commit(ops []*op) {
 			}
 			return
 		}
-		live[0].done <- result{err: fmt.Errorf("commit to %s: %w", s.path, err)}
+		live[0].done <- result{err: commitError(s.path, err)}
 		return
 	}
 	s.commits.Add(1)
@@ -324,4 +326,14 @@ func trimLog(log, values *bbolt.Bucket, revision int64) error {
 		}
 	}
 	return nil
+}
+
+// commitError describes a failed commit. A full disk or an exhausted quota
+// wraps storage.ErrNoSpace: writes succeed again once space is freed, with
+// no restart (reads go on meanwhile).
+func commitError(path string, err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("commit to %s: the disk is full (%w): %w", path, err, storage.ErrNoSpace)
+	}
+	return fmt.Errorf("commit to %s: %w", path, err)
 }

@@ -25,7 +25,7 @@ func TestMapError(t *testing.T) {
 		{"compacted", context.Background(), rpctypes.ErrCompacted, storage.ErrCompacted},
 		{"future revision", context.Background(), rpctypes.ErrFutureRev, errFutureRevision},
 		{"request too large", context.Background(), rpctypes.ErrRequestTooLarge, storage.ErrTooLarge},
-		{"no space", context.Background(), rpctypes.ErrNoSpace, storage.ErrUnavailable},
+		{"no space", context.Background(), rpctypes.ErrNoSpace, storage.ErrNoSpace},
 		{"no leader", context.Background(), rpctypes.ErrNoLeader, storage.ErrUnavailable},
 		{"leader changed", context.Background(), rpctypes.ErrLeaderChanged, storage.ErrUnavailable},
 		{"timeout", context.Background(), rpctypes.ErrTimeout, storage.ErrUnavailable},
@@ -48,7 +48,7 @@ func TestMapError(t *testing.T) {
 		})
 	}
 	// Errors that a retry cannot cure are not called unavailable.
-	for _, err := range []error{rpctypes.ErrKeyNotFound, status.Error(codes.PermissionDenied, "no"), errors.New("other")} {
+	for _, err := range []error{rpctypes.ErrKeyNotFound, rpctypes.ErrNoSpace, status.Error(codes.PermissionDenied, "no"), errors.New("other")} {
 		if got := mapError(context.Background(), err); errors.Is(got, storage.ErrUnavailable) {
 			t.Errorf("mapError(%v) = %v, want no ErrUnavailable", err, got)
 		}

@@ -404,8 +404,9 @@ var errFutureRevision = errors.New("revision not yet reached")
 // mapError turns etcd and gRPC errors into the storage sentinels: the
 // caller's own cancellation stays as it is, compaction is ErrCompacted,
 // oversized requests ErrTooLarge, and every condition a retry can cure
-// (no leader, no quorum, unreachable members, timeouts, a full backend
-// waiting for defragmentation) wraps ErrUnavailable.
+// (no leader, no quorum, unreachable members, timeouts) wraps
+// ErrUnavailable, and the NOSPACE alarm of a full backend, which needs an
+// operator, ErrNoSpace.
 func mapError(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
@@ -421,7 +422,7 @@ func mapError(ctx context.Context, err error) error {
 	case errors.Is(err, rpctypes.ErrRequestTooLarge):
 		return fmt.Errorf("%v: %w", err, storage.ErrTooLarge)
 	case errors.Is(err, rpctypes.ErrNoSpace):
-		return fmt.Errorf("%v (defragment etcd and disarm the NOSPACE alarm): %w", err, storage.ErrUnavailable)
+		return fmt.Errorf("%v (defragment etcd and disarm the NOSPACE alarm): %w", err, storage.ErrNoSpace)
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("etcd did not answer in time: %w (%w)", storage.ErrUnavailable, context.DeadlineExceeded)
 	}
