@@ -99,7 +99,9 @@ func (s *Server) logStoreFault(ctx context.Context, method, path string, f store
 	l := &s.faultLogs[f]
 	now := s.now()
 	l.mu.Lock()
-	if !l.last.IsZero() && now.Sub(l.last) < faultLogEvery {
+	// time.Now's monotonic reading makes the interval immune to clock
+	// steps; a clock without one that steps back logs at once.
+	if d := now.Sub(l.last); !l.last.IsZero() && d >= 0 && d < faultLogEvery {
 		l.suppressed++
 		l.mu.Unlock()
 		return
