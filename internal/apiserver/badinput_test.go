@@ -94,6 +94,7 @@ func TestBadInput(t *testing.T) {
 	srv := apiservertest.Start(t, apiservertest.Options{})
 	admin := httpClient(t, srv, apiservertest.AdminUser, apiservertest.AdminGroup)
 	anon := httpClient(t, srv, "")
+	dev := httpClient(t, srv, "dev-user", "devs") // may create CSRs, not patch them
 	base := srv.URL + csrPath
 
 	// A stored CSR for the update cases, approved once.
@@ -182,6 +183,9 @@ i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
 		{"removed Approved condition", admin, "PUT", base + "/stored/approval", "application/json", removedBody,
 			nil, 422, metav1.StatusReasonInvalid, "status.conditions"},
 		{"5 MB body", admin, "POST", base, "application/json", bigBody, nil, 413, metav1.StatusReasonRequestEntityTooLarge, ""},
+		// Who may not send the request learns that first.
+		{"5 MB body without credentials", anon, "POST", base, "application/json", bigBody, nil, 401, metav1.StatusReasonUnauthorized, ""},
+		{"5 MB patch without the right", dev, "PATCH", base + "/stored", "application/merge-patch+json", bigBody, nil, 403, metav1.StatusReasonForbidden, ""},
 		{"malformed JSON", admin, "POST", base, "application/json", []byte(`{"apiVersion":`), nil, 400, metav1.StatusReasonBadRequest, ""},
 		{"malformed YAML", admin, "POST", base, "application/yaml", []byte("a: [\n b: :"), nil, 400, metav1.StatusReasonBadRequest, ""},
 		{"YAML alias bomb", admin, "POST", base, "application/yaml", aliasBomb, nil, 400, metav1.StatusReasonBadRequest, ""},

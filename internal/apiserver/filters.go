@@ -223,13 +223,6 @@ func (s *Server) serveFiltered(w http.ResponseWriter, r *http.Request, st *reqSt
 			_ = rc.SetWriteDeadline(time.Time{})
 		}()
 	}
-	if r.ContentLength > s.cfg.MaxBodyBytes {
-		s.writeError(w, r, apierrors.NewRequestEntityTooLargeError(
-			fmt.Sprintf("the request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, s.cfg.MaxBodyBytes)))
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-
 	user, err := s.authenticate(r)
 	if err != nil {
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "authentication failed",
@@ -261,6 +254,15 @@ func (s *Server) serveFiltered(w http.ResponseWriter, r *http.Request, st *reqSt
 			return
 		}
 	}
+	// Nothing above reads the body, so the limit applies here: a 413 is
+	// audited under the identity that sent it, and a client that may not
+	// make the request learns that first (401, 403).
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		s.writeError(w, r, apierrors.NewRequestEntityTooLargeError(
+			fmt.Sprintf("the request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, s.cfg.MaxBodyBytes)))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	s.dispatch(w, r, st)
 }
 

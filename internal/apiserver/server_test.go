@@ -251,7 +251,11 @@ func TestAuditLine(t *testing.T) {
 	if _, err := cs.Create(t.Context(), bad, metav1.CreateOptions{}); !apierrors.IsInvalid(err) {
 		t.Fatalf("create with an unknown usage = %v, want 422", err)
 	}
-	var create, deny, refused bool
+	// An oversized body is audited under its sender.
+	if res := do(t, httpClient(t, srv, "auditee", "devs"), "POST", srv.URL+csrPath, "application/json", bytes.Repeat([]byte("a"), 6<<20)); res.code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("6 MB create = %d, want 413", res.code)
+	}
+	var create, deny, refused, tooLarge bool
 	waitFor(t, "the audit lines", func() bool {
 		for _, l := range logs.lines() {
 			if l["msg"] != "audit" || l["user"] != "auditee" {
@@ -260,8 +264,9 @@ func TestAuditLine(t *testing.T) {
 			create = create || (l["verb"] == "create" && l["name"] == created.Name && l["code"] == float64(201) && l["outcome"] == "allowed")
 			deny = deny || (l["verb"] == "delete" && l["code"] == float64(403) && l["outcome"] == "denied")
 			refused = refused || (l["verb"] == "create" && l["name"] == "audit-refused" && l["code"] == float64(422) && l["outcome"] == "failed")
+			tooLarge = tooLarge || (l["verb"] == "create" && l["code"] == float64(413) && l["outcome"] == "failed")
 		}
-		return create && deny && refused
+		return create && deny && refused && tooLarge
 	})
 }
 
