@@ -2,9 +2,11 @@ package apiserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -208,7 +210,12 @@ func (s *Server) serveFiltered(w http.ResponseWriter, r *http.Request, st *reqSt
 				return
 			}
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+		timeout, err := requestTimeout(r.URL.Query(), s.cfg.RequestTimeout)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		ctx, cancel := context.WithTimeoutCause(r.Context(), timeout, errRequestTimeout)
 		defer cancel()
 		r = r.WithContext(ctx)
 		// A client that sends its body or reads the answer too slowly
@@ -368,4 +375,29 @@ func forbidden(a Attributes, reason string) error {
 		msg += ": " + reason
 	}
 	return apierrors.NewForbidden(schema.GroupResource{Group: a.APIGroup, Resource: a.Resource}, a.Name, fmt.Errorf("%s", msg))
+}
+
+// errRequestTimeout is the cause of a request context whose deadline
+// (the server's, or the shorter one the client asked for) passed: the
+// request then ends with 504, as in kube-apiserver, not with the 503 of a
+// store that cannot answer.
+var errRequestTimeout = errors.New("request timeout")
+
+// requestTimeout is how long a non-watch request may run: the client's
+// timeout parameter (kubectl sends timeout=32s, and --request-timeout),
+// when it is positive and shorter than the server's limit, else the limit.
+// A value that is no duration is a 400, as in kube-apiserver.
+func requestTimeout(q url.Values, limit time.Duration) (time.Duration, error) {
+	v := q.Get("timeout")
+	if v == "" {
+		return limit, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, apierrors.NewBadRequest(fmt.Sprintf("invalid timeout %q specified in the request URL: use a duration such as 30s", v))
+	}
+	if d > 0 && d < limit {
+		return d, nil
+	}
+	return limit, nil
 }

@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -53,8 +54,11 @@ func (c *localCSRs) call(ctx context.Context, method, verb, name, sub string, fn
 		err = checkName(name)
 	}
 	if err == nil {
-		tctx, cancel := context.WithTimeout(ctx, c.s.cfg.RequestTimeout)
+		tctx, cancel := context.WithTimeoutCause(ctx, c.s.cfg.RequestTimeout, errRequestTimeout)
 		err = fn(tctx, st)
+		if errors.Is(context.Cause(tctx), errRequestTimeout) {
+			ctx = tctx // so that finish answers the timeout with 504
+		}
 		cancel()
 	}
 	return c.finish(ctx, st, method, start, err)

@@ -508,6 +508,90 @@ func TestStoreOutOfSpace(t *testing.T) {
 	}
 }
 
+// slowStore is a real bbolt store whose reads of one key wait until the
+// request gives up.
+// It records the time each such read had left.
+type slowStore struct {
+	*bolt.Store
+	slowKey string
+	left    chan time.Duration
+}
+
+func (s *slowStore) Get(ctx context.Context, key string) (storage.KV, error) {
+	if strings.HasSuffix(key, s.slowKey) {
+		deadline, _ := ctx.Deadline()
+		s.left <- time.Until(deadline)
+		<-ctx.Done()
+		return storage.KV{}, ctx.Err()
+	}
+	return s.Store.Get(ctx, key)
+}
+
+// TestRequestTimeout: a request that outlives its deadline, the server's
+// or the shorter one of the timeout parameter, ends with 504 Timeout (not
+// the 503 of a store that cannot answer), over HTTPS and in-process; a
+// timeout that is no duration is a 400.
+func TestRequestTimeout(t *testing.T) {
+	t.Parallel()
+	bs, err := bolt.Open(filepath.Join(t.TempDir(), "s.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bs.Close() })
+	var logs lockedWriter
+	slow := &slowStore{Store: bs, slowKey: "/slow", left: make(chan time.Duration, 1)}
+	const limit = time.Second
+	srv := apiservertest.Start(t, apiservertest.Options{Store: slow,
+		Logger:    slog.New(slog.NewJSONHandler(&logs, nil)),
+		Configure: func(c *apiserver.Config) { c.RequestTimeout = limit }})
+	admin := httpClient(t, srv, apiservertest.AdminUser, apiservertest.AdminGroup)
+	for _, tc := range []struct {
+		query  string
+		code   int
+		reason metav1.StatusReason
+		// the deadline the store saw: at most atMost ahead, more than
+		// atLeast (0: the request never reached the store)
+		atLeast, atMost time.Duration
+	}{
+		{"", http.StatusGatewayTimeout, metav1.StatusReasonTimeout, 100 * time.Millisecond, limit},
+		{"?timeout=100ms", http.StatusGatewayTimeout, metav1.StatusReasonTimeout, 0, 100 * time.Millisecond},
+		{"?timeout=10m", http.StatusGatewayTimeout, metav1.StatusReasonTimeout, 100 * time.Millisecond, limit}, // capped by the server
+		{"?timeout=0s", http.StatusGatewayTimeout, metav1.StatusReasonTimeout, 100 * time.Millisecond, limit},  // none of the client's own
+		{"?timeout=soon", http.StatusBadRequest, metav1.StatusReasonBadRequest, 0, 0},
+	} {
+		res := do(t, admin, "GET", srv.URL+csrPath+"/slow"+tc.query, "", nil)
+		if res.code != tc.code || res.status.Reason != tc.reason {
+			t.Errorf("GET slow%s = %d %s, want %d %s; %s", tc.query, res.code, res.status.Reason, tc.code, tc.reason, res.body)
+		}
+		select {
+		case left := <-slow.left:
+			if tc.atMost == 0 || left > tc.atMost || left <= tc.atLeast {
+				t.Errorf("GET slow%s: the store read had %v left, want more than %v and at most %v", tc.query, left, tc.atLeast, tc.atMost)
+			}
+		default:
+			if tc.atMost != 0 {
+				t.Errorf("GET slow%s never reached the store", tc.query)
+			}
+		}
+	}
+	if res := do(t, admin, "GET", srv.URL+csrPath+"/fast?timeout=32s", "", nil); res.code != http.StatusNotFound {
+		t.Errorf("GET fast?timeout=32s = %d, want 404", res.code)
+	}
+	local, err := srv.API.LocalClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := local.Get(t.Context(), "slow", metav1.GetOptions{}); !apierrors.IsTimeout(err) {
+		t.Errorf("in-process get past the deadline = %v, want 504 Timeout", err)
+	}
+	<-slow.left
+	for _, l := range logs.lines() {
+		if l["msg"] == "store unavailable" {
+			t.Errorf("a request timeout was logged as a store fault: %v", l)
+		}
+	}
+}
+
 func TestStoreUnavailable(t *testing.T) {
 	t.Parallel()
 	store, err := bolt.Open(filepath.Join(t.TempDir(), "s.db"), bolt.Options{})

@@ -126,6 +126,10 @@ func (s *Server) toStatus(r *http.Request, err error) *metav1.Status {
 
 // statusOf is toStatus for a request given by its method and path.
 func (s *Server) statusOf(ctx context.Context, method, path string, err error) *metav1.Status {
+	if errors.Is(err, context.DeadlineExceeded) && errors.Is(context.Cause(ctx), errRequestTimeout) {
+		// The request's own deadline, not the store's failure.
+		return &apierrors.NewTimeoutError("request did not complete within the allowed duration", 0).ErrStatus
+	}
 	if sf, ok := errors.AsType[*storeFaultError](err); ok {
 		s.logStoreFault(ctx, method, path, sf.fault, sf.cause)
 	} else if sf, ok := errors.AsType[*storeFaultError](storageError(err, "")); ok {
