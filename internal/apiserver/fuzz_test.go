@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	certv1 "k8s.io/api/certificates/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -115,6 +116,7 @@ func FuzzRequestParameters(f *testing.F) {
 		"application/json;as=Table;v=v1;g=meta.k8s.io,application/json")
 	f.Add("/apis/certificates.k8s.io/v1/certificatesigningrequests/x/approval", "limit=-1&continue=%ff", "*/*;q=0.5, application/vnd.kubernetes.protobuf")
 	f.Add("/api/v1/events", "sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=99999999999", ";;;,,,")
+	f.Add("/version", "timeout=32s&timeout=-1h&timeout=9223372036854775807ns", "")
 	s := fuzzServer(f)
 	s.cfg.MaxWatchDuration = DefaultMaxWatchDuration
 	f.Fuzz(func(t *testing.T, path, query, accept string) {
@@ -132,5 +134,8 @@ func FuzzRequestParameters(f *testing.F) {
 		_, _ = fieldValidation(r)
 		_, _ = dryRun(r)
 		_, _ = includeObject(r)
+		if d, err := requestTimeout(r.URL.Query(), time.Minute); err == nil && (d <= 0 || d > time.Minute) {
+			t.Fatalf("requestTimeout(%q) = %v, want within (0, 1m]", r.URL.RawQuery, d)
+		}
 	})
 }
