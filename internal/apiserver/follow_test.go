@@ -2,7 +2,6 @@ package apiserver_test
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -68,16 +67,12 @@ func TestFollowWatchesAgain(t *testing.T) {
 // ends Follow with the 410 Gone Status, not with a silent retry.
 func TestFollowReportsGone(t *testing.T) {
 	t.Parallel()
-	store, err := bolt.Open(filepath.Join(t.TempDir(), "kubepki.db"), bolt.Options{HistorySize: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	srv := apiservertest.Start(t, apiservertest.Options{Store: store})
+	srv := apiservertest.Start(t, apiservertest.Options{Store: openBolt(t, bolt.Options{HistorySize: 2})})
 	client := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	var rvs []string
+	var err error
 	for _, n := range []string{"gone-1", "gone-2", "gone-3", "gone-4", "gone-5"} {
 		c, err := client.Create(ctx, newCSR(t, n, "alice"), metav1.CreateOptions{})
 		if err != nil {

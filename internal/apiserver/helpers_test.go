@@ -3,6 +3,7 @@ package apiserver_test
 import (
 	"context"
 	"crypto/x509/pkix"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubepki/kubepki/internal/pki"
+	"github.com/kubepki/kubepki/internal/storage/bolt"
 )
 
 // csrPEM makes a fresh key and a PEM CSR for cn and orgs.
@@ -38,6 +40,18 @@ func newCSR(t testing.TB, name, cn string, orgs ...string) *certv1.CertificateSi
 			Usages:     []certv1.KeyUsage{certv1.UsageClientAuth, certv1.UsageDigitalSignature},
 		},
 	}
+}
+
+// openBolt opens a bbolt store in a fresh temporary directory, closed at
+// the end of the test, for tests that wrap or tune the store they serve.
+func openBolt(t testing.TB, opts bolt.Options) *bolt.Store {
+	t.Helper()
+	s, err := bolt.Open(filepath.Join(t.TempDir(), "kubepki.db"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
 }
 
 func contextWithTimeout(t *testing.T, d time.Duration) (context.Context, context.CancelFunc) {

@@ -453,12 +453,7 @@ func (s *fullStore) Update(ctx context.Context, key string, rev int64, value []b
 // is back, without a restart.
 func TestStoreOutOfSpace(t *testing.T) {
 	t.Parallel()
-	bs, err := bolt.Open(filepath.Join(t.TempDir(), "s.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = bs.Close() })
-	store := &fullStore{Store: bs}
+	store := &fullStore{Store: openBolt(t, bolt.Options{})}
 	var logs lockedWriter
 	srv := apiservertest.Start(t, apiservertest.Options{Store: store, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	cs := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
@@ -467,7 +462,7 @@ func TestStoreOutOfSpace(t *testing.T) {
 		t.Fatal(err)
 	}
 	store.full.Store(true)
-	_, err = cs.Create(ctx, newCSR(t, "while-full", "alice"), metav1.CreateOptions{})
+	_, err := cs.Create(ctx, newCSR(t, "while-full", "alice"), metav1.CreateOptions{})
 	if !apierrors.IsInternalError(err) || !strings.Contains(err.Error(), "no space left") {
 		t.Errorf("create on a full disk = %v, want 500 saying the store has no space left", err)
 	}
@@ -533,11 +528,7 @@ func (s *slowStore) Get(ctx context.Context, key string) (storage.KV, error) {
 // timeout that is no duration is a 400.
 func TestRequestTimeout(t *testing.T) {
 	t.Parallel()
-	bs, err := bolt.Open(filepath.Join(t.TempDir(), "s.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = bs.Close() })
+	bs := openBolt(t, bolt.Options{})
 	var logs lockedWriter
 	slow := &slowStore{Store: bs, slowKey: "/slow", left: make(chan time.Duration, 1)}
 	const limit = time.Second
