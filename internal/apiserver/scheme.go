@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"strings"
 
 	"github.com/munnerz/goautoneg"
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
@@ -107,6 +108,7 @@ type output struct {
 	info        runtime.SerializerInfo
 	kind        outputKind
 	contentType string // the Content-Type header to send
+	pretty      bool   // indent JSON (see wantsPretty)
 }
 
 // errNotAcceptable is returned when no Accept clause can be served.
@@ -136,11 +138,12 @@ func (c *codecs) negotiate(r *http.Request, allowTable, allowDiscovery bool) (ou
 			continue
 		}
 		as, g, v := clause.Params["as"], clause.Params["g"], clause.Params["v"]
+		pretty := info.PrettySerializer != nil && wantsPretty(r)
 		switch {
 		case as == "":
-			return output{info: info, kind: outputObject, contentType: mt}, nil
+			return output{info: info, kind: outputObject, contentType: mt, pretty: pretty}, nil
 		case as == "Table" && g == metaGV.Group && v == metaGV.Version && allowTable && mt != mediaProtobuf:
-			return output{info: info, kind: outputTable, contentType: mt}, nil
+			return output{info: info, kind: outputTable, contentType: mt, pretty: pretty}, nil
 		case as == "APIGroupDiscoveryList" && g == discoveryGV.Group && (v == "v2" || v == "v2beta1") && allowDiscovery && mt != mediaProtobuf:
 			return output{info: info, kind: outputDiscovery,
 				contentType: mt + ";g=" + g + ";v=" + v + ";as=APIGroupDiscoveryList"}, nil
@@ -151,5 +154,19 @@ func (c *codecs) negotiate(r *http.Request, allowTable, allowDiscovery bool) (ou
 
 // encode serializes obj for out.
 func (c *codecs) encode(out output, obj runtime.Object) ([]byte, error) {
+	if out.pretty {
+		return runtime.Encode(out.info.PrettySerializer, obj)
+	}
 	return runtime.Encode(out.info.Serializer, obj)
+}
+
+// wantsPretty reports whether a JSON answer should be indented, as
+// kube-apiserver decides: pretty=true or pretty=1 asks for it, any other
+// value of pretty refuses it, and without one curl and Wget get it.
+func wantsPretty(r *http.Request) bool {
+	if v, ok := r.URL.Query()["pretty"]; ok {
+		return len(v) > 0 && (v[0] == "true" || v[0] == "1")
+	}
+	ua := r.UserAgent()
+	return strings.HasPrefix(ua, "curl") || strings.HasPrefix(ua, "Wget")
 }

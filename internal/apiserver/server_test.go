@@ -643,3 +643,44 @@ func TestStoreUnavailable(t *testing.T) {
 		t.Errorf("/livez on a closed store = %d, want 200 (the process lives)", res.code)
 	}
 }
+
+// TestPretty: JSON answers are indented for pretty=true or 1, and for curl
+// and Wget unless pretty says otherwise, as kube-apiserver does; watch
+// events stay one per line.
+func TestPretty(t *testing.T) {
+	t.Parallel()
+	srv := apiservertest.Start(t, apiservertest.Options{})
+	admin := httpClient(t, srv, apiservertest.AdminUser, apiservertest.AdminGroup)
+	if res := do(t, admin, "POST", srv.URL+csrPath, "application/json", csrJSON(t, func(c *certv1.CertificateSigningRequest) { c.Name = "pretty" })); res.code != http.StatusCreated {
+		t.Fatalf("create = %d %s", res.code, res.body)
+	}
+	for _, tc := range []struct {
+		query, userAgent string
+		pretty           bool
+	}{
+		{"", "kubectl/v1.32.4", false},
+		{"?pretty=true", "kubectl/v1.32.4", true},
+		{"?pretty=1", "", true},
+		{"", "curl/8.5.0", true},
+		{"", "Wget/1.21", true},
+		{"?pretty=false", "curl/8.5.0", false},
+		{"?pretty=0", "curl/8.5.0", false},
+	} {
+		for _, path := range []string{csrPath + "/pretty", csrPath} {
+			res := do(t, admin, "GET", srv.URL+path+tc.query, "", nil, "User-Agent", tc.userAgent)
+			indented := bytes.HasPrefix(res.body, []byte("{\n  \""))
+			if res.code != http.StatusOK || indented != tc.pretty || !json.Valid(res.body) {
+				t.Errorf("GET %s%s as %q: %d, indented %v, want %v; %.80q", path, tc.query, tc.userAgent, res.code, indented, tc.pretty, res.body)
+			}
+		}
+	}
+	// YAML has no pretty form; it is asked for and answered as usual.
+	if res := do(t, admin, "GET", srv.URL+csrPath+"/pretty?pretty=true", "", nil, "Accept", "application/yaml"); res.code != http.StatusOK || !bytes.HasPrefix(res.body, []byte("apiVersion:")) {
+		t.Errorf("YAML with pretty=true: %d %.80q", res.code, res.body)
+	}
+	res := do(t, admin, "GET", srv.URL+csrPath+"?watch=true&resourceVersion=0&timeoutSeconds=1&pretty=true", "", nil, "User-Agent", "curl/8.5.0")
+	lines := bytes.Split(bytes.TrimSpace(res.body), []byte("\n"))
+	if res.code != http.StatusOK || len(lines) != 1 || !json.Valid(lines[0]) {
+		t.Errorf("watch with pretty=true from curl: %d, %d lines, want one event on one line: %.200q", res.code, len(lines), res.body)
+	}
+}

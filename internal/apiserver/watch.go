@@ -378,6 +378,9 @@ func (s *Server) watchCSRs(w http.ResponseWriter, r *http.Request, st *reqState)
 		s.writeError(w, r, err)
 		return
 	}
+	// One event per line, and events encoded once for every watcher of
+	// a format: never indented.
+	out.pretty = false
 	if out.info.StreamSerializer == nil {
 		s.writeError(w, r, fmt.Errorf("%w: %s cannot stream watch events", errNotAcceptable, out.info.MediaType))
 		return
