@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"encoding/json"
 	"net/http"
 	"runtime"
 	"strings"
@@ -191,7 +192,13 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request, core boo
 
 // writeJSON answers with a plain JSON document (for types outside the scheme).
 func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, code int, v any) {
-	data, err := jsonMarshal(v)
+	var data []byte
+	var err error
+	if wantsPretty(r) {
+		data, err = json.MarshalIndent(v, "", "  ")
+	} else {
+		data, err = jsonMarshal(v)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

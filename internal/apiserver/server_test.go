@@ -666,7 +666,7 @@ func TestPretty(t *testing.T) {
 		{"?pretty=false", "curl/8.5.0", false},
 		{"?pretty=0", "curl/8.5.0", false},
 	} {
-		for _, path := range []string{csrPath + "/pretty", csrPath} {
+		for _, path := range []string{csrPath + "/pretty", csrPath, "/version"} {
 			res := do(t, admin, "GET", srv.URL+path+tc.query, "", nil, "User-Agent", tc.userAgent)
 			indented := bytes.HasPrefix(res.body, []byte("{\n  \""))
 			if res.code != http.StatusOK || indented != tc.pretty || !json.Valid(res.body) {
