@@ -91,7 +91,17 @@ reuse them. CSRs are stored in DIR/kubepki.db (bbolt), or in etcd with
 the store, and exits.
 
 Every certificate is checked with kubepki lint's rules before the CA key signs
-it; one that breaks an error-level rule ends Failed instead.
+it; one that breaks an error-level rule ends Failed instead. Before signing, the
+signer reserves the CSR with a kubepki.io/Issuing condition (status True,
+reason Reserved, naming the serial it will use; False, reason Issued, once the
+certificate is stored), so that no CSR ever gets two certificates, across
+restarts and replicas; "kubectl get csr -w" therefore shows one more MODIFIED
+event between Approved and Approved,Issued.
+
+A store that has no space left (a full disk, etcd's NOSPACE alarm) fails
+writes with 500 while reads go on; writes resume once space is freed, without a
+restart. A request that outlives its deadline (--request-timeout of kubectl, or
+the server's 60 s) ends with 504.
 
 While little is in memory, the Go garbage collector is given room (GOGC up to
 400, back to Go's default once 32 MiB are live); GOGC or GOMEMLIMIT in the
