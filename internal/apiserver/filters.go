@@ -210,10 +210,13 @@ func (s *Server) serveFiltered(w http.ResponseWriter, r *http.Request, st *reqSt
 				return
 			}
 		}
-		timeout, err := requestTimeout(r.URL.Query(), s.cfg.RequestTimeout)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
+		timeout := s.cfg.RequestTimeout
+		if strings.Contains(r.URL.RawQuery, "timeout") { // parse the query only then
+			var err error
+			if timeout, err = requestTimeout(r.URL.Query(), timeout); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
 		}
 		ctx, cancel := context.WithTimeoutCause(r.Context(), timeout, errRequestTimeout)
 		defer cancel()

@@ -2,7 +2,6 @@ package apiserver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -55,11 +54,9 @@ func (c *localCSRs) call(ctx context.Context, method, verb, name, sub string, fn
 	}
 	if err == nil {
 		tctx, cancel := context.WithTimeoutCause(ctx, c.s.cfg.RequestTimeout, errRequestTimeout)
+		defer cancel()
 		err = fn(tctx, st)
-		if errors.Is(context.Cause(tctx), errRequestTimeout) {
-			ctx = tctx // so that finish answers the timeout with 504
-		}
-		cancel()
+		ctx = tctx // finish answers a passed deadline with 504 from its cause
 	}
 	return c.finish(ctx, st, method, start, err)
 }

@@ -121,6 +121,7 @@ func (c *codecs) negotiate(r *http.Request, allowTable, allowDiscovery bool) (ou
 	if accept == "" {
 		accept = mediaJSON
 	}
+	pretty := wantsPretty(r)
 	for _, clause := range goautoneg.ParseAccept(accept) {
 		if clause.Q <= 0 {
 			continue
@@ -138,7 +139,7 @@ func (c *codecs) negotiate(r *http.Request, allowTable, allowDiscovery bool) (ou
 			continue
 		}
 		as, g, v := clause.Params["as"], clause.Params["g"], clause.Params["v"]
-		pretty := info.PrettySerializer != nil && wantsPretty(r)
+		pretty := pretty && info.PrettySerializer != nil
 		switch {
 		case as == "":
 			return output{info: info, kind: outputObject, contentType: mt, pretty: pretty}, nil
@@ -164,8 +165,10 @@ func (c *codecs) encode(out output, obj runtime.Object) ([]byte, error) {
 // kube-apiserver decides: pretty=true or pretty=1 asks for it, any other
 // value of pretty refuses it, and without one curl and Wget get it.
 func wantsPretty(r *http.Request) bool {
-	if v, ok := r.URL.Query()["pretty"]; ok {
-		return len(v) > 0 && (v[0] == "true" || v[0] == "1")
+	if strings.Contains(r.URL.RawQuery, "pretty") {
+		if v, ok := r.URL.Query()["pretty"]; ok {
+			return len(v) > 0 && (v[0] == "true" || v[0] == "1")
+		}
 	}
 	ua := r.UserAgent()
 	return strings.HasPrefix(ua, "curl") || strings.HasPrefix(ua, "Wget")

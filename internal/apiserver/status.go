@@ -25,6 +25,9 @@ const conflictMessage = "the object has been modified; please apply your changes
 // storageError turns a store error about the CSR name into an API status
 // error. Unknown errors pass through and become 500s.
 func storageError(err error, name string) error {
+	if sf, ok := errors.AsType[*storeFaultError](err); ok {
+		return sf // already turned into a Status
+	}
 	switch {
 	case err == nil:
 		return nil
@@ -43,16 +46,10 @@ func storageError(err error, name string) error {
 	case errors.Is(err, storage.ErrTooLarge):
 		return apierrors.NewRequestEntityTooLargeError("the object exceeds the store's size limit")
 	case errors.Is(err, storage.ErrNoSpace):
-		if sf, ok := errors.AsType[*storeFaultError](err); ok {
-			return sf // already turned into a Status
-		}
 		return &storeFaultError{StatusError: apierrors.NewInternalError(errors.New(
 			"the store has no space left to write; reads still work, and writes will once the server's administrator frees space")),
 			cause: err, fault: faultNoSpace}
 	case errors.Is(err, storage.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		if sf, ok := errors.AsType[*storeFaultError](err); ok {
-			return sf
-		}
 		return &storeFaultError{StatusError: apierrors.NewServiceUnavailable("the store is unavailable; retry later"),
 			cause: err, fault: faultUnavailable}
 	}
@@ -130,10 +127,9 @@ func (s *Server) statusOf(ctx context.Context, method, path string, err error) *
 		// The request's own deadline, not the store's failure.
 		return &apierrors.NewTimeoutError("request did not complete within the allowed duration", 0).ErrStatus
 	}
-	if sf, ok := errors.AsType[*storeFaultError](err); ok {
+	mapped := storageError(err, "")
+	if sf, ok := mapped.(*storeFaultError); ok {
 		s.logStoreFault(ctx, method, path, sf.fault, sf.cause)
-	} else if sf, ok := errors.AsType[*storeFaultError](storageError(err, "")); ok {
-		s.logStoreFault(ctx, method, path, sf.fault, err)
 	}
 	var st apierrors.APIStatus
 	if errors.As(err, &st) {
@@ -152,7 +148,7 @@ func (s *Server) statusOf(ctx context.Context, method, path string, err error) *
 		return &apierrors.NewGenericServerResponse(http.StatusNotAcceptable, method,
 			schema.GroupResource{}, "", err.Error(), 0, false).ErrStatus
 	}
-	if errors.As(storageError(err, ""), &st) {
+	if errors.As(mapped, &st) {
 		status := st.Status()
 		return &status
 	}

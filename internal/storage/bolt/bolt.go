@@ -57,7 +57,7 @@ const (
 	// maxKeySize is bbolt's key limit.
 	maxKeySize = bbolt.MaxKeySize
 	// maxBatch bounds how many writes share one transaction; so does the
-	// watch buffer (see Store.batchLimit).
+	// watch buffer (see writeLoop).
 	maxBatch = 512
 	// replayPage is how many events a watch replays per read transaction.
 	replayPage = 512
@@ -125,12 +125,6 @@ type Store struct {
 	// for the benchmarks' writes-per-commit figure; largestCommit is the
 	// most writes one transaction carried.
 	commits, writes, largestCommit atomic.Int64
-	// batchLimit bounds the writes of one transaction: maxBatch, and
-	// never more than WatchBufferSize, so that one transaction's events
-	// always fit the buffer of a watcher that has read everything before
-	// them. A watcher is dropped for falling behind, never for the size
-	// of a single commit.
-	batchLimit int
 
 	// convertedIn is how long Open took to convert a format 1 file; zero
 	// when there was nothing to convert.
@@ -172,8 +166,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, path: path, opts: opts, ops: make(chan *op, maxBatch), closing: make(chan struct{}), stopped: make(chan struct{}),
-		batchLimit: min(maxBatch, opts.WatchBufferSize)}
+	s := &Store{db: db, path: path, opts: opts, ops: make(chan *op, maxBatch), closing: make(chan struct{}), stopped: make(chan struct{})}
 	start := time.Now()
 	converted, err := s.init()
 	if err != nil {

@@ -86,17 +86,22 @@ func (s *Store) writerDone() <-chan struct{} {
 }
 
 // writeLoop is the single writer: it takes every queued op (up to
-// s.batchLimit), commits them in one transaction and one fsync, publishes
-// their events in revision order, then answers the callers.
+// limit), commits them in one transaction and one fsync, publishes their
+// events in revision order, then answers the callers.
 func (s *Store) writeLoop() {
 	defer s.writer.Done()
 	defer close(s.stopped)
-	batch := make([]*op, 0, s.batchLimit)
+	// One transaction never carries more writes than a watch buffer
+	// holds, so that its events always fit the buffer of a watcher that
+	// has read everything before them: a watcher is dropped for falling
+	// behind, never for the size of a single commit.
+	limit := min(maxBatch, s.opts.WatchBufferSize)
+	batch := make([]*op, 0, limit)
 	last := 0
 	for {
 		select {
 		case o := <-s.ops:
-			batch = s.gather(append(batch[:0], o), s.batchLimit, last)
+			batch = s.gather(append(batch[:0], o), limit, last)
 			last = len(batch)
 			s.commit(batch)
 		case <-s.closing:
