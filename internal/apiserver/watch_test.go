@@ -23,6 +23,7 @@ import (
 	"github.com/kubepki/kubepki/internal/apiserver"
 	"github.com/kubepki/kubepki/internal/apiserver/apiservertest"
 	"github.com/kubepki/kubepki/internal/storage/bolt"
+	"github.com/kubepki/kubepki/internal/storage/storagetest"
 )
 
 // watchStream opens a raw watch and returns a reader of its events.
@@ -372,13 +373,9 @@ func TestListContinueTooOld(t *testing.T) {
 // re-listing.
 func TestWatchFallenBehindResumes(t *testing.T) {
 	t.Parallel()
-	// A buffer of one event: any transaction of several creates (the
-	// store commits concurrent writes together) overflows it.
-	store, err := bolt.Open(filepath.Join(t.TempDir(), "tiny-buffer.db"), bolt.Options{WatchBufferSize: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	// A buffer of one event, read 5 ms apart: a burst of creates overruns
+	// it, and the store ends the watch.
+	store := &storagetest.LagWatches{Interface: openBolt(t, bolt.Options{WatchBufferSize: 1}), Lag: 5 * time.Millisecond}
 	srv := apiservertest.Start(t, apiservertest.Options{Store: store})
 	cs := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
 	start, err := cs.List(t.Context(), metav1.ListOptions{})

@@ -17,13 +17,13 @@ import (
 
 	"github.com/kubepki/kubepki/internal/apiserver/apiservertest"
 	"github.com/kubepki/kubepki/internal/controller"
-	"github.com/kubepki/kubepki/internal/storage"
 	"github.com/kubepki/kubepki/internal/storage/bolt"
+	"github.com/kubepki/kubepki/internal/storage/storagetest"
 )
 
 // TestSignerSurvivesLostWatches runs on a store that ends any watcher one
 // event behind and keeps only two events of history, and whose watches are
-// read slowly (lagStore), so the controllers' watch keeps ending and
+// read slowly (storagetest.LagWatches), so the controllers' watch keeps ending and
 // resuming fails with 410 Gone: the informer must relist, and every
 // approved CSR is still issued exactly once.
 func TestSignerSurvivesLostWatches(t *testing.T) {
@@ -36,7 +36,7 @@ func TestSignerSurvivesLostWatches(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = bs.Close() })
-			e := envFor(t, apiservertest.Start(t, apiservertest.Options{Store: &lagStore{Store: bs, lag: 5 * time.Millisecond}}))
+			e := envFor(t, apiservertest.Start(t, apiservertest.Options{Store: &storagetest.LagWatches{Interface: bs, Lag: 5 * time.Millisecond}}))
 			client := e.ctrl
 			if over == "https" {
 				client = e.ctrlHTTPS
@@ -92,56 +92,4 @@ func (c *listCounter) Watch(ctx context.Context, opts metav1.ListOptions) (watch
 func (c *listCounter) List(ctx context.Context, opts metav1.ListOptions) (*certv1.CertificateSigningRequestList, error) {
 	c.lists.Add(1)
 	return c.CertificateSigningRequestInterface.List(ctx, opts)
-}
-
-// lagStore is a real bbolt store whose watches are read lag apart per
-// event, as by a server too busy to keep up: the store's own buffer fills
-// and the store ends the watch as it ends any watcher that falls behind.
-// (A transaction never carries more events than the buffer holds, so a
-// watcher read at full speed may never fall behind, and the test would
-// not force what it tests.)
-type lagStore struct {
-	*bolt.Store
-	lag time.Duration
-}
-
-func (s *lagStore) Watch(ctx context.Context, prefix string, from int64) (storage.Watcher, error) {
-	w, err := s.Store.Watch(ctx, prefix, from)
-	if err != nil {
-		return nil, err
-	}
-	l := &lagWatcher{Watcher: w, ch: make(chan storage.Event), stop: make(chan struct{})}
-	go l.relay(s.lag)
-	return l, nil
-}
-
-// lagWatcher relays a store watch's events lag apart.
-type lagWatcher struct {
-	storage.Watcher
-	ch       chan storage.Event
-	stop     chan struct{}
-	stopOnce sync.Once
-}
-
-func (l *lagWatcher) relay(lag time.Duration) {
-	defer close(l.ch)
-	for ev := range l.Watcher.Events() {
-		select {
-		case <-time.After(lag):
-		case <-l.stop:
-			return
-		}
-		select {
-		case l.ch <- ev:
-		case <-l.stop:
-			return
-		}
-	}
-}
-
-func (l *lagWatcher) Events() <-chan storage.Event { return l.ch }
-
-func (l *lagWatcher) Stop() {
-	l.stopOnce.Do(func() { close(l.stop) })
-	l.Watcher.Stop()
 }
