@@ -88,13 +88,20 @@ func (s *Server) writeCSR(w http.ResponseWriter, r *http.Request, code int, csr 
 		s.writeError(w, r, err)
 		return
 	}
-	if out.kind == outputTable {
+	switch out.kind {
+	case outputTable:
 		tbl, err := s.csrTable(r, []certv1.CertificateSigningRequest{*csr}, csr.ResourceVersion, "", true)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
 		s.writeEncoded(w, r, out, code, tbl)
+		return
+	case outputMetadata:
+		s.writeEncoded(w, r, out, code, partialMetadata(csr))
+		return
+	case outputMetadataList:
+		s.writeError(w, r, errListForm)
 		return
 	}
 	setCSRTypeMeta(csr)

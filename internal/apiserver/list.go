@@ -273,6 +273,9 @@ func (s *Server) listCSRs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out, err := s.codecs.negotiate(r, true, false)
+	if err == nil && out.kind == outputMetadata {
+		err = errObjectForm
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -282,7 +285,8 @@ func (s *Server) listCSRs(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if out.kind == outputTable {
+	switch out.kind {
+	case outputTable:
 		tbl, err := s.csrTable(r, page.items, strconv.FormatInt(page.revision, 10), page.cont, true)
 		if err != nil {
 			s.writeError(w, r, err)
@@ -290,9 +294,11 @@ func (s *Server) listCSRs(w http.ResponseWriter, r *http.Request) {
 		}
 		tbl.RemainingItemCount = page.remaining
 		s.writeEncoded(w, r, out, http.StatusOK, tbl)
-		return
+	case outputMetadataList:
+		s.writeEncoded(w, r, out, http.StatusOK, partialMetadataList(page))
+	default:
+		s.writeEncoded(w, r, out, http.StatusOK, csrList(page))
 	}
-	s.writeEncoded(w, r, out, http.StatusOK, csrList(page))
 }
 
 func (s *Server) deleteCollection(w http.ResponseWriter, r *http.Request, st *reqState) {

@@ -100,6 +100,8 @@ type outputKind int
 const (
 	outputObject    outputKind = iota // the object itself
 	outputTable                       // a meta.k8s.io/v1 Table
+	outputMetadata                    // a meta.k8s.io/v1 PartialObjectMetadata per object
+	outputMetadataList                // a meta.k8s.io/v1 PartialObjectMetadataList
 	outputDiscovery                   // aggregated discovery (apidiscovery.k8s.io/v2 or v2beta1)
 )
 
@@ -114,9 +116,14 @@ type output struct {
 // errNotAcceptable is returned when no Accept clause can be served.
 var errNotAcceptable = errors.New("not acceptable")
 
-// negotiate picks the response format from the Accept header. allowTable
-// and allowDiscovery say which "as=" forms the endpoint can produce.
-func (c *codecs) negotiate(r *http.Request, allowTable, allowDiscovery bool) (output, error) {
+// negotiate picks the response format from the Accept header. allowAs
+// says the endpoint serves CSRs, and so can answer with a Table (JSON or
+// YAML) or with their metadata alone (PartialObjectMetadata or
+// PartialObjectMetadataList, in any format, as client-go's metadata
+// client asks); allowDiscovery, that it can answer with aggregated
+// discovery. As in kube-apiserver, the endpoint itself refuses a list
+// form for one object and the other way round.
+func (c *codecs) negotiate(r *http.Request, allowAs, allowDiscovery bool) (output, error) {
 	accept := r.Header.Get("Accept")
 	if accept == "" {
 		accept = mediaJSON
@@ -143,8 +150,12 @@ func (c *codecs) negotiate(r *http.Request, allowTable, allowDiscovery bool) (ou
 		switch {
 		case as == "":
 			return output{info: info, kind: outputObject, contentType: mt, pretty: pretty}, nil
-		case as == "Table" && g == metaGV.Group && v == metaGV.Version && allowTable && mt != mediaProtobuf:
+		case as == "Table" && g == metaGV.Group && v == metaGV.Version && allowAs && mt != mediaProtobuf:
 			return output{info: info, kind: outputTable, contentType: mt, pretty: pretty}, nil
+		case as == "PartialObjectMetadata" && g == metaGV.Group && v == metaGV.Version && allowAs:
+			return output{info: info, kind: outputMetadata, contentType: mt, pretty: pretty}, nil
+		case as == "PartialObjectMetadataList" && g == metaGV.Group && v == metaGV.Version && allowAs:
+			return output{info: info, kind: outputMetadataList, contentType: mt, pretty: pretty}, nil
 		case as == "APIGroupDiscoveryList" && g == discoveryGV.Group && (v == "v2" || v == "v2beta1") && allowDiscovery && mt != mediaProtobuf:
 			return output{info: info, kind: outputDiscovery,
 				contentType: mt + ";g=" + g + ";v=" + v + ";as=APIGroupDiscoveryList"}, nil

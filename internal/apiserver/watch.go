@@ -135,12 +135,15 @@ func (e *watchEncoder) flush() {
 }
 
 func (e *watchEncoder) sendCSR(typ watch.EventType, csr *certv1.CertificateSigningRequest) error {
-	if e.out.kind == outputTable {
+	switch e.out.kind {
+	case outputTable:
 		tbl, err := e.s.csrTable(e.r, []certv1.CertificateSigningRequest{*csr}, csr.ResourceVersion, "", true)
 		if err != nil {
 			return err
 		}
 		return e.send(typ, tbl)
+	case outputMetadata:
+		return e.send(typ, partialMetadata(csr))
 	}
 	if csr.Kind == "" {
 		setCSRTypeMeta(csr)
@@ -151,7 +154,13 @@ func (e *watchEncoder) sendCSR(typ watch.EventType, csr *certv1.CertificateSigni
 // bookmark sends a BOOKMARK event and flushes: it marks a point the
 // client should see at once.
 func (e *watchEncoder) bookmark(rev int64, initialEnd bool) error {
-	if err := e.send(watch.Bookmark, bookmarkObject(rev, initialEnd)); err != nil {
+	var obj runtime.Object = bookmarkObject(rev, initialEnd)
+	if e.out.kind == outputMetadata {
+		// Metadata informers decode every event, bookmarks included, as
+		// PartialObjectMetadata.
+		obj = partialMetadata(bookmarkObject(rev, initialEnd))
+	}
+	if err := e.send(watch.Bookmark, obj); err != nil {
 		return err
 	}
 	e.flush()
@@ -204,7 +213,7 @@ type watchSink interface {
 }
 
 func (e *watchEncoder) event(typ watch.EventType, csr *certv1.CertificateSigningRequest, shared *sharedEvent) error {
-	if shared == nil || e.out.kind == outputTable {
+	if shared == nil || e.out.kind != outputObject {
 		return e.sendCSR(typ, csr)
 	}
 	raw, err := shared.encode(e.out.info)
@@ -374,6 +383,10 @@ func (s *Server) watchCSRs(w http.ResponseWriter, r *http.Request, st *reqState)
 		return
 	}
 	out, err := s.codecs.negotiate(r, true, false)
+	if err == nil && out.kind == outputMetadataList {
+		// Each event carries one object.
+		err = errListForm
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
