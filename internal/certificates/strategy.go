@@ -50,14 +50,40 @@ func PrepareForApprovalUpdate(newCSR, old *certv1.CertificateSigningRequest) {
 	PrepareForApprovalUpdateAt(newCSR, old, time.Now())
 }
 
+// ConditionIssuing is the condition kubepki's signer writes through the
+// status subresource to record an issuance (its serial) before the CA key
+// signs, and to mark it done. It is the signer's record: only a status
+// update can write it.
+const ConditionIssuing certv1.RequestConditionType = "kubepki.io/Issuing"
+
 // PrepareForApprovalUpdateAt readies an update of the approval subresource:
 // spec and status.certificate are reset to the stored values, so only
 // status.conditions come from the request; zero condition timestamps are
-// filled in as of now (see [PrepareForStatusUpdateAt]).
+// filled in as of now (see [PrepareForStatusUpdateAt]). The signer's
+// [ConditionIssuing] is put back as stored: an approver can neither erase
+// nor forge the record of an issuance (kube-apiserver, which knows no
+// such condition, would let the request change it).
 func PrepareForApprovalUpdateAt(newCSR, old *certv1.CertificateSigningRequest, now time.Time) {
 	newCSR.Spec = *old.Spec.DeepCopy()
 	newCSR.Status.Certificate = slices.Clone(old.Status.Certificate)
+	keepStoredConditions(newCSR, old, ConditionIssuing)
 	populateConditionTimestamps(newCSR, old, now)
+}
+
+// keepStoredConditions replaces newCSR's conditions of type t by the
+// stored ones, which keep their place after the other conditions.
+func keepStoredConditions(newCSR, old *certv1.CertificateSigningRequest, t certv1.RequestConditionType) {
+	isT := func(c certv1.CertificateSigningRequestCondition) bool { return c.Type == t }
+	if !slices.ContainsFunc(newCSR.Status.Conditions, isT) && !slices.ContainsFunc(old.Status.Conditions, isT) {
+		return
+	}
+	kept := slices.DeleteFunc(slices.Clone(newCSR.Status.Conditions), isT)
+	for _, c := range old.Status.Conditions {
+		if isT(c) {
+			kept = append(kept, *c.DeepCopy())
+		}
+	}
+	newCSR.Status.Conditions = kept
 }
 
 // PrepareForStatusUpdate readies an update of the status subresource at the

@@ -150,6 +150,12 @@ func failed(at time.Time) certv1.CertificateSigningRequestCondition {
 		LastUpdateTime: metav1.NewTime(at), LastTransitionTime: metav1.NewTime(at)}
 }
 
+// issuing is a reservation condition of kubepki's signer.
+func issuing(at time.Time, msg string) certv1.CertificateSigningRequestCondition {
+	return certv1.CertificateSigningRequestCondition{Type: ConditionIssuing, Status: corev1.ConditionTrue, Reason: "Reserved",
+		Message: msg, LastUpdateTime: metav1.NewTime(at), LastTransitionTime: metav1.NewTime(at)}
+}
+
 // stored returns a CSR as the store would hold it after create.
 func stored(t *testing.T) *certv1.CertificateSigningRequest {
 	t.Helper()
@@ -267,6 +273,51 @@ func TestUpdateRules(t *testing.T) {
 			},
 			change: func(c *certv1.CertificateSigningRequest) { c.Status.Conditions = c.Status.Conditions[:1] },
 			want:   []fieldErr{{field.ErrorTypeForbidden, "status.conditions"}}},
+		{name: "approval: cannot erase the signer's reservation", endpoint: approval,
+			old: func(c *certv1.CertificateSigningRequest) {
+				c.Status.Conditions = []certv1.CertificateSigningRequestCondition{approved(now), issuing(now, "serial 1")}
+			},
+			change: func(c *certv1.CertificateSigningRequest) { c.Status.Conditions = c.Status.Conditions[:1] },
+			check: func(t *testing.T, got *certv1.CertificateSigningRequest) {
+				if len(got.Status.Conditions) != 2 || got.Status.Conditions[1] != issuing(now, "serial 1") {
+					t.Errorf("conditions = %+v, want Approved and the stored reservation", got.Status.Conditions)
+				}
+			}},
+		{name: "approval: cannot change the signer's reservation", endpoint: approval,
+			old: func(c *certv1.CertificateSigningRequest) {
+				c.Status.Conditions = []certv1.CertificateSigningRequestCondition{issuing(now, "serial 1"), approved(now)}
+			},
+			change: func(c *certv1.CertificateSigningRequest) {
+				c.Status.Conditions[0].Message = "serial 2"
+				c.Status.Conditions[0].Status = corev1.ConditionFalse
+			},
+			check: func(t *testing.T, got *certv1.CertificateSigningRequest) {
+				if len(got.Status.Conditions) != 2 || got.Status.Conditions[0].Type != certv1.CertificateApproved ||
+					got.Status.Conditions[1] != issuing(now, "serial 1") {
+					t.Errorf("conditions = %+v, want Approved and the stored reservation", got.Status.Conditions)
+				}
+			}},
+		{name: "approval: cannot forge a reservation", endpoint: approval,
+			change: func(c *certv1.CertificateSigningRequest) {
+				c.Status.Conditions = []certv1.CertificateSigningRequestCondition{approved(now), issuing(now, "serial 3")}
+			},
+			check: func(t *testing.T, got *certv1.CertificateSigningRequest) {
+				if len(got.Status.Conditions) != 1 || got.Status.Conditions[0].Type != certv1.CertificateApproved {
+					t.Errorf("conditions = %+v, want Approved alone", got.Status.Conditions)
+				}
+			}},
+		{name: "status: the signer writes its reservation", endpoint: status,
+			old: func(c *certv1.CertificateSigningRequest) {
+				c.Status.Conditions = []certv1.CertificateSigningRequestCondition{approved(now)}
+			},
+			change: func(c *certv1.CertificateSigningRequest) {
+				c.Status.Conditions = append(c.Status.Conditions, issuing(now, "serial 4"))
+			},
+			check: func(t *testing.T, got *certv1.CertificateSigningRequest) {
+				if len(got.Status.Conditions) != 2 || got.Status.Conditions[1] != issuing(now, "serial 4") {
+					t.Errorf("conditions = %+v, want Approved and the new reservation", got.Status.Conditions)
+				}
+			}},
 		{name: "approval: transition time kept from stored condition", endpoint: approval,
 			old: func(c *certv1.CertificateSigningRequest) {
 				c.Status.Conditions = []certv1.CertificateSigningRequestCondition{approved(time.Unix(100, 0))}

@@ -23,7 +23,8 @@ import (
 // subresource to reserve a CSR before using the CA key: status True with
 // reason ReasonReserved while reserved, then status False with reason
 // ReasonIssued in the same write that stores the certificate.
-const ConditionIssuing certv1.RequestConditionType = "kubepki.io/Issuing"
+// Approval updates cannot change it (see certificates.ConditionIssuing).
+const ConditionIssuing = certificates.ConditionIssuing
 
 // Reasons of the Issuing condition.
 const (
