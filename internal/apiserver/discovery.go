@@ -121,10 +121,9 @@ func (s *Server) serveNonResource(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
-	case path == "/healthz" || path == "/livez" || strings.HasPrefix(path, "/healthz/") || strings.HasPrefix(path, "/livez/"):
-		s.serveHealth(w, r, false)
-	case path == "/readyz" || strings.HasPrefix(path, "/readyz/"):
-		s.serveHealth(w, r, true)
+	case path == "/healthz" || path == "/livez" || path == "/readyz" ||
+		strings.HasPrefix(path, "/healthz/") || strings.HasPrefix(path, "/livez/") || strings.HasPrefix(path, "/readyz/"):
+		s.serveHealth(w, r)
 	case path == "/version":
 		s.writeJSON(w, r, http.StatusOK, s.versionInfo())
 	case path == "/metrics":

@@ -3,7 +3,10 @@ package apiserver
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,44 +44,84 @@ type healthCheck struct {
 	check func(ctx context.Context) error
 }
 
-// serveHealth answers /healthz, /livez (ready=false) and /readyz: "ok", or
-// with ?verbose the list of checks.
-func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request, ready bool) {
-	checks := []healthCheck{{name: "ping", check: func(context.Context) error { return nil }}}
-	if ready {
-		checks = append(checks,
-			healthCheck{name: "store", check: s.storeHealth},
-			healthCheck{name: "shutdown", check: func(context.Context) error {
-				select {
-				case <-s.stopping:
-					return fmt.Errorf("the server is shutting down")
-				default:
-					return nil
-				}
-			}})
+// healthChecks are the checks behind each health endpoint, as in
+// kube-apiserver: /livez asks whether the process should be restarted
+// (ping alone: a store outage is not cured by a restart), /readyz whether
+// it should get traffic (the store, and not shutting down), and the
+// older /healthz the store as well.
+func (s *Server) healthChecks(endpoint string) []healthCheck {
+	ping := healthCheck{name: "ping", check: func(context.Context) error { return nil }}
+	store := healthCheck{name: "store", check: s.storeHealth}
+	switch endpoint {
+	case "livez":
+		return []healthCheck{ping}
+	case "healthz":
+		return []healthCheck{ping, store}
 	}
-	endpoint := strings.Trim(r.URL.Path, "/")
-	base, only, _ := strings.Cut(endpoint, "/")
+	return []healthCheck{ping, store, {name: "shutdown", check: func(context.Context) error {
+		select {
+		case <-s.stopping:
+			return fmt.Errorf("the server is shutting down")
+		default:
+			return nil
+		}
+	}}}
+}
+
+// serveHealth answers /healthz, /livez and /readyz: "ok", or with
+// ?verbose the list of checks; ?exclude=NAME (repeatable) skips a check.
+// /ENDPOINT/NAME runs the one check NAME, and an unknown NAME is a 404.
+func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
+	base, only, _ := strings.Cut(strings.Trim(r.URL.Path, "/"), "/")
+	checks := s.healthChecks(base)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if only != "" {
+		i := slices.IndexFunc(checks, func(c healthCheck) bool { return c.name == only })
+		if i < 0 {
+			s.writeError(w, r, errNoSuchPath())
+			return
+		}
+		if s.runHealthCheck(r.Context(), base, checks[i]) != nil {
+			http.Error(w, "internal server error: reason withheld", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok"))
+		return
+	}
+	q := r.URL.Query()
+	excluded := map[string]bool{}
+	for _, v := range q["exclude"] {
+		for name := range strings.SplitSeq(v, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				excluded[name] = true
+			}
+		}
+	}
 	var b strings.Builder
 	failed := false
 	for _, c := range checks {
-		if only != "" && c.name != only {
+		if excluded[c.name] {
+			delete(excluded, c.name)
+			fmt.Fprintf(&b, "[+]%s excluded: ok\n", c.name)
 			continue
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), healthCheckTimeout)
-		err := c.check(ctx)
-		cancel()
-		if err != nil {
+		if s.runHealthCheck(r.Context(), base, c) != nil {
 			failed = true
 			fmt.Fprintf(&b, "[-]%s failed: reason withheld\n", c.name)
-			s.log.Warn("health check failed", "check", c.name, "endpoint", base, "error", err.Error())
 		} else {
 			fmt.Fprintf(&b, "[+]%s ok\n", c.name)
 		}
 	}
-	_, verbose := r.URL.Query()["verbose"]
+	if len(excluded) > 0 {
+		names := slices.Sorted(maps.Keys(excluded))
+		for i, n := range names {
+			names[i] = strconv.Quote(n)
+		}
+		fmt.Fprintf(&b, "warn: some health checks cannot be excluded: no matches for %s\n", strings.Join(names, ","))
+	}
+	_, verbose := q["verbose"]
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if failed {
 		w.WriteHeader(http.StatusInternalServerError)
 		fmt.Fprintf(w, "%s%s check failed\n", b.String(), base)
@@ -89,6 +132,18 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request, ready bool)
 		return
 	}
 	_, _ = w.Write([]byte("ok"))
+}
+
+// runHealthCheck runs c within healthCheckTimeout and logs a failure
+// with its cause, which the answer withholds.
+func (s *Server) runHealthCheck(ctx context.Context, endpoint string, c healthCheck) error {
+	ctx, cancel := context.WithTimeout(ctx, healthCheckTimeout)
+	defer cancel()
+	err := c.check(ctx)
+	if err != nil {
+		s.log.Warn("health check failed", "check", c.name, "endpoint", endpoint, "error", err.Error())
+	}
+	return err
 }
 
 func (s *Server) storeHealth(ctx context.Context) error {

@@ -173,6 +173,39 @@ func TestHealthAndMetrics(t *testing.T) {
 	if !strings.Contains(string(res.body), "[+]store ok") || !strings.Contains(string(res.body), "readyz check passed") {
 		t.Errorf("/readyz?verbose = %q", res.body)
 	}
+	for _, tc := range []struct {
+		path string
+		code int
+		body []string // in the answer, in order
+	}{
+		{"/healthz?verbose", 200, []string{"[+]ping ok\n[+]store ok\nhealthz check passed\n"}},
+		{"/livez?verbose", 200, []string{"[+]ping ok\nlivez check passed\n"}},
+		{"/readyz?verbose", 200, []string{"[+]ping ok\n[+]store ok\n[+]shutdown ok\nreadyz check passed\n"}},
+		{"/readyz?verbose&exclude=store", 200, []string{"[+]ping ok\n[+]store excluded: ok\n[+]shutdown ok\nreadyz check passed\n"}},
+		{"/readyz?verbose&exclude=store,nope&exclude=etcd", 200, []string{"[+]store excluded: ok\n",
+			"warn: some health checks cannot be excluded: no matches for \"etcd\",\"nope\"\nreadyz check passed\n"}},
+		{"/readyz?exclude=store", 200, []string{"ok"}},
+		{"/readyz/store", 200, []string{"ok"}},
+		{"/healthz/store", 200, []string{"ok"}},
+		{"/readyz/nope", 404, []string{"the server could not find the requested resource"}},
+		{"/readyz/store/x", 404, []string{"the server could not find the requested resource"}},
+		{"/healthz/etcd", 404, []string{"the server could not find the requested resource"}},
+		{"/livez/store", 404, []string{"the server could not find the requested resource"}},
+	} {
+		res := do(t, admin, "GET", srv.URL+tc.path, "", nil)
+		body := string(res.body)
+		ok := res.code == tc.code
+		for _, want := range tc.body {
+			i := strings.Index(body, want)
+			ok = ok && i >= 0
+			if i >= 0 {
+				body = body[i+len(want):]
+			}
+		}
+		if !ok {
+			t.Errorf("GET %s = %d %q, want %d with %q", tc.path, res.code, res.body, tc.code, tc.body)
+		}
+	}
 	// Only the exact paths are public (system:public-info-viewer); a
 	// single check needs system:monitoring's /healthz/* and the like.
 	plain := httpClient(t, srv, "plain", "devs")
@@ -641,6 +674,14 @@ func TestStoreUnavailable(t *testing.T) {
 	}
 	if res := do(t, admin, "GET", srv.URL+"/livez", "", nil); res.code != http.StatusOK {
 		t.Errorf("/livez on a closed store = %d, want 200 (the process lives)", res.code)
+	}
+	for _, p := range []string{"/healthz", "/readyz/store", "/healthz/store"} {
+		if res := do(t, admin, "GET", srv.URL+p, "", nil); res.code != http.StatusInternalServerError || !strings.Contains(string(res.body), "reason withheld") {
+			t.Errorf("%s on a closed store = %d %q, want 500 with the cause withheld", p, res.code, res.body)
+		}
+	}
+	if res := do(t, admin, "GET", srv.URL+"/readyz?exclude=store", "", nil); res.code != http.StatusOK {
+		t.Errorf("/readyz?exclude=store on a closed store = %d %q, want 200", res.code, res.body)
 	}
 }
 
