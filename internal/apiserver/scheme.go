@@ -98,11 +98,11 @@ func (c *codecs) requestSerializer(r *http.Request) (runtime.SerializerInfo, err
 type outputKind int
 
 const (
-	outputObject    outputKind = iota // the object itself
-	outputTable                       // a meta.k8s.io/v1 Table
-	outputMetadata                    // a meta.k8s.io/v1 PartialObjectMetadata per object
-	outputMetadataList                // a meta.k8s.io/v1 PartialObjectMetadataList
-	outputDiscovery                   // aggregated discovery (apidiscovery.k8s.io/v2 or v2beta1)
+	outputObject       outputKind = iota // the object itself
+	outputTable                          // a meta.k8s.io/v1 Table
+	outputMetadata                       // a meta.k8s.io/v1 PartialObjectMetadata per object
+	outputMetadataList                   // a meta.k8s.io/v1 PartialObjectMetadataList
+	outputDiscovery                      // aggregated discovery (apidiscovery.k8s.io/v2 or v2beta1)
 )
 
 // output is a negotiated response format.
