@@ -19,6 +19,12 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, st *reqState) 
 		return
 	}
 	switch {
+	case ri.group == "" && ri.version == "v1" && ri.kind == "events" && ri.name == "" && ri.verb == "list":
+		// In every namespace and in one (kubectl events, kubectl describe).
+		s.serveEmptyEventList(w, r)
+	case ri.namespace != "":
+		// Every other resource here is cluster-scoped.
+		s.writeError(w, r, errNoSuchPath())
 	case ri.group == certGV.Group && ri.version == certGV.Version && ri.kind == csrResource.Resource:
 		s.serveCSR(w, r, st)
 	case ri.group == authnGV.Group && ri.version == authnGV.Version && ri.kind == "selfsubjectreviews" && ri.name == "":
@@ -27,8 +33,6 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, st *reqState) 
 		s.onlyPost(w, r, s.serveSelfSubjectAccessReview)
 	case ri.group == authzGV.Group && ri.version == authzGV.Version && ri.kind == "selfsubjectrulesreviews" && ri.name == "":
 		s.onlyPost(w, r, s.serveSelfSubjectRulesReview)
-	case ri.group == "" && ri.version == "v1" && ri.kind == "events" && ri.name == "" && ri.verb == "list":
-		s.serveEmptyEventList(w, r)
 	default:
 		s.writeError(w, r, errNoSuchPath())
 	}
@@ -56,7 +60,8 @@ func (s *Server) serveCSR(w http.ResponseWriter, r *http.Request, st *reqState) 
 	switch ri.subresource {
 	case "", "approval", "status":
 	default:
-		s.writeError(w, r, apierrors.NewNotFound(csrResource, ri.name))
+		// No such route, whether or not the CSR exists.
+		s.writeError(w, r, errNoSuchPath())
 		return
 	}
 	if ri.name != "" {

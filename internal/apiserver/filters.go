@@ -327,7 +327,7 @@ func attributes(st *reqState) Attributes {
 	}
 	return Attributes{
 		User: st.user, Verb: ri.verb, APIGroup: ri.group, APIVersion: ri.version,
-		Resource: ri.kind, Subresource: ri.subresource, Name: ri.name, Path: ri.path,
+		Resource: ri.kind, Subresource: ri.subresource, Namespace: ri.namespace, Name: ri.name, Path: ri.path,
 		ResourceRequest: true,
 	}
 }

@@ -128,6 +128,25 @@ func TestKubectlApplyLabelAndReviews(t *testing.T) {
 	if out := kubectl.ok(admin, "get", "--raw", "/livez"); out != "ok" {
 		t.Errorf("livez = %q", out)
 	}
+	// The server records no events, in the default namespace (kubectl's
+	// own default), in another, or in all.
+	for _, tc := range []struct {
+		args []string
+		want string // kubectl prints it on standard error
+	}{
+		{[]string{"events"}, "No events found in default namespace."},
+		{[]string{"events", "-n", "kube-system"}, "No events found in kube-system namespace."},
+		{[]string{"events", "-A"}, "No events found."},
+	} {
+		if _, errOut, code := kubectl.run(admin, tc.args...); code != 0 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("kubectl %v = exit %d, %q; want %q", tc.args, code, errOut, tc.want)
+		}
+	}
+	// CSRs are cluster-scoped: under a namespace there is no such path.
+	if _, errOut, code := kubectl.run(admin, "get", "--raw", "/apis/certificates.k8s.io/v1/namespaces/default/certificatesigningrequests"); code != 1 ||
+		!strings.Contains(errOut, "the server could not find the requested resource") {
+		t.Errorf("namespaced CSR path = exit %d, %q", code, errOut)
+	}
 
 	// A user creates their own CSR: the identity is theirs.
 	cs := srv.Clientset("ursula", "devs").CertificatesV1().CertificateSigningRequests()

@@ -13,6 +13,7 @@ type requestInfo struct {
 	group       string
 	version     string
 	kind        string // resource name, e.g. "certificatesigningrequests"
+	namespace   string // of /namespaces/NS/RESOURCE…; CSRs have none
 	name        string
 	subresource string
 	path        string
@@ -40,6 +41,11 @@ func parseRequestInfo(r *http.Request) requestInfo {
 		ri.version, rest = parts[0], parts[1:]
 	default:
 		return ri
+	}
+	if len(rest) >= 3 && rest[0] == "namespaces" {
+		// A namespaced resource, as kube-apiserver reads the path:
+		// /namespaces/NS alone is the namespace object itself.
+		ri.namespace, rest = rest[1], rest[2:]
 	}
 	if len(rest) > 3 {
 		ri.badPath = true

@@ -1,0 +1,40 @@
+package apiserver
+
+import (
+	"net/http/httptest"
+	"testing"
+)
+
+func TestParseRequestInfo(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		method, target string
+		want           requestInfo
+	}{
+		{"GET", "/apis/certificates.k8s.io/v1/certificatesigningrequests/a/approval",
+			requestInfo{resource: true, verb: "get", group: "certificates.k8s.io", version: "v1",
+				kind: "certificatesigningrequests", name: "a", subresource: "approval"}},
+		{"GET", "/apis/certificates.k8s.io/v1/certificatesigningrequests?watch=1",
+			requestInfo{resource: true, verb: "watch", watch: true, group: "certificates.k8s.io", version: "v1", kind: "certificatesigningrequests"}},
+		{"DELETE", "/apis/certificates.k8s.io/v1/certificatesigningrequests",
+			requestInfo{resource: true, verb: "deletecollection", group: "certificates.k8s.io", version: "v1", kind: "certificatesigningrequests"}},
+		{"GET", "/api/v1/namespaces/default/events",
+			requestInfo{resource: true, verb: "list", version: "v1", namespace: "default", kind: "events"}},
+		{"GET", "/api/v1/namespaces/ns/events/e",
+			requestInfo{resource: true, verb: "get", version: "v1", namespace: "ns", kind: "events", name: "e"}},
+		// The namespace object itself, and its subresources.
+		{"GET", "/api/v1/namespaces/default",
+			requestInfo{resource: true, verb: "get", version: "v1", kind: "namespaces", name: "default"}},
+		{"GET", "/api/v1/namespaces",
+			requestInfo{resource: true, verb: "list", version: "v1", kind: "namespaces"}},
+		{"GET", "/api/v1/namespaces/ns/pods/p/log/x",
+			requestInfo{verb: "get", version: "v1", namespace: "ns", badPath: true}},
+		{"GET", "/healthz", requestInfo{verb: "get"}},
+	} {
+		r := httptest.NewRequest(tc.method, tc.target, nil)
+		tc.want.path = r.URL.Path
+		if got := parseRequestInfo(r); got != tc.want {
+			t.Errorf("%s %s = %+v, want %+v", tc.method, tc.target, got, tc.want)
+		}
+	}
+}
