@@ -221,7 +221,18 @@ i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
 		{"bad continue", admin, "GET", base + "?limit=1&continue=garbage", "", nil, nil, 400, metav1.StatusReasonBadRequest, ""},
 		{"bad watch resourceVersion", admin, "GET", base + "?watch=true&resourceVersion=abc", "", nil, nil, 400, metav1.StatusReasonBadRequest, ""},
 		{"sendInitialEvents without NotOlderThan", admin, "GET", base + "?watch=true&sendInitialEvents=true&allowWatchBookmarks=true", "", nil, nil, 400, metav1.StatusReasonBadRequest, ""},
-		{"bad dryRun", admin, "POST", base + "?dryRun=Some", "application/json", csrJSON(t, nil), nil, 400, metav1.StatusReasonBadRequest, ""},
+		{"bad dryRun", admin, "POST", base + "?dryRun=Some", "application/json", csrJSON(t, nil), nil, 422, metav1.StatusReasonInvalid, "CreateOptions:dryRun"},
+		{"bad dryRun on patch", admin, "PATCH", base + "/stored?dryRun=Some", "application/merge-patch+json", []byte(`{}`), nil, 422, metav1.StatusReasonInvalid, "PatchOptions:dryRun"},
+		{"bad dryRun on delete", admin, "DELETE", base + "/stored?dryRun=Some", "", nil, nil, 422, metav1.StatusReasonInvalid, "DeleteOptions:dryRun"},
+		{"bad propagationPolicy", admin, "DELETE", base + "/stored", "application/json", []byte(`{"propagationPolicy":"Bogus"}`),
+			nil, 422, metav1.StatusReasonInvalid, "DeleteOptions:propagationPolicy"},
+		{"bad propagationPolicy in the query", admin, "DELETE", base + "/stored?propagationPolicy=Bogus", "", nil,
+			nil, 422, metav1.StatusReasonInvalid, "DeleteOptions:propagationPolicy"},
+		{"orphanDependents with propagationPolicy", admin, "DELETE", base + "/stored", "application/json",
+			[]byte(`{"orphanDependents":true,"propagationPolicy":"Background"}`), nil, 422, metav1.StatusReasonInvalid, "DeleteOptions:propagationPolicy"},
+		{"bad propagationPolicy on deletecollection", admin, "DELETE", base + "?propagationPolicy=Bogus", "", nil,
+			nil, 422, metav1.StatusReasonInvalid, "DeleteOptions:propagationPolicy"},
+		{"bad gracePeriodSeconds", admin, "DELETE", base + "/stored?gracePeriodSeconds=soon", "", nil, nil, 400, metav1.StatusReasonBadRequest, ""},
 		{"bad JSON patch", admin, "PATCH", base + "/stored", "application/json-patch+json", []byte(`{"op":1}`), nil, 400, metav1.StatusReasonBadRequest, ""},
 		{"bad merge patch", admin, "PATCH", base + "/stored", "application/merge-patch+json", []byte(`{`), nil, 400, metav1.StatusReasonBadRequest, ""},
 		{"apply without fieldManager", admin, "PATCH", base + "/stored", "application/apply-patch+yaml", csrJSON(t, nil), nil, 400, metav1.StatusReasonBadRequest, ""},
@@ -242,14 +253,19 @@ i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
 					tc.method, tc.name, res.code, res.status.Reason, res.status.Code, tc.wantCode, tc.wantReason, res.body)
 			}
 			if tc.wantCause != "" {
+				// "Kind:field" names the kind of the invalid object.
+				kind, cause, ok := strings.Cut(tc.wantCause, ":")
+				if !ok {
+					kind, cause = "CertificateSigningRequest", tc.wantCause
+				}
 				found := false
 				if res.status.Details != nil {
 					for _, c := range res.status.Details.Causes {
-						found = found || strings.HasPrefix(c.Field, tc.wantCause)
+						found = found || strings.HasPrefix(c.Field, cause)
 					}
 				}
-				if !found || res.status.Details.Kind != "CertificateSigningRequest" {
-					t.Errorf("Status details = %+v, want kind CertificateSigningRequest and a cause on %s", res.status.Details, tc.wantCause)
+				if !found || res.status.Details.Kind != kind {
+					t.Errorf("Status details = %+v, want kind %s and a cause on %s", res.status.Details, kind, cause)
 				}
 			}
 			after, err := srv.Store.CurrentRevision(t.Context())
@@ -267,5 +283,37 @@ i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
 	}
 	if res := do(t, anon, "GET", srv.URL+"/healthz", "", nil); res.code != http.StatusOK || string(res.body) != "ok" {
 		t.Errorf("GET /healthz = %d %q, want 200 ok", res.code, res.body)
+	}
+}
+
+// TestDecodeErrorWording: a body that does not decode is answered in
+// kube-apiserver's words, which scripts match.
+func TestDecodeErrorWording(t *testing.T) {
+	t.Parallel()
+	srv := apiservertest.Start(t, apiservertest.Options{})
+	admin := httpClient(t, srv, apiservertest.AdminUser, apiservertest.AdminGroup)
+	base := srv.URL + csrPath
+	badBase64 := bytes.Replace(csrJSON(t, nil), []byte(`"request":"`), []byte(`"request":"!!`), 1)
+	for _, tc := range []struct {
+		name, url, contentType string
+		body                   []byte
+		want                   string
+	}{
+		{"bad base64", base, "application/json", badBase64,
+			`CertificateSigningRequest in version "v1" cannot be handled as a CertificateSigningRequest: illegal base64 data at input byte 0`},
+		{"unknown field under Strict", base + "?fieldValidation=Strict", "application/json",
+			bytes.Replace(csrJSON(t, nil), []byte(`"usages"`), []byte(`"usagez":["x"],"usages"`), 1),
+			`CertificateSigningRequest in version "v1" cannot be handled as a CertificateSigningRequest: strict decoding error: unknown field "spec.usagez"`},
+		{"malformed JSON", base, "application/json", []byte(`{"apiVersion":`),
+			`the object provided is unrecognized (must be of type CertificateSigningRequest): `},
+		{"malformed JSON, summarized", base, "application/json", []byte(`{"apiVersion":`),
+			`({"apiVersion":)`},
+		{"protobuf garbage, in hex", base, "application/vnd.kubernetes.protobuf", []byte("k8s\x00\xff\xff\xff"),
+			`(6b387300ffffff)`},
+	} {
+		res := do(t, admin, "POST", tc.url, tc.contentType, tc.body)
+		if res.code != http.StatusBadRequest || !strings.Contains(res.status.Message, tc.want) {
+			t.Errorf("%s: %d %q, want 400 with %q", tc.name, res.code, res.status.Message, tc.want)
+		}
 	}
 }

@@ -198,7 +198,7 @@ func (s *Server) createCSR(w http.ResponseWriter, r *http.Request, st *reqState)
 		return
 	}
 	st.auditName = csr.Name // a refused create names the CSR it asked for
-	dry, err := dryRun(r)
+	dry, err := dryRun(r, "CreateOptions")
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -312,7 +312,7 @@ func (s *Server) updateCSR(w http.ResponseWriter, r *http.Request, st *reqState,
 			"the name of the object (%s) does not match the name on the URL (%s)", csr.Name, name)))
 		return
 	}
-	dry, err := dryRun(r)
+	dry, err := dryRun(r, "UpdateOptions")
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -476,15 +476,7 @@ func (s *Server) deleteCSR(w http.ResponseWriter, r *http.Request, st *reqState,
 		s.writeError(w, r, err)
 		return
 	}
-	dry, err := dryRun(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if len(opts.DryRun) > 0 {
-		dry = true
-	}
-	deleted, gone, err := s.delete(r.Context(), name, opts.Preconditions, dry)
+	deleted, gone, err := s.delete(r.Context(), name, opts.Preconditions, len(opts.DryRun) > 0)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -501,12 +493,21 @@ func (s *Server) deleteCSR(w http.ResponseWriter, r *http.Request, st *reqState,
 	})
 }
 
-// deleteOptions decodes an optional DeleteOptions body.
+// deleteOptions reads the DeleteOptions of a delete, as kube-apiserver
+// does: from the body when there is one, else from the query parameters
+// (dryRun, propagationPolicy, gracePeriodSeconds, orphanDependents), and
+// validates them.
 func (s *Server) deleteOptions(r *http.Request) (*metav1.DeleteOptions, error) {
 	opts := &metav1.DeleteOptions{}
 	data, err := readBody(r)
-	if err != nil || len(data) == 0 {
-		return opts, err
+	if err != nil {
+		return nil, err
+	}
+	if len(data) == 0 {
+		if err := s.codecs.params.DecodeParameters(r.URL.Query(), metaGV, opts); err != nil {
+			return nil, apierrors.NewBadRequest(err.Error())
+		}
+		return opts, validateDeleteOptions(opts)
 	}
 	info, err := s.codecs.requestSerializer(r)
 	if err != nil {
@@ -520,12 +521,7 @@ func (s *Server) deleteOptions(r *http.Request) (*metav1.DeleteOptions, error) {
 	if obj != opts || gvk == nil || gvk.Kind != "DeleteOptions" {
 		return nil, apierrors.NewBadRequest("the body of a delete must be DeleteOptions")
 	}
-	for _, v := range opts.DryRun {
-		if v != "All" {
-			return nil, apierrors.NewBadRequest(fmt.Sprintf("invalid dryRun %q: the only supported value is All", v))
-		}
-	}
-	return opts, nil
+	return opts, validateDeleteOptions(opts)
 }
 
 // delete removes the CSR name, honouring the preconditions, and says

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -9,8 +10,10 @@ import (
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // Field validation directives (the fieldValidation query parameter).
@@ -63,11 +66,8 @@ func (s *Server) decodeObject(info runtime.SerializerInfo, directive string, dat
 	}
 	obj, gvk, err := decodeSafely(dec, data, &want, into)
 	if err != nil {
-		if !runtime.IsStrictDecodingError(err) || obj == nil {
-			return nil, apierrors.NewBadRequest(fmt.Sprintf("decode %s: %v", want.Kind, err))
-		}
-		if directive == fieldValidationStrict {
-			return nil, apierrors.NewBadRequest(err.Error())
+		if !runtime.IsStrictDecodingError(err) || obj == nil || directive == fieldValidationStrict {
+			return nil, decodeError(want, gvk, err, data)
 		}
 		if se, ok := runtime.AsStrictDecodingError(err); ok {
 			for _, e := range se.Errors() {
@@ -85,6 +85,27 @@ func (s *Server) decodeObject(info runtime.SerializerInfo, directive string, dat
 			"the body is %s, but this endpoint takes %s", got, want.String()))
 	}
 	return warnings, nil
+}
+
+// decodeError is the 400 for a body that does not decode as want, in
+// kube-apiserver's words: the kind and version the body named, or when it
+// named none, the start of the body (JSON as text, anything else in hex).
+func decodeError(want schema.GroupVersionKind, got *schema.GroupVersionKind, err error, body []byte) error {
+	if got != nil && got.Kind != "" {
+		return apierrors.NewBadRequest(fmt.Sprintf("%s in version %q cannot be handled as a %s: %v", got.Kind, got.Version, want.Kind, err))
+	}
+	const max = 30
+	summary := "<empty>"
+	switch {
+	case len(body) > 0 && body[0] == '{':
+		summary = strings.ToValidUTF8(string(body[:min(len(body), max)]), "?")
+	case len(body) > 0:
+		summary = hex.EncodeToString(body[:min(len(body), max)])
+	}
+	if len(body) > max {
+		summary += " ..."
+	}
+	return apierrors.NewBadRequest(fmt.Sprintf("the object provided is unrecognized (must be of type %s): %v (%s)", want.Kind, err, summary))
 }
 
 // decodeSafely runs dec.Decode and turns a panic in a decoder into an error.
@@ -106,16 +127,52 @@ func addWarnings(w http.ResponseWriter, warnings []string) {
 
 // dryRun reports whether the request asked for dryRun=All; other values
 // are a 400.
-func dryRun(r *http.Request) (bool, error) {
-	return dryRunValues(r.URL.Query()["dryRun"])
+func dryRun(r *http.Request, kind string) (bool, error) {
+	return dryRunValues(r.URL.Query()["dryRun"], kind)
 }
 
-// dryRunValues is dryRun for the values of the dryRun parameter.
-func dryRunValues(vals []string) (bool, error) {
-	for _, v := range vals {
-		if v != "All" {
-			return false, apierrors.NewBadRequest(fmt.Sprintf("invalid dryRun %q: the only supported value is All", v))
-		}
+// dryRunValues is dryRun for the values of the dryRun parameter of the
+// options kind (CreateOptions, UpdateOptions, PatchOptions or
+// DeleteOptions): anything but All is a 422, as in kube-apiserver.
+func dryRunValues(vals []string, kind string) (bool, error) {
+	if errs := validateDryRun(vals); len(errs) > 0 {
+		return false, optionsInvalid(kind, errs)
 	}
 	return len(vals) > 0, nil
+}
+
+func validateDryRun(vals []string) field.ErrorList {
+	for _, v := range vals {
+		if v != metav1.DryRunAll {
+			return field.ErrorList{field.NotSupported(field.NewPath("dryRun"), vals, []string{metav1.DryRunAll})}
+		}
+	}
+	return nil
+}
+
+// optionsInvalid is the 422 for invalid request options of kind.
+func optionsInvalid(kind string, errs field.ErrorList) error {
+	return apierrors.NewInvalid(schema.GroupKind{Group: metav1.GroupName, Kind: kind}, "", errs)
+}
+
+// validateDeleteOptions checks opts as kube-apiserver does before any
+// delete: a propagation policy it knows, not together with the older
+// orphanDependents, and dryRun All or nothing.
+func validateDeleteOptions(opts *metav1.DeleteOptions) error {
+	var errs field.ErrorList
+	policy := field.NewPath("propagationPolicy")
+	//lint:ignore SA1019 validated for as long as clients may send it
+	if opts.OrphanDependents != nil && opts.PropagationPolicy != nil {
+		errs = append(errs, field.Invalid(policy, opts.PropagationPolicy, "orphanDependents and deletionPropagation cannot be both set"))
+	}
+	if p := opts.PropagationPolicy; p != nil && *p != metav1.DeletePropagationForeground &&
+		*p != metav1.DeletePropagationBackground && *p != metav1.DeletePropagationOrphan {
+		errs = append(errs, field.NotSupported(policy, *p, []string{string(metav1.DeletePropagationForeground),
+			string(metav1.DeletePropagationBackground), string(metav1.DeletePropagationOrphan), "nil"}))
+	}
+	errs = append(errs, validateDryRun(opts.DryRun)...)
+	if len(errs) > 0 {
+		return optionsInvalid("DeleteOptions", errs)
+	}
+	return nil
 }

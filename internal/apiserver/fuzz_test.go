@@ -132,7 +132,11 @@ func FuzzRequestParameters(f *testing.F) {
 		_, _ = s.parseWatch(r.URL.Query())
 		_, _ = s.codecs.negotiate(r, true, true)
 		_, _ = fieldValidation(r)
-		_, _ = dryRun(r)
+		_, _ = dryRun(r, "CreateOptions")
+		var opts metav1.DeleteOptions
+		if s.codecs.params.DecodeParameters(r.URL.Query(), metaGV, &opts) == nil {
+			_ = validateDeleteOptions(&opts)
+		}
 		_, _ = includeObject(r)
 		if d, err := requestTimeout(r.URL.Query(), time.Minute); err == nil && (d <= 0 || d > time.Minute) {
 			t.Fatalf("requestTimeout(%q) = %v, want within (0, 1m]", r.URL.RawQuery, d)

@@ -312,12 +312,7 @@ func (s *Server) deleteCollection(w http.ResponseWriter, r *http.Request, st *re
 		s.writeError(w, r, err)
 		return
 	}
-	dry, err := dryRun(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	dry = dry || len(opts.DryRun) > 0
+	dry := len(opts.DryRun) > 0
 	deleted := &certv1.CertificateSigningRequestList{
 		TypeMeta: metav1.TypeMeta{Kind: csrListGVK.Kind, APIVersion: csrListGVK.GroupVersion().String()},
 		Items:    []certv1.CertificateSigningRequest{},

@@ -157,7 +157,7 @@ func (c *localCSRs) update(ctx context.Context, name, sub string, csr *certv1.Ce
 			return apierrors.NewBadRequest(fmt.Sprintf(
 				"the name of the object (%s) does not match the name on the URL (%s)", csr.Name, name))
 		}
-		dry, err := dryRunValues(opts.DryRun)
+		dry, err := dryRunValues(opts.DryRun, "UpdateOptions")
 		if err != nil {
 			return err
 		}
@@ -174,11 +174,10 @@ func (c *localCSRs) update(ctx context.Context, name, sub string, csr *certv1.Ce
 
 func (c *localCSRs) Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error {
 	return c.call(ctx, http.MethodDelete, "delete", name, "", func(ctx context.Context, _ *reqState) error {
-		dry, err := dryRunValues(opts.DryRun)
-		if err != nil {
+		if err := validateDeleteOptions(&opts); err != nil {
 			return err
 		}
-		_, _, err = c.s.delete(ctx, name, opts.Preconditions, dry)
+		_, _, err := c.s.delete(ctx, name, opts.Preconditions, len(opts.DryRun) > 0)
 		return err
 	})
 }

@@ -40,6 +40,7 @@ var (
 type codecs struct {
 	scheme  *runtime.Scheme
 	factory serializer.CodecFactory
+	params  runtime.ParameterCodec // query parameters to options
 }
 
 func newCodecs() (*codecs, error) {
@@ -57,7 +58,7 @@ func newCodecs() (*codecs, error) {
 	}
 	metav1.AddToGroupVersion(scheme, metaGV)
 	metav1.AddToGroupVersion(scheme, schema.GroupVersion{Version: "v1"})
-	return &codecs{scheme: scheme, factory: serializer.NewCodecFactory(scheme)}, nil
+	return &codecs{scheme: scheme, factory: serializer.NewCodecFactory(scheme), params: runtime.NewParameterCodec(scheme)}, nil
 }
 
 // serializerFor returns the serializer for a media type (without parameters).
