@@ -11,6 +11,11 @@ var (
 	// bytes; PEM and YAML decoders are not fed unbounded input.
 	ErrTooLarge = errors.New("input too large")
 
+	// ErrMalformedPEM is returned by [Parse] for a PEM BEGIN line that
+	// starts no block pem.Decode can decode: a file cut short after its
+	// BEGIN line, a body that is not base64, an END line of another type.
+	ErrMalformedPEM = errors.New("truncated or malformed PEM")
+
 	// ErrEmpty is returned by [Parse] for input that holds nothing but
 	// white space.
 	ErrEmpty = errors.New("empty input")

@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
+	"strings"
 
 	certv1 "k8s.io/api/certificates/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -71,7 +72,8 @@ type Object struct {
 // CertificateSigningRequest object or a kubeconfig file in YAML or JSON. It returns [ErrTooLarge] for input over
 // [MaxInputSize], [ErrEmpty] for blank input and [ErrUnrecognized] when
 // nothing is found; a PEM block that is present but does not parse is an
-// error naming the block.
+// error naming the block, and one that is truncated or does not decode
+// wraps [ErrMalformedPEM], even when other blocks are good.
 func Parse(data []byte) ([]Object, error) {
 	if len(data) > MaxInputSize {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(data), MaxInputSize)
@@ -97,10 +99,23 @@ func Parse(data []byte) ([]Object, error) {
 
 func parsePEM(data []byte) ([]Object, error) {
 	var objs []Object
+	var skipped []string
 	rest := data
 	for n := 1; ; n++ {
+		before := rest
 		var block *pem.Block
 		block, rest = pem.Decode(rest)
+		// pem.Decode passes over a block it cannot decode, truncated or
+		// not, to the next good one, or returns nil: a BEGIN line in the
+		// bytes it consumed other than the good block's own is a broken
+		// block.
+		consumed := before
+		if block != nil {
+			consumed = before[:len(before)-len(rest)]
+		}
+		if i := brokenPEMBlock(consumed, block != nil); i >= 0 {
+			return nil, describeBrokenPEM(consumed[i:], n)
+		}
 		if block == nil {
 			break
 		}
@@ -110,12 +125,57 @@ func parsePEM(data []byte) ([]Object, error) {
 		}
 		if ok {
 			objs = append(objs, obj)
+		} else {
+			skipped = append(skipped, block.Type)
 		}
+	}
+	if len(objs) == 0 && len(skipped) > 0 {
+		return nil, fmt.Errorf("%w: no certificate, request or key PEM block, only %s", ErrUnrecognized, strings.Join(skipped, ", "))
 	}
 	if len(objs) == 0 {
 		return nil, fmt.Errorf("%w: no certificate, request or key PEM block", ErrUnrecognized)
 	}
 	return objs, nil
+}
+
+// pemBegin starts a PEM BEGIN line; pem.Decode takes it only at the start
+// of the input or of a line.
+var pemBegin = []byte("-----BEGIN ")
+
+// brokenPEMBlock returns the offset of the first BEGIN line in b that does
+// not start a decoded block, or -1. decoded says whether b ends with a
+// block pem.Decode decoded, whose BEGIN line is the last in b.
+func brokenPEMBlock(b []byte, decoded bool) int {
+	var begins []int
+	for i := 0; i < len(b); {
+		j := bytes.Index(b[i:], pemBegin)
+		if j < 0 {
+			break
+		}
+		if at := i + j; at == 0 || b[at-1] == '\n' {
+			begins = append(begins, at)
+		}
+		i += j + len(pemBegin)
+	}
+	if decoded {
+		begins = begins[:max(len(begins)-1, 0)]
+	}
+	if len(begins) == 0 {
+		return -1
+	}
+	return begins[0]
+}
+
+// describeBrokenPEM returns the [ErrMalformedPEM] error for the block
+// whose BEGIN line starts b, the nth of its input: truncated when no END
+// line of its type follows, malformed otherwise.
+func describeBrokenPEM(b []byte, n int) error {
+	line, _, _ := bytes.Cut(b[len(pemBegin):], []byte("\n"))
+	typ, _, _ := bytes.Cut(bytes.TrimRight(line, "\r"), []byte("-----"))
+	if !bytes.Contains(b, []byte("-----END "+string(typ)+"-----")) {
+		return fmt.Errorf("%w: PEM block %d (%s) has a BEGIN line and no END line: the file is truncated", ErrMalformedPEM, n, typ)
+	}
+	return fmt.Errorf("%w: PEM block %d (%s) does not decode: its body is not base64 or its headers are broken", ErrMalformedPEM, n, typ)
 }
 
 // parsePEMBlock returns the object in block, or ok false for block types
