@@ -3,9 +3,12 @@ package inspect
 import (
 	"crypto/x509"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -198,8 +201,63 @@ func (s *set) findings(ctx Context) []Finding {
 			fs = append(fs, lintCSRObject(e)...)
 		}
 	}
+	fs = append(fs, s.layoutFindings()...)
 	sortFindings(fs)
 	return fs
+}
+
+// layoutFindings reports the files whose name says what they hold and
+// which parse but hold something else (L00: a key in apiserver.crt), and,
+// among the files of directory walks, the halves of kubeadm's pairs whose
+// other half is missing (L42), under the missing file's path.
+func (s *set) layoutFindings() []Finding {
+	var out []Finding
+	held := map[string][]Object{}
+	var paths []string
+	broken := map[string]bool{}
+	for _, e := range s.entries {
+		if e.context || e.embedded || e.path == "" {
+			continue
+		}
+		if _, ok := held[e.path]; !ok && !broken[e.path] {
+			paths = append(paths, e.path)
+		}
+		if e.err != nil {
+			broken[e.path] = true // already an L00 of its own
+			continue
+		}
+		held[e.path] = append(held[e.path], e.obj)
+	}
+	for _, p := range paths {
+		want := expectedKind(p)
+		objs := held[p]
+		if want == "" || broken[p] || slices.ContainsFunc(objs, func(o Object) bool { return o.Kind == want }) {
+			continue
+		}
+		var kinds []string
+		for _, o := range objs {
+			k := kindNames[o.Kind]
+			if o.PEMType != "" {
+				k += fmt.Sprintf(" (PEM %q)", o.PEMType)
+			}
+			if !slices.Contains(kinds, k) {
+				kinds = append(kinds, k)
+			}
+		}
+		out = append(out, finding(RuleUnreadable, p, "holds %s, not %s: a %s file must hold %s", strings.Join(kinds, " and "), kindNames[want], filepath.Ext(p), kindNames[want]))
+	}
+	reported := map[string]bool{}
+	for _, w := range s.walked {
+		partner, holds, ok := partnerOf(w)
+		if !ok || reported[partner] {
+			continue
+		}
+		if _, err := os.Lstat(partner); errors.Is(err, fs.ErrNotExist) {
+			reported[partner] = true
+			out = append(out, finding(RuleMissingPair, partner, "missing, while its %s %s is present", holds, w))
+		}
+	}
+	return out
 }
 
 // expectedCA returns the CA entry e's role requires: for a kubeconfig

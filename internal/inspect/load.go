@@ -1,6 +1,7 @@
 package inspect
 
 import (
+	"bytes"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -53,6 +54,9 @@ type set struct {
 	// parent's public key: kubeconfig files repeat the CA certificate, and
 	// every rule asks for issuers again.
 	signed map[string]bool
+	// walked are the regular files found by directory walks, read or
+	// skipped, for the checks of kubeadm's pairs.
+	walked []string
 }
 
 // signedBy reports whether parent's key signed cert, with a cache.
@@ -76,8 +80,9 @@ type readOptions struct {
 
 // readPaths reads every path: "-" is standard input, a directory is walked
 // recursively (files that are not certificates, requests, keys or
-// kubeconfigs are skipped silently there), and a file that cannot be read
-// or parsed is an entry with an error. Symbolic links inside directories
+// kubeconfigs are skipped silently there, unless [mustParse] says their
+// name promises one), and a file that cannot be read or parsed is an entry
+// with an error. Symbolic links inside directories
 // are not followed, and backup folders of renewals are skipped
 // ([isBackupDir]). A path that does not exist is an error.
 func readPaths(paths []string, opts readOptions) (*set, error) {
@@ -121,6 +126,7 @@ func readPaths(paths []string, opts readOptions) (*set, error) {
 			return nil, fmt.Errorf("walk %s: %w", p, err)
 		}
 		sort.Strings(files)
+		s.walked = append(s.walked, files...)
 		for _, f := range files {
 			s.addFile(f, "", true)
 		}
@@ -189,11 +195,12 @@ func isBackupDir(name string) bool {
 }
 
 // addFile reads and parses one file. In a directory walk (quiet), files
-// that are not PEM, DER or kubeconfig are skipped.
+// that are not PEM, DER or kubeconfig are skipped, unless their name says
+// they must be ([mustParse]).
 func (s *set) addFile(path, ref string, quiet bool) {
 	st, err := os.Stat(path) // an explicit symbolic link is read through, with its target's mode
 	if err == nil && st.Size() > MaxInputSize {
-		if !quiet {
+		if !quiet || mustParse(path) {
 			s.entries = append(s.entries, &entry{source: path, path: path, ref: ref, err: fmt.Errorf("%w: %d bytes", ErrTooLarge, st.Size())})
 		}
 		return
@@ -218,8 +225,20 @@ func (s *set) addData(source, path string, mode fs.FileMode, hasMode bool, ref s
 		clear(data)
 	}
 	if err != nil {
-		if quiet && (errors.Is(err, ErrUnrecognized) || errors.Is(err, ErrEmpty)) {
+		// Nothing refers to data: a broken key's bytes go too.
+		notPEM := !bytes.Contains(data, pemBegin)
+		clear(data)
+		// A README quoting a PEM placeholder is no broken certificate.
+		skippable := errors.Is(err, ErrUnrecognized) || errors.Is(err, ErrEmpty) || errors.Is(err, ErrMalformedPEM)
+		if quiet && skippable && !mustParse(path) {
 			return
+		}
+		if hasPEMExtension(path) && notPEM && errors.Is(err, ErrUnrecognized) {
+			// Parse's last guess, a kubeconfig, explains nothing here.
+			err = fmt.Errorf("%w: not PEM (no -----BEGIN line) and not DER", ErrUnrecognized)
+			if k := expectedKind(path); k != "" {
+				err = fmt.Errorf("%w; a %s file holds %s", err, filepath.Ext(path), kindNames[k])
+			}
 		}
 		s.entries = append(s.entries, &entry{source: source, path: path, mode: mode, hasMode: hasMode, ref: ref, err: err})
 		return

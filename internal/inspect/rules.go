@@ -66,10 +66,11 @@ const (
 	RuleKeyMode               = "L39"
 	RuleCANoKeyUsage          = "L40"
 	RuleCSRObjectInvalid      = "L41"
+	RuleMissingPair           = "L42"
 )
 
 var rules = []Rule{
-	{RuleUnreadable, SeverityError, "a file cannot be read or a PEM block in it does not parse", "replace the file with a valid PEM certificate, key or request, or remove it"},
+	{RuleUnreadable, SeverityError, "a file cannot be read or parsed: unreadable, empty, not PEM, a truncated or malformed PEM block, a block that does not parse, or not what its name says (a key in a .crt file); in a folder this covers kubeadm's file names and every *.crt, *.key, *.pem, *.pub and *.csr file, and other files are skipped", "restore the file from a backup (tmp/kubepki-backup-*), or replace it with a valid PEM certificate, key, request or kubeconfig, or remove it"},
 	{RuleNodeName, SeverityError, "a node identity is not in the exact lower-case form system:node:<name>; the Node authorizer ignores it and the kubelet gets 403", "reissue the kubelet certificate with CN=system:node:<node name>, all lower case, the node name a DNS-1123 subdomain"},
 	{RuleNodeGroup, SeverityError, "a node certificate's organizations are not exactly [system:nodes]", "reissue the kubelet certificate with O=system:nodes and no other O"},
 	{RuleNodeMismatch, SeverityError, "the node name in a kubelet certificate is not the expected node name", "reissue the certificate for the node's registered name (lower-cased hostname or --hostname-override)"},
@@ -106,8 +107,9 @@ var rules = []Rule{
 	{RuleOutlivesCA, SeverityWarning, "a certificate is valid past the expiry of the CA that signed it", "renew the CA before it expires, or reissue the certificate capped at the CA's expiry"},
 	{RuleDuplicateSerial, SeverityError, "two different certificates from one CA share a serial number", "reissue one of them with a random serial"},
 	{RuleKeyMode, SeverityWarning, "a private key (or a kubeconfig holding one) is readable by group or others", "chmod 600 the file"},
-	{RuleCSRObjectInvalid, SeverityError, "a CertificateSigningRequest object fails the API's other validation (name, request, conditions)", "fix the field the message names"},
 	{RuleCANoKeyUsage, SeverityWarning, "a CA certificate has no key usage extension (RFC 5280 §4.2.1.3 requires Certificate Sign)", "recreate the CA with keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign"},
+	{RuleCSRObjectInvalid, SeverityError, "a CertificateSigningRequest object fails the API's other validation (name, request, conditions)", "fix the field the message names"},
+	{RuleMissingPair, SeverityError, "one half of a kubeadm certificate and key pair is missing in a folder checked (apiserver.key without apiserver.crt, etcd/peer.crt without etcd/peer.key, sa.key without sa.pub, a CA key without its certificate; a CA certificate or sa.pub alone is fine); the component that loads the pair does not start", "restore the missing file from a backup (tmp/kubepki-backup-*); otherwise remove the other half too and rerun kubepki init, which makes the pair again (a new CA or sa.key invalidates what the old one signed)"},
 }
 
 // Rules returns the lint catalogue, ordered by ID.
