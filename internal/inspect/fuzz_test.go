@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 	"unicode"
@@ -42,6 +43,23 @@ func FuzzParse(f *testing.F) {
 	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		objs, err := Parse(data)
+		// In a directory walk, a file with one of kubeadm's names that does
+		// not parse, or holds no certificate, is an error finding (L00, or
+		// L11 for a CertificateSigningRequest object), never skipped.
+		const name = "pki/apiserver.crt"
+		w := &set{}
+		w.addData(name, name, 0o644, true, "", bytes.Clone(data), true)
+		rep := w.lint(Context{Now: now})
+		reported := slices.ContainsFunc(rep.Findings, func(f Finding) bool {
+			return f.Severity == SeverityError && f.Source == name && f.Message != ""
+		})
+		if err != nil && !reported {
+			t.Fatalf("walked %s failing with %v has no error finding: %+v", name, err, rep.Findings)
+		}
+		if err == nil && !slices.ContainsFunc(objs, func(o Object) bool { return o.Kind == KindCertificate }) && !reported {
+			t.Fatalf("walked %s holding no certificate has no error finding: %+v", name, rep.Findings)
+		}
+
 		if err != nil {
 			if err.Error() == "" {
 				t.Fatal("empty error message")
