@@ -1,8 +1,10 @@
 package inspect
 
 import (
+	"crypto/x509"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -182,7 +184,7 @@ func writeCertificate(t *textWriter, c *Certificate) {
 	t.field("Other extensions", strings.Join(c.OtherExtensions, ", "))
 	t.field("SHA-256", c.SHA256)
 	t.field("Role", escape(c.Role))
-	if !strings.HasSuffix(c.RoleID, "ca") {
+	if !strings.HasSuffix(c.RoleID, "ca") && authenticatesClients(c.ExtKeyUsage) {
 		t.field("Identity", identityString(c.Identity))
 	}
 	signed := escape(c.SignedBy)
@@ -216,6 +218,16 @@ func sanList(dns, ips, uris, emails []string) string {
 		parts = append(parts, "email:"+escape(e))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// authenticatesClients reports whether a certificate with the extended key
+// usages named ekus can authenticate as a client: kube-apiserver's x509
+// authenticator verifies for client auth, which a certificate with no
+// extended key usage, or with "any", also passes (crypto/x509 VerifyOptions).
+// Such a certificate has an identity; a serving-only one (apiserver.crt, a
+// kubelet serving certificate) has none.
+func authenticatesClients(ekus []string) bool {
+	return len(ekus) == 0 || slices.Contains(ekus, extKeyUsageName[x509.ExtKeyUsageClientAuth]) || slices.Contains(ekus, extKeyUsageName[x509.ExtKeyUsageAny])
 }
 
 func identityString(id Identity) string {
