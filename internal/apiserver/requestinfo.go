@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -40,6 +41,12 @@ func parseRequestInfo(r *http.Request) requestInfo {
 		}
 		ri.version, rest = parts[0], parts[1:]
 	default:
+		return ri
+	}
+	if slices.Contains(rest, "") {
+		// An empty segment (a//b) names nothing, not a cluster-wide
+		// list: /namespaces//events is no path.
+		ri.badPath = true
 		return ri
 	}
 	if len(rest) >= 3 && rest[0] == "namespaces" {

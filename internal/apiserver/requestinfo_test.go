@@ -30,6 +30,11 @@ func TestParseRequestInfo(t *testing.T) {
 		{"GET", "/api/v1/namespaces/ns/pods/p/log/x",
 			requestInfo{verb: "get", version: "v1", namespace: "ns", badPath: true}},
 		{"GET", "/healthz", requestInfo{verb: "get"}},
+		// Empty segments name nothing.
+		{"GET", "/api/v1/namespaces//events", requestInfo{verb: "get", version: "v1", badPath: true}},
+		{"GET", "/api/0//0", requestInfo{verb: "get", version: "0", badPath: true}},
+		{"GET", "/apis/certificates.k8s.io/v1/certificatesigningrequests//approval",
+			requestInfo{verb: "get", group: "certificates.k8s.io", version: "v1", badPath: true}},
 	} {
 		r := httptest.NewRequest(tc.method, tc.target, nil)
 		tc.want.path = r.URL.Path
