@@ -37,8 +37,13 @@ const (
 	defaultSigningDuration = 8760 * time.Hour
 	minSigningDuration     = 10 * time.Minute
 	serveStoreFile         = "kubepki.db"
-	serveAdminConf         = "admin.conf"
-	servePKIDir            = "pki"
+	// serveStoreMarker, next to the store, records that serve created
+	// the store in this data dir, so that a later start without the
+	// store knows it is missing rather than never made.
+	serveStoreMarker                 = "kubepki.db.created"
+	serveStoreMarkerMode os.FileMode = 0o600
+	serveAdminConf                   = "admin.conf"
+	servePKIDir                      = "pki"
 )
 
 type serveOptions struct {
@@ -62,6 +67,7 @@ type serveOptions struct {
 	etcdPrefix      string
 	leaderElect     bool
 	leaseDuration   time.Duration
+	allowNewStore   bool
 
 	// initPKI is set by Complete when the data dir's PKI is ours to create.
 	initPKI bool
@@ -90,6 +96,15 @@ reuse them. CSRs are stored in DIR/kubepki.db (bbolt), or in etcd with
 --etcd-servers. SIGINT or SIGTERM drains in-flight requests, closes watches and
 the store, and exits.
 
+Serve never replaces a lost store silently: when DIR/kubepki.db is missing but
+the data dir shows that it held one (DIR/kubepki.db.created, which serve writes
+next to the store it creates, or DIR/admin.conf from an earlier first start),
+serve refuses to start, because a new, empty store would lose every CSR and
+start resourceVersions again from 1 under clients that cached higher ones.
+Restore kubepki.db from a backup, or pass --allow-new-store to start with an
+empty store on purpose (logged as a warning). A corrupt kubepki.db or a missing
+CA key stops serve too.
+
 Every certificate is checked with kubepki lint's rules before the CA key signs
 it; one that breaks an error-level rule ends Failed instead. Before signing, the
 signer reserves the CSR with a kubepki.io/Issuing condition (status True,
@@ -112,6 +127,9 @@ for its disk; GOMAXPROCS in the environment decides instead.`,
   kubepki serve --data-dir ./kubepki
   export KUBECONFIG=./kubepki/admin.conf
   kubectl get csr
+
+  # The store was lost and there is no backup: start again with an empty one
+  kubepki serve --data-dir ./kubepki --allow-new-store
 
   # Serve with an existing kubeadm PKI and etcd
   kubepki serve --data-dir /var/lib/kubepki --bind-address 0.0.0.0 \
@@ -160,6 +178,7 @@ for its disk; GOMAXPROCS in the environment decides instead.`,
 	f.StringVar(&o.etcdPrefix, "etcd-prefix", "", "key prefix in etcd (default /registry)")
 	f.BoolVar(&o.leaderElect, "leader-elect", true, "with --etcd-servers, run the signer, approver and cleaner only on the replica elected leader through etcd")
 	f.DurationVar(&o.leaseDuration, "leader-elect-lease-duration", controller.DefaultLeaseTTL, "how long a lost leader's lease blocks a new leader; the leader stops signing before it runs out")
+	f.BoolVar(&o.allowNewStore, "allow-new-store", false, "start with a new, empty DIR/kubepki.db even though the data dir shows it held a store before (all CSRs are lost and resourceVersions restart)")
 	return cmd
 }
 
@@ -211,6 +230,9 @@ func (o *serveOptions) Validate() error {
 	if len(o.etcdServers) == 0 && (o.etcdCAFile != "" || o.etcdCertFile != "" || o.etcdPrefix != "") {
 		return usage("--etcd-cafile, --etcd-certfile, --etcd-keyfile and --etcd-prefix need --etcd-servers")
 	}
+	if len(o.etcdServers) > 0 && o.allowNewStore {
+		return usage("--allow-new-store is for the bbolt store in --data-dir; it does nothing with --etcd-servers")
+	}
 	return nil
 }
 
@@ -236,6 +258,29 @@ func (o *serveOptions) Run(ctx context.Context, streams IOStreams) error {
 	log := o.logger(streams.ErrOut)
 	if err := os.MkdirAll(o.dataDir, pki.ModeKeyDir); err != nil {
 		return fmt.Errorf("create data dir %s: %w", o.dataDir, err)
+	}
+	// The store is opened first, so that a first start that fails later
+	// (a busy port, a bad flag file) still leaves a store behind and is
+	// not mistaken for a lost one on the next start.
+	if err := o.checkStoreNotLost(log); err != nil {
+		return err
+	}
+	store, err := o.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := store.Close(); cerr != nil {
+			log.Error("close the store", "error", cerr.Error())
+		}
+	}()
+	if bs, ok := store.(*bolt.Store); ok {
+		if took, converted := bs.Converted(); converted {
+			log.Info("converted the store to the current format", "path", filepath.Join(o.dataDir, serveStoreFile), "took", took.String())
+		}
+		if err := o.markStore(); err != nil {
+			return err
+		}
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(o.bindAddress, strconv.Itoa(o.securePort)))
 	if err != nil {
@@ -278,20 +323,6 @@ func (o *serveOptions) Run(ctx context.Context, streams IOStreams) error {
 			return fmt.Errorf("load --authorization-policy-file: %w", err)
 		}
 	}
-	store, err := o.openStore(ctx)
-	if err != nil {
-		return err
-	}
-	if bs, ok := store.(*bolt.Store); ok {
-		if took, converted := bs.Converted(); converted {
-			log.Info("converted the store to the current format", "path", filepath.Join(o.dataDir, serveStoreFile), "took", took.String())
-		}
-	}
-	defer func() {
-		if cerr := store.Close(); cerr != nil {
-			log.Error("close the store", "error", cerr.Error())
-		}
-	}()
 
 	authn := apiserver.NewX509Authenticator(pool, time.Now)
 	if o.tokenFile != "" {
@@ -473,6 +504,76 @@ func (o *serveOptions) elector(store storage.Interface, port int, log *slog.Logg
 		return nil, fmt.Errorf("leader election: %w", err)
 	}
 	return e, nil
+}
+
+// checkStoreNotLost refuses to start when the bbolt store is missing
+// from a data dir that shows it had one: the marker serve writes next to
+// the store it creates, or the admin.conf serve writes on its first start
+// (which also covers data dirs from before the marker). bolt.Open would
+// otherwise create an empty store in its place, losing every CSR and
+// starting resourceVersions again from 1 (security.md §2, items 9 and 10).
+// With --allow-new-store it logs a warning and lets the start go on. It
+// does nothing with --etcd-servers.
+func (o *serveOptions) checkStoreNotLost(log *slog.Logger) error {
+	if len(o.etcdServers) > 0 {
+		return nil
+	}
+	path := filepath.Join(o.dataDir, serveStoreFile)
+	_, err := os.Lstat(path)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("check the store %s: %w", path, err)
+	}
+	var evidence string
+	for _, name := range []string{serveStoreMarker, serveAdminConf} {
+		p := filepath.Join(o.dataDir, name)
+		_, err := os.Lstat(p)
+		if err == nil {
+			evidence = p
+			break
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("check %s: %w", p, err)
+		}
+	}
+	if evidence == "" {
+		return nil // a new data dir: its first start creates the store
+	}
+	if o.allowNewStore {
+		log.Warn("the store is missing: starting with a new, empty store as --allow-new-store asks; earlier CSRs are lost and resourceVersions start again from 1",
+			"path", path, "evidence", evidence)
+		return nil
+	}
+	return &storeLostError{Path: path, Evidence: evidence}
+}
+
+// storeLostError is returned by [serveOptions.checkStoreNotLost] when the
+// store at Path is missing although the file Evidence shows it existed.
+type storeLostError struct {
+	Path, Evidence string
+}
+
+func (e *storeLostError) Error() string {
+	return fmt.Sprintf("the store %s is missing, but %s shows that this data dir had one: "+
+		"starting with a new, empty store would lose every CertificateSigningRequest and start resourceVersions again from 1, "+
+		"which breaks the watches and caches of clients; restore %s from a backup, "+
+		"or pass --allow-new-store to start with an empty store on purpose", e.Path, e.Evidence, e.Path)
+}
+
+// markStore writes the marker of [serveOptions.checkStoreNotLost] next
+// to the bbolt store, once.
+func (o *serveOptions) markStore() error {
+	p := filepath.Join(o.dataDir, serveStoreMarker)
+	text := "kubepki serve keeps its store in " + serveStoreFile + " in this folder.\n" +
+		"While this file exists, serve refuses to start without " + serveStoreFile + "\n" +
+		"(restore it from a backup, or pass --allow-new-store to start empty on purpose).\n"
+	err := pki.WriteFileNew(p, []byte(text), serveStoreMarkerMode)
+	if err != nil && !errors.Is(err, pki.ErrExists) {
+		return fmt.Errorf("mark the store: %w", err)
+	}
+	return nil
 }
 
 // openStore opens bbolt in the data dir, or etcd with --etcd-servers.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -47,7 +48,14 @@ func (b *serveBuffer) String() string {
 // startServe runs kubepki serve in-process until the returned stop is called.
 func startServe(t *testing.T, dir string, extra ...string) (out *serveBuffer, stop func() error) {
 	t.Helper()
-	out, errOut := &serveBuffer{}, &serveBuffer{}
+	out, _, stop = startServeLog(t, dir, extra...)
+	return out, stop
+}
+
+// startServeLog is startServe that also returns the server's log.
+func startServeLog(t *testing.T, dir string, extra ...string) (out, errOut *serveBuffer, stop func() error) {
+	t.Helper()
+	out, errOut = &serveBuffer{}, &serveBuffer{}
 	ctx, cancel := context.WithCancel(t.Context())
 	c := NewRootCommand(IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut})
 	c.SetArgs(append([]string{"serve", "--data-dir", dir, "--secure-port", "0", "--log-format", "text"}, extra...))
@@ -67,7 +75,7 @@ func startServe(t *testing.T, dir string, extra ...string) (out *serveBuffer, st
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return out, func() error {
+	return out, errOut, func() error {
 		cancel()
 		select {
 		case err := <-done:
@@ -201,6 +209,99 @@ func TestServeCreatesPKIAndReusesIt(t *testing.T) {
 	}
 }
 
+// TestServeRefusesLostStore checks that a data dir whose store has gone
+// is not given a new, empty one (security.md §2 items 9 and 10) unless
+// --allow-new-store asks for it, and that fresh dirs and restarts are
+// unaffected.
+func TestServeRefusesLostStore(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	db := filepath.Join(dir, "kubepki.db")
+	marker := filepath.Join(dir, "kubepki.db.created")
+	adminConf := filepath.Join(dir, "admin.conf")
+	serveFails := func(t *testing.T) *storeLostError {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		c := NewRootCommand(IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+		c.SetArgs([]string{"serve", "--data-dir", dir, "--secure-port", "0", "--log-format", "text"})
+		// A server that starts after all is stopped, and fails the test.
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		defer cancel()
+		err := c.ExecuteContext(ctx)
+		if ExitCode(err) != 1 {
+			t.Fatalf("serve without its store = exit %d (%v), want 1", ExitCode(err), err)
+		}
+		lost, ok := errors.AsType[*storeLostError](err)
+		if !ok {
+			t.Fatalf("serve without its store = %v, want a *storeLostError", err)
+		}
+		for _, want := range []string{db, "--allow-new-store", "restore"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not mention %q", err, want)
+			}
+		}
+		if out.Len() != 0 {
+			t.Errorf("stdout = %q, want nothing", out.String())
+		}
+		if _, err := os.Stat(db); !os.IsNotExist(err) {
+			t.Errorf("the refused start created %s (stat: %v)", db, err)
+		}
+		return lost
+	}
+
+	// A fresh dir starts, and marks the store it creates.
+	_, stop := startServe(t, dir)
+	serveIssue(t, adminConf)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatalf("the first start left no marker: %v", err)
+	}
+	// A restart with the store keeps the CSR.
+	_, stop = startServe(t, dir)
+	if n := serveCountCSRs(t, adminConf); n != 1 {
+		t.Errorf("restarted server lists %d CSRs, want 1", n)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The store deleted: refused, naming the marker.
+	if err := os.Remove(db); err != nil {
+		t.Fatal(err)
+	}
+	if got := serveFails(t); got.Path != db || got.Evidence != marker {
+		t.Errorf("refusal = %+v, want path %s, evidence %s", got, db, marker)
+	}
+	// A data dir from before the marker: admin.conf is the evidence.
+	if err := os.Remove(marker); err != nil {
+		t.Fatal(err)
+	}
+	if got := serveFails(t); got.Evidence != adminConf {
+		t.Errorf("refusal without marker names %s, want %s", got.Evidence, adminConf)
+	}
+
+	// --allow-new-store starts empty, says so, and the next start is normal.
+	_, log, stop := startServeLog(t, dir, "--allow-new-store")
+	if n := serveCountCSRs(t, adminConf); n != 0 {
+		t.Errorf("server on a new store lists %d CSRs, want 0", n)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if l := log.String(); !strings.Contains(l, "level=WARN") || !strings.Contains(l, "--allow-new-store") || !strings.Contains(l, db) {
+		t.Errorf("log of --allow-new-store lacks the warning naming %s:\n%s", db, l)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Errorf("the new store is not marked: %v", err)
+	}
+	_, stop = startServe(t, dir)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestServeWithEtcd(t *testing.T) {
 	t.Parallel()
 	etcd := etcdtest.Start(t, etcdtest.Options{})
@@ -235,6 +336,7 @@ func TestServeBadFlags(t *testing.T) {
 		{"bad log level", []string{"serve", "--data-dir", "d", "--log-level", "loud"}},
 		{"etcd key without cert", []string{"serve", "--data-dir", "d", "--etcd-servers", "https://e:2379", "--etcd-keyfile", "k"}},
 		{"etcd flags without servers", []string{"serve", "--data-dir", "d", "--etcd-cafile", "ca"}},
+		{"new store with etcd", []string{"serve", "--data-dir", "d", "--etcd-servers", "https://e:2379", "--allow-new-store"}},
 		{"positional argument", []string{"serve", "--data-dir", "d", "extra"}},
 	}
 	for _, tc := range tests {
