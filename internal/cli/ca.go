@@ -1,13 +1,16 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"time"
 
-	"github.com/kubepki/kubepki/internal/pki"
 	"github.com/spf13/cobra"
+
+	"github.com/kubepki/kubepki/internal/cluster"
+	"github.com/kubepki/kubepki/internal/pki"
 )
 
 func newCACommand(streams IOStreams) *cobra.Command {
@@ -24,6 +27,8 @@ type caNewOptions struct {
 	force        bool
 
 	alg pki.KeyAlgorithm
+	// beforeRename is the test hook of [cluster.WriteFilesOptions].
+	beforeRename func(path string) error
 }
 
 func newCANewCommand(streams IOStreams) *cobra.Command {
@@ -47,7 +52,7 @@ SECURITY NOTICE: the CA key signs credentials; keep it private.`,
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			return o.Run(streams)
+			return o.Run(cmd.Context(), streams)
 		},
 	}
 	f := cmd.Flags()
@@ -90,9 +95,9 @@ func (o *caNewOptions) Validate() error {
 	return nil
 }
 
-// Run makes the CA and writes the key, then the certificate; if the
-// certificate cannot be written the new key is removed again.
-func (o *caNewOptions) Run(streams IOStreams) error {
+// Run makes the CA and writes the key and the certificate as one commit
+// (see [writeKeyAnd]): an old pair is replaced as a whole or kept.
+func (o *caNewOptions) Run(ctx context.Context, streams IOStreams) error {
 	ca, err := pki.NewSelfSignedCA(pki.CAOptions{CommonName: o.commonName, KeyAlgorithm: o.alg, Validity: o.validity})
 	if err != nil {
 		return err
@@ -102,35 +107,33 @@ func (o *caNewOptions) Run(streams IOStreams) error {
 		return err
 	}
 	defer clear(keyPEM)
-	if err := writePair(o.certOut, pki.MarshalCertificatePEM(ca.Cert), o.keyOut, keyPEM, o.force); err != nil {
+	if err := writePair(ctx, o.certOut, pki.MarshalCertificatePEM(ca.Cert), o.keyOut, keyPEM, o.force, o.beforeRename); err != nil {
 		return err
 	}
 	fmt.Fprintf(streams.Out, "created\t%s\ncreated\t%s\n", o.certOut, o.keyOut)
 	return nil
 }
 
-// writePair writes a key (0600) and a certificate (0644) as a unit: if
-// the second write fails, the first file is restored or removed.
-func writePair(certPath string, certPEM []byte, keyPath string, keyPEM []byte, force bool) error {
-	return writeKeyAnd(certPath, certPEM, pki.ModeCert, keyPath, keyPEM, force)
+// writePair writes a key (0600) and a certificate (0644) as a unit (see
+// [writeKeyAnd]).
+func writePair(ctx context.Context, certPath string, certPEM []byte, keyPath string, keyPEM []byte, force bool, beforeRename func(string) error) error {
+	return writeKeyAnd(ctx, certPath, certPEM, pki.ModeCert, keyPath, keyPEM, force, beforeRename)
 }
 
-// writeKeyAnd writes keyPEM to keyPath (0600), then data to path with
-// mode; if the second write fails, the key file is restored or removed.
-func writeKeyAnd(certPath string, certPEM []byte, certMode os.FileMode, keyPath string, keyPEM []byte, force bool) error {
-	write := fileWriter(force)
-	oldKey, keyErr := os.ReadFile(keyPath)
-	if err := write(keyPath, keyPEM, pki.ModeKey); err != nil {
-		return fmt.Errorf("%w; check that the folder exists and is writable", err)
+// writeKeyAnd writes keyPEM to keyPath (0600) and certPEM to certPath
+// with certMode as one commit of [cluster.WriteFiles], as init and certs
+// renew do: both files are replaced, or neither, also across a crash
+// (the next run completes the commit), and a failure to put the old
+// files back is part of the error. Without force, existing files are
+// not replaced. beforeRename is the test hook of
+// [cluster.WriteFilesOptions]; nil outside tests.
+func writeKeyAnd(ctx context.Context, certPath string, certPEM []byte, certMode os.FileMode, keyPath string, keyPEM []byte, force bool, beforeRename func(string) error) error {
+	err := cluster.WriteFiles(ctx, []cluster.File{
+		{Path: keyPath, Data: keyPEM, Mode: pki.ModeKey},
+		{Path: certPath, Data: certPEM, Mode: certMode},
+	}, cluster.WriteFilesOptions{Replace: force, BeforeRename: beforeRename})
+	if errors.Is(err, pki.ErrExists) {
+		return fmt.Errorf("%w; move it away or pass --force to replace it", err)
 	}
-	if err := write(certPath, certPEM, certMode); err != nil {
-		if keyErr == nil {
-			pki.WriteFile(keyPath, oldKey, pki.ModeKey)
-		} else {
-			os.Remove(keyPath)
-		}
-		return fmt.Errorf("%w; check that the folder exists and is writable", err)
-	}
-	clear(oldKey)
-	return nil
+	return err
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -42,7 +43,7 @@ sa.pub. Existing files are not replaced unless --force.`,
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			return o.Run(streams)
+			return o.Run(cmd.Context(), streams)
 		},
 	}
 	f := cmd.Flags()
@@ -82,7 +83,7 @@ func (o *keyNewOptions) Validate() error {
 }
 
 // Run generates the key and writes the files.
-func (o *keyNewOptions) Run(streams IOStreams) error {
+func (o *keyNewOptions) Run(ctx context.Context, streams IOStreams) error {
 	key, err := pki.GenerateKey(o.alg)
 	if err != nil {
 		return err
@@ -99,7 +100,7 @@ func (o *keyNewOptions) Run(streams IOStreams) error {
 	if err != nil {
 		return err
 	}
-	if err := writeKeyAnd(o.pubOut, pubPEM, pki.ModePublicKey, o.out, keyPEM, o.force); err != nil {
+	if err := writeKeyAnd(ctx, o.pubOut, pubPEM, pki.ModePublicKey, o.out, keyPEM, o.force, nil); err != nil {
 		return err
 	}
 	fmt.Fprintf(streams.Out, "created\t%s\ncreated\t%s\n", o.out, o.pubOut)

@@ -184,7 +184,7 @@ func (o *nodeAddOptions) Run(ctx context.Context, streams IOStreams) error {
 		if err != nil {
 			return fmt.Errorf("%w (the client certificate from CertificateSigningRequest %s was not saved either)", err, client.csrName)
 		}
-		if err := o.writeServing(srv); err != nil {
+		if err := o.writeServing(context.WithoutCancel(ctx), srv); err != nil {
 			return err
 		}
 	}
@@ -200,10 +200,10 @@ func (o *nodeAddOptions) Run(ctx context.Context, streams IOStreams) error {
 	return nil
 }
 
-// writeServing writes the serving key (0600) and certificate (0644); if
-// the certificate cannot be written the key file is restored.
-func (o *nodeAddOptions) writeServing(res *enrollResult) error {
-	if err := writeKeyAnd(o.servingCert, res.certPEM, pki.ModeCert, o.servingKey, res.keyPEM, o.force); err != nil {
+// writeServing writes the serving key (0600) and certificate (0644) as
+// one commit (see [writeKeyAnd]).
+func (o *nodeAddOptions) writeServing(ctx context.Context, res *enrollResult) error {
+	if err := writeKeyAnd(ctx, o.servingCert, res.certPEM, pki.ModeCert, o.servingKey, res.keyPEM, o.force, nil); err != nil {
 		return fmt.Errorf("write serving key and certificate: %w", err)
 	}
 	return nil

@@ -33,6 +33,9 @@ type stage struct {
 	// place; an error makes the commit fail there. Tests use it to fail
 	// part-way.
 	beforeRename func(path string) error
+	// exclusive makes the commit refuse, with pki.ErrExists, to replace
+	// a file that exists.
+	exclusive bool
 	// journal, if set, is the commit record (see [recoverCommit]) written
 	// once every temporary file is durable and removed when the commit is
 	// over, so that a crash during the renames is completed by the next
@@ -112,8 +115,7 @@ func (s *stage) begin() (*writer, error) {
 		dirs, err := mkdirs(filepath.Dir(s.journal), pki.ModeKeyDir)
 		w.createdDirs = dirs
 		if err != nil {
-			w.rollback()
-			return nil, err
+			return nil, withRollback(err, w.rollback())
 		}
 	}
 	return w, nil
@@ -149,7 +151,8 @@ func describeMode(m fs.FileMode) string {
 //
 // If anything fails, every renamed file is put back (or removed), every
 // renamed tree and every temporary file and tree is removed, and the
-// first error is returned: the folders are left as they were.
+// first error is returned: the folders are left as they were. If putting
+// a file back fails too, the error says so and names the file.
 func (s *stage) commit(ctx context.Context) error {
 	if len(s.files) == 0 {
 		return nil
@@ -242,6 +245,9 @@ func (w *writer) place(f stagedFile) (*placed, error) {
 	}
 	if root == "" {
 		if fi, err := os.Lstat(f.path); err == nil {
+			if w.s.exclusive {
+				return nil, fmt.Errorf("write %s: %w", f.path, pki.ErrExists)
+			}
 			if !fi.Mode().IsRegular() {
 				return nil, fmt.Errorf("%s is in the way: it is a %s, not a regular file; move it away and retry", f.path, describeMode(fi.Mode()))
 			}
@@ -288,15 +294,14 @@ func (w *writer) finish(ctx context.Context, failed error) (err error) {
 	}()
 	defer func() {
 		if err != nil && !w.crashed {
-			w.rollback()
+			err = withRollback(err, w.rollback())
 		}
 	}()
 	if failed != nil {
 		return failed
 	}
 	if len(w.files) == 0 {
-		w.rollback() // only the record's folder, if it was made
-		return nil
+		return w.rollback() // only the record's folder, if it was made
 	}
 	written := make([]string, 0, len(w.files))
 	for _, p := range w.files {
@@ -376,8 +381,11 @@ func (w *writer) finish(ctx context.Context, failed error) (err error) {
 }
 
 // rollback removes every temporary file and tree, every renamed tree and
-// every folder made, and puts back every renamed file.
-func (w *writer) rollback() {
+// every folder made, and puts back every renamed file. It returns the
+// failures to put back or remove what reached a final path (those leave
+// the folders changed); leftover temporary files are only clutter.
+func (w *writer) rollback() error {
+	var errs []error
 	for _, p := range w.files {
 		if p.temp != "" {
 			os.Remove(p.temp)
@@ -385,7 +393,9 @@ func (w *writer) rollback() {
 	}
 	for _, t := range w.trees {
 		if t.renamed {
-			os.RemoveAll(t.root)
+			if err := os.RemoveAll(t.root); err != nil {
+				errs = append(errs, fmt.Errorf("remove new folder %s: %w", t.root, err))
+			}
 		} else {
 			os.RemoveAll(t.temp)
 		}
@@ -394,9 +404,13 @@ func (w *writer) rollback() {
 		switch {
 		case !p.undo.renamed:
 		case p.undo.existed:
-			pki.WriteFile(p.f.path, p.undo.old, p.undo.oldMode)
+			if err := pki.WriteFile(p.f.path, p.undo.old, p.undo.oldMode); err != nil {
+				errs = append(errs, fmt.Errorf("put back the old %s: %w", p.f.path, err))
+			}
 		default:
-			os.Remove(p.f.path)
+			if err := os.Remove(p.f.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("remove new %s: %w", p.f.path, err))
+			}
 		}
 	}
 	if w.s.journal != "" {
@@ -406,6 +420,16 @@ func (w *writer) rollback() {
 	for _, d := range w.createdDirs {
 		os.Remove(d)
 	}
+	return errors.Join(errs...)
+}
+
+// withRollback adds to err, the error that made a commit roll back, the
+// rollback's own failure, if any: then files were left changed.
+func withRollback(err, rollbackErr error) error {
+	if rollbackErr == nil {
+		return err
+	}
+	return fmt.Errorf("%w; rolling back failed too, so these files may not match the others: %w", err, rollbackErr)
 }
 
 // renames lists the renames of a commit, files first, then trees.
