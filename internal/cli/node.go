@@ -59,8 +59,20 @@ O=system:nodes to the signer kubernetes.io/kube-apiserver-client-kubelet with
 the usages "digital signature" and "client auth" (and "key encipherment" for
 RSA keys), approved with --approve, waited for, verified, and a kubeconfig
 written (0600, to kubelet-NAME.conf unless -o) whose user is system:node:NAME,
-as kubeadm's kubelet.conf. Without --approve the request waits for an approver:
-the kubelet auto-approver only approves a node's own requests.
+as kubeadm's kubelet.conf.
+
+Without --approve the client request is approved by the cluster's kubelet
+client auto-approver (kube-controller-manager's csrapproving controller, or
+kubepki serve's), which approves it at once, with reason AutoApproved, when
+the identity of your kubeconfig may "create" certificatesigningrequests/nodeclient
+(cluster admins in system:masters or kubeadm:cluster-admins, and kubeadm's
+bootstrap tokens, may), or when you are system:node:NAME itself with
+"create" on certificatesigningrequests/selfnodeclient (group system:nodes may).
+Otherwise, or on a cluster without that auto-approver, the request waits, up
+to --timeout, for an approver to run "kubepki csr approve" or "kubectl
+certificate approve". The serving request (--ip, --dns) is never auto-approved
+for anyone but the node itself (kube-controller-manager has no approver for
+it), so without --approve it waits too.
 
 With --ip or --dns a kubelet serving certificate is requested too (signer
 kubernetes.io/kubelet-serving, usages "digital signature" and "server auth", the

@@ -20,7 +20,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/kubernetes"
 	certclient "k8s.io/client-go/kubernetes/typed/certificates/v1"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubepki/kubepki/internal/apiserver/apiservertest"
 	"github.com/kubepki/kubepki/internal/kubeconfig"
@@ -646,5 +648,57 @@ func TestNodeAddByTheNodeItself(t *testing.T) {
 	}
 	if who := kubectlWhoami(t, out); !regexp.MustCompile(`(?m)^Username\s+system:node:worker-2$`).MatchString(who) {
 		t.Errorf("kubectl auth whoami = %q, want system:node:worker-2", who)
+	}
+}
+
+// TestNodeAddAutoApprovedForAdmin: a cluster admin's node add without
+// --approve against kubepki serve (admin.conf, group kubeadm:cluster-admins)
+// is approved at once by the kubelet client auto-approver, since RBAC lets
+// the admin create certificatesigningrequests/nodeclient, as
+// kube-controller-manager's csrapproving does; the help says so rather
+// than that the request waits.
+func TestNodeAddAutoApprovedForAdmin(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	_, stop := startServe(t, dir)
+	defer stop()
+	admin := filepath.Join(dir, "admin.conf")
+	out := filepath.Join(t.TempDir(), "kubelet.conf")
+	if r := runCLI(t, "node", "add", "worker-3", "--kubeconfig", admin, "-o", out, "--timeout", "1m"); r.code != 0 {
+		t.Fatalf("node add by an admin without --approve = exit %d, %v", r.code, r.err)
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := cs.CertificatesV1().CertificateSigningRequests().List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 1 {
+		t.Fatalf("%d CSRs, want 1", len(list.Items))
+	}
+	var reasons []string
+	for _, c := range list.Items[0].Status.Conditions {
+		if c.Type == certv1.CertificateApproved {
+			reasons = append(reasons, c.Reason)
+		}
+	}
+	if !slices.Equal(reasons, []string{"AutoApproved"}) {
+		t.Errorf("Approved condition reasons = %v, want [AutoApproved]", reasons)
+	}
+
+	help := runCLI(t, "node", "add", "--help").stdout
+	for _, want := range []string{"AutoApproved", "certificatesigningrequests/nodeclient", "certificatesigningrequests/selfnodeclient", "waits"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("node add --help does not mention %q", want)
+		}
+	}
+	if strings.Contains(help, "only approves a node's own requests") {
+		t.Error("node add --help still says the auto-approver only approves a node's own requests")
 	}
 }
