@@ -46,6 +46,18 @@ func configFile(access clientcmd.ConfigAccess) string {
 	return access.GetDefaultFilename()
 }
 
+// modifyConfig writes cfg as kubectl config does ([clientcmd.ModifyConfig]:
+// each entry to the file it came from, new ones to the destination file),
+// first creating the destination's missing folders 0700, since the file
+// may embed a private key (security.md §2.8): clientcmd would make them
+// 0755. Existing folders keep their mode.
+func modifyConfig(access clientcmd.ConfigAccess, cfg *clientcmdapi.Config) error {
+	if err := pki.MkdirAll(filepath.Dir(configFile(access)), pki.ModeKeyDir); err != nil {
+		return err
+	}
+	return clientcmd.ModifyConfig(access, *cfg, true)
+}
+
 // newConfigCommand builds the "config" group: kubectl's kubeconfig commands
 // on clientcmd's own loading, merging and writing rules, plus check and
 // merge.
@@ -321,7 +333,7 @@ existing file of $KUBECONFIG (the last one if none exists), else to
 				return fmt.Errorf("no context exists with the name: %q", name)
 			}
 			cfg.CurrentContext = name
-			if err := clientcmd.ModifyConfig(access, *cfg, true); err != nil {
+			if err := modifyConfig(access, cfg); err != nil {
 				return err
 			}
 			_, err = fmt.Fprintf(streams.Out, "Switched to context %q.\n", name)
@@ -540,7 +552,7 @@ stored as an absolute path, or embedded with --embed-certs.`,
 				m.ProxyURL = proxyURL
 			}
 			cfg.Clusters[name] = &m
-			if err := clientcmd.ModifyConfig(access, *cfg, true); err != nil {
+			if err := modifyConfig(access, cfg); err != nil {
 				return err
 			}
 			_, err = fmt.Fprintf(streams.Out, "Cluster %q set.\n", name)
@@ -655,7 +667,7 @@ process list); set them with kubectl or an editor.`,
 				m.Exec.Env = applyExecEnv(m.Exec.Env, envSet, envRemove)
 			}
 			cfg.AuthInfos[name] = &m
-			if err := clientcmd.ModifyConfig(access, *cfg, true); err != nil {
+			if err := modifyConfig(access, cfg); err != nil {
 				return err
 			}
 			_, err = fmt.Fprintf(streams.Out, "User %q set.\n", name)
@@ -774,7 +786,7 @@ the given fields on top of the existing values.`,
 				m.Namespace = namespace
 			}
 			cfg.Contexts[name] = &m
-			if err := clientcmd.ModifyConfig(access, *cfg, true); err != nil {
+			if err := modifyConfig(access, cfg); err != nil {
 				return err
 			}
 			verb := "created"
@@ -854,7 +866,7 @@ func deleteEntry[V any](streams IOStreams, flags *configFlags, kind string, entr
 			before(cfg, name)
 		}
 		delete(m, name)
-		if err := clientcmd.ModifyConfig(access, *cfg, true); err != nil {
+		if err := modifyConfig(access, cfg); err != nil {
 			return err
 		}
 		_, err = fmt.Fprintf(streams.Out, "deleted %s %s from %s\n", kind, name, file)
@@ -892,7 +904,7 @@ func newConfigRenameContextCommand(streams IOStreams, flags *configFlags) *cobra
 			if cfg.CurrentContext == oldName {
 				cfg.CurrentContext = newName
 			}
-			if err := clientcmd.ModifyConfig(access, *cfg, true); err != nil {
+			if err := modifyConfig(access, cfg); err != nil {
 				return err
 			}
 			_, err = fmt.Fprintf(streams.Out, "Context %q renamed to %q.\n", oldName, newName)

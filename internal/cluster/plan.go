@@ -3,6 +3,7 @@ package cluster
 import (
 	"crypto/x509"
 	"fmt"
+	"io/fs"
 	"net"
 	"path/filepath"
 	"slices"
@@ -155,6 +156,19 @@ func (p *Plan) CertPath(baseName, suffix string) string {
 // KubeconfigPath returns the path of the kubeconfig file named name.
 func (p *Plan) KubeconfigPath(name string) string {
 	return filepath.Join(p.KubeconfigDir, filepath.FromSlash(name))
+}
+
+// kubeconfigDirMode is the mode of folders created for the kubeconfig k,
+// which embeds a private key: kubeadm's 0755 (kubernetes-pki reference
+// §1.7, clientcmd.WriteToFile) for the kubeconfig folder of kubeadm's own
+// files, and 0700 ([pki.ModeKeyDir], security.md §2.8) for every other
+// kubeconfig: users/, nodes/<name>/, and the kubeconfig folder itself
+// when only such files need it. Existing folders keep their mode.
+func kubeconfigDirMode(k KubeconfigSpec) fs.FileMode {
+	if k.Kubeadm {
+		return pki.ModeDir
+	}
+	return pki.ModeKeyDir
 }
 
 // CA returns the CA of the plan named name, or nil.

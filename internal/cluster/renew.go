@@ -302,7 +302,7 @@ func (r *run) renewKubeconfig(k *KubeconfigSpec, loadCA func(string) (*pki.CA, e
 	if err != nil {
 		return nil, err
 	}
-	files := []stagedFile{b, {path: path, data: data, mode: pki.ModeKubeconfig, dirMode: pki.ModeDir}}
+	files := []stagedFile{b, {path: path, data: data, mode: pki.ModeKubeconfig, dirMode: kubeconfigDirMode(*k)}}
 	r.result(k.Name, KindKubeconfig, path, StatusRenewed)
 	if k.CertBaseName != "" {
 		crt, keyPath := r.plan.CertPath(k.CertBaseName, certSuffix), r.plan.CertPath(k.CertBaseName, keySuffix)

@@ -596,7 +596,7 @@ func (r *run) planKubeconfig(k KubeconfigSpec) {
 			if err != nil {
 				return nil, err
 			}
-			files = append(files, stagedFile{path: path, data: data, mode: pki.ModeKubeconfig, dirMode: pki.ModeDir})
+			files = append(files, stagedFile{path: path, data: data, mode: pki.ModeKubeconfig, dirMode: kubeconfigDirMode(k)})
 		}
 		if k.CertBaseName != "" && fStatus != StatusUnchanged {
 			pair, err := r.pairFiles(k.CertBaseName, cert, key)
