@@ -100,7 +100,10 @@ clusters: node identities, usages that do not fit the role, missing
 kube-apiserver and etcd names, CA and leaf constraints, keys that do not match,
 certificates that do not chain to their CA, expiry, weak crypto, serials, key
 file modes, kubeconfig credentials, and CertificateSigningRequest objects
-before they are submitted. Each finding names the file, the rule,
+before they are submitted. In a directory, a file of kubeadm's layout (or any
+.crt, .key, .pem, .pub or .csr) that does not parse, is truncated or holds the
+wrong kind of object is an error (L00), and so is a kubeadm pair with one half
+missing (L42). Each finding names the file, the rule,
 what is wrong and the fix. "kubepki lint --list" shows the catalogue.
 
 Lint changes nothing. It exits 1 when any finding has severity error (or, with
