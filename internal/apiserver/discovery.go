@@ -2,9 +2,11 @@ package apiserver
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"runtime"
 	"strings"
+	"time"
 
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -208,8 +210,44 @@ func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, code int, v a
 	_, _ = w.Write(data)
 }
 
-// serveEmptyEventList answers kubectl describe's events query: this server
-// records no events.
+// serveEmptyEventWatch answers a watch of events (kubectl events -w,
+// kubectl get events -w): a stream on which no event ever comes, open until
+// its timeout, the client leaves or the server stops. It counts against
+// the user's watches like any other.
+func (s *Server) serveEmptyEventWatch(w http.ResponseWriter, r *http.Request, st *reqState) {
+	p, err := s.parseWatch(r.URL.Query())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		s.writeError(w, r, errors.New("the connection cannot stream"))
+		return
+	}
+	user := st.requester().Name
+	if !s.acquireWatch(user) {
+		s.writeError(w, r, s.tooManyWatches(user))
+		return
+	}
+	defer s.releaseWatch(user)
+	s.metrics.watchers.Inc()
+	defer s.metrics.watchers.Dec()
+	w.Header().Set("Content-Type", mediaJSON)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	flusher.Flush()
+	t := time.NewTimer(p.timeout)
+	defer t.Stop()
+	select {
+	case <-r.Context().Done():
+	case <-s.stopping:
+	case <-t.C:
+	}
+}
+
+// serveEmptyEventList answers kubectl describe's and kubectl events'
+// queries: this server records no events.
 func (s *Server) serveEmptyEventList(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusOK, map[string]any{
 		"kind": "EventList", "apiVersion": "v1", "metadata": map[string]any{}, "items": []any{},

@@ -190,6 +190,12 @@ func (s *Server) acquireWatch(user string) bool {
 	return true
 }
 
+// tooManyWatches is the 429 for a user at the watch limit.
+func (s *Server) tooManyWatches(user string) error {
+	return apierrors.NewTooManyRequests(fmt.Sprintf(
+		"user %q has %d watches open, the limit; close some and retry", user, s.cfg.MaxWatchesPerUser), 1)
+}
+
 func (s *Server) releaseWatch(user string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -246,8 +252,7 @@ type openedWatch struct {
 // context ends the watch; ow.stop must be called once it is done.
 func (s *Server) openWatch(ctx context.Context, user string, p watchParams) (context.Context, *openedWatch, error) {
 	if !s.acquireWatch(user) {
-		return nil, nil, apierrors.NewTooManyRequests(fmt.Sprintf(
-			"user %q has %d watches open, the limit; close some and retry", user, s.cfg.MaxWatchesPerUser), 1)
+		return nil, nil, s.tooManyWatches(user)
 	}
 	s.metrics.watchers.Inc()
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
