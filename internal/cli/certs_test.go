@@ -77,6 +77,29 @@ func TestCheckExpirationCommand(t *testing.T) {
 	if code == 0 || !strings.Contains(out, "!MISSING! scheduler.conf") {
 		t.Errorf("missing scheduler.conf: exit %d\n%s", code, out)
 	}
+	// As data, a missing file has no expiration date: null, as kubeadm
+	// writes it, not year 1.
+	out, _, _ = execPKI(t, append([]string{"certs", "check-expiration", "-o", "json"}, dirArgs(dir)...)...)
+	var raw struct {
+		Certificates []map[string]json.RawMessage `json:"certificates"`
+	}
+	if err := json.Unmarshal([]byte(out), &raw); err != nil {
+		t.Fatalf("-o json: %v\n%s", err, out)
+	}
+	seen := 0
+	for _, c := range raw.Certificates {
+		missing := string(c["missing"]) == "true"
+		date := string(c["expirationDate"])
+		if missing != (string(c["name"]) == `"scheduler.conf"`) || (missing && date != "null") || (!missing && !strings.HasPrefix(date, `"20`)) {
+			t.Errorf("-o json row %s: missing %s, expirationDate %s", c["name"], c["missing"], date)
+		}
+		if missing {
+			seen++
+		}
+	}
+	if seen != 1 {
+		t.Errorf("-o json has %d missing rows, want scheduler.conf alone", seen)
+	}
 }
 
 func TestRenewCommand(t *testing.T) {

@@ -6,8 +6,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kubepki/kubepki/internal/pki"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
+
+	"github.com/kubepki/kubepki/internal/pki"
 )
 
 // The apiVersion and kind of [ExpirationInfo] in -o json|yaml, kubeadm's.
@@ -30,8 +32,9 @@ type ExpirationInfo struct {
 type CertExpiration struct {
 	// Name is the plan name ("apiserver", "admin.conf", "etcd-ca").
 	Name string `json:"name"`
-	// ExpirationDate is the certificate's NotAfter.
-	ExpirationDate time.Time `json:"expirationDate"`
+	// ExpirationDate is the certificate's NotAfter; null when Missing,
+	// as kubeadm writes it (a metav1.Time).
+	ExpirationDate metav1.Time `json:"expirationDate"`
 	// ResidualTime is NotAfter minus now, in seconds (negative when
 	// expired).
 	ResidualTime int64 `json:"residualTime"`
@@ -133,7 +136,7 @@ func (p *Plan) fillRow(row *CertExpiration, path string, isKubeconfig bool) erro
 		}
 		notAfter = cert.NotAfter
 	}
-	row.ExpirationDate = notAfter.UTC()
+	row.ExpirationDate = metav1.NewTime(notAfter.UTC())
 	row.ResidualTime = int64(notAfter.Sub(p.Start) / time.Second)
 	return nil
 }
