@@ -103,11 +103,28 @@ func (s *Server) listAt(ctx context.Context, sel selector, limit int64, cont str
 		}
 		return page, nil
 	}
-	var page listPage
+	if !isLoopback(ctx) {
+		// Reading a page holds its objects twice or more (stored, decoded,
+		// encoded): a few at a time bound the memory of many lists.
+		select {
+		case s.lists <- struct{}{}:
+			defer func() { <-s.lists }()
+		case <-ctx.Done():
+			return listPage{}, context.Cause(ctx)
+		}
+	}
+	var (
+		page    listPage
+		read    int64 // stored bytes read for this answer
+		largest int64 // the largest object read
+		// The first store page is small; later ones hold as many objects
+		// as the byte budget left allows at the largest size seen.
+		chunk int64 = listFirstChunk
+	)
 	// Fetch store pages no larger than what is still wanted, so that the
 	// store's continue token is always exactly where this answer ends.
 	for {
-		opts := storage.ListOptions{Limit: limit - int64(len(page.items)), Continue: cont}
+		opts := storage.ListOptions{Limit: min(limit-int64(len(page.items)), chunk), Continue: cont}
 		if cont == "" {
 			opts.Revision = rev
 		}
@@ -118,7 +135,7 @@ func (s *Server) listAt(ctx context.Context, sel selector, limit int64, cont str
 		if page.revision == 0 {
 			page.revision = res.Revision
 		}
-		for _, kv := range res.Items {
+		for i, kv := range res.Items {
 			csr, err := decodeStored(kv)
 			if err != nil {
 				return listPage{}, err
@@ -126,9 +143,24 @@ func (s *Server) listAt(ctx context.Context, sel selector, limit int64, cont str
 			if sel.matches(csr) {
 				page.items = append(page.items, *csr)
 			}
+			read += int64(len(kv.Value))
+			largest = max(largest, int64(len(kv.Value)))
+			if read >= s.cfg.MaxListPageBytes && i < len(res.Items)-1 {
+				// The budget ends inside the store's page: continue
+				// right after this object, at the same revision.
+				page.cont = storage.EncodeContinue(res.Revision, kv.Key)
+				if sel.empty() {
+					n := int64(len(res.Items) - 1 - i)
+					if res.RemainingItemCount != nil {
+						n += *res.RemainingItemCount
+					}
+					page.remaining = &n
+				}
+				return page, nil
+			}
 		}
 		cont = res.Continue
-		if cont == "" || int64(len(page.items)) >= limit {
+		if cont == "" || int64(len(page.items)) >= limit || read >= s.cfg.MaxListPageBytes {
 			page.cont = cont
 			if sel.empty() {
 				page.remaining = res.RemainingItemCount
@@ -138,8 +170,13 @@ func (s *Server) listAt(ctx context.Context, sel selector, limit int64, cont str
 		if err := ctx.Err(); err != nil {
 			return listPage{}, err
 		}
+		chunk = max(1, (s.cfg.MaxListPageBytes-read)/max(largest, 1))
 	}
 }
+
+// listFirstChunk is the size of a list's first store page, before the
+// size of the objects is known.
+const listFirstChunk = 16
 
 // listParams are the query parameters of a list.
 type listParams struct {

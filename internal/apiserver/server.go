@@ -26,13 +26,15 @@ import (
 
 // Defaults for the limits in Config.
 const (
-	DefaultMaxBodyBytes      = 3 << 20 // kube-apiserver's request body cap
-	DefaultMaxInFlight       = 400     // kube-apiserver's --max-requests-inflight
-	DefaultMaxWatchesPerUser = 100
-	DefaultMaxListPage       = 5000
-	DefaultMaxWatchDuration  = 30 * time.Minute // kube-apiserver's --min-request-timeout
-	DefaultBookmarkInterval  = time.Minute
-	DefaultRequestTimeout    = 60 * time.Second
+	DefaultMaxBodyBytes       = 3 << 20 // kube-apiserver's request body cap
+	DefaultMaxInFlight        = 400     // kube-apiserver's --max-requests-inflight
+	DefaultMaxWatchesPerUser  = 100
+	DefaultMaxListPage        = 5000
+	DefaultMaxListPageBytes   = 2 << 20
+	DefaultMaxConcurrentLists = 4
+	DefaultMaxWatchDuration   = 30 * time.Minute // kube-apiserver's --min-request-timeout
+	DefaultBookmarkInterval   = time.Minute
+	DefaultRequestTimeout     = 60 * time.Second
 	// MaxHeaderBytes caps the request header block (431 beyond).
 	MaxHeaderBytes = 1 << 20
 	// ReadHeaderTimeout bounds how long a client may take to send headers.
@@ -72,9 +74,23 @@ type Config struct {
 	// MaxWatchesPerUser caps concurrent watches of one user (429 beyond);
 	// 0 means DefaultMaxWatchesPerUser.
 	MaxWatchesPerUser int
+	// MaxInFlightPerUser caps the non-watch requests one authenticated
+	// user has in flight (429 beyond), so that no single client, however
+	// slowly it sends, holds the whole MaxInFlight budget. 0 means a
+	// quarter of MaxInFlight.
+	MaxInFlightPerUser int
 	// MaxListPage caps the items of one list answer; larger or unlimited
 	// lists are paged with a continue token. 0 means DefaultMaxListPage.
 	MaxListPage int64
+	// MaxListPageBytes caps the stored bytes one list answer reads (at
+	// least one object is always returned); the rest follows with a
+	// continue token, so that a list's memory does not grow with the
+	// size of the objects. 0 means DefaultMaxListPageBytes.
+	MaxListPageBytes int64
+	// MaxConcurrentLists caps the list pages read at once for clients
+	// (the in-process controllers are exempt); more wait their turn,
+	// within their request deadline. 0 means DefaultMaxConcurrentLists.
+	MaxConcurrentLists int
 	// MaxWatchDuration ends watches that asked for no timeoutSeconds; 0
 	// means DefaultMaxWatchDuration.
 	MaxWatchDuration time.Duration
@@ -111,6 +127,7 @@ type Server struct {
 	openAPIV2 func() (openAPIV2, error)
 
 	inflight chan struct{}
+	lists    chan struct{} // list pages being read for clients
 	// events shares decoded and encoded store events among watches.
 	events sharedEvents
 
@@ -119,6 +136,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	watches  map[string]int // active watches per user
+	inFlight map[string]int // non-watch requests in flight per user
 	stopping chan struct{}  // closed when Run begins shutting down
 	stopOnce sync.Once
 }
@@ -146,8 +164,17 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = DefaultMaxInFlight
 	}
+	if cfg.MaxInFlightPerUser <= 0 {
+		cfg.MaxInFlightPerUser = max(1, cfg.MaxInFlight/4)
+	}
 	if cfg.MaxWatchesPerUser <= 0 {
 		cfg.MaxWatchesPerUser = DefaultMaxWatchesPerUser
+	}
+	if cfg.MaxListPageBytes <= 0 {
+		cfg.MaxListPageBytes = DefaultMaxListPageBytes
+	}
+	if cfg.MaxConcurrentLists <= 0 {
+		cfg.MaxConcurrentLists = DefaultMaxConcurrentLists
 	}
 	if cfg.MaxListPage <= 0 {
 		cfg.MaxListPage = DefaultMaxListPage
@@ -185,7 +212,9 @@ func New(cfg Config) (*Server, error) {
 		openAPIDocs: sync.OnceValues(buildOpenAPIDocs),
 		openAPIV2:   sync.OnceValues(buildOpenAPIV2),
 		inflight:    make(chan struct{}, cfg.MaxInFlight),
+		lists:       make(chan struct{}, cfg.MaxConcurrentLists),
 		watches:     map[string]int{},
+		inFlight:    map[string]int{},
 		stopping:    make(chan struct{}),
 	}
 	m, err := newMetrics(cfg.Registry, s)
