@@ -201,7 +201,10 @@ func (s *Server) serveFiltered(w http.ResponseWriter, r *http.Request, st *reqSt
 	// The in-process controllers are exempt, as kube-apiserver exempts
 	// its loopback client, so that overload cannot starve signing.
 	if !st.info.watch {
-		if !isLoopback(r.Context()) {
+		// Health probes are exempt, as kube-apiserver exempts them from
+		// its priority and fairness limits: an overloaded server must not
+		// be restarted or taken out of its load balancer for it.
+		if !isLoopback(r.Context()) && !isHealthPath(r.URL.Path) {
 			select {
 			case s.inflight <- struct{}{}:
 				defer func() { <-s.inflight }()
@@ -242,6 +245,14 @@ func (s *Server) serveFiltered(w http.ResponseWriter, r *http.Request, st *reqSt
 		return
 	}
 	st.user = user
+	if user != nil && !st.info.watch && !isLoopback(r.Context()) && !isHealthPath(r.URL.Path) {
+		if !s.acquireInFlight(user.Name) {
+			s.writeError(w, r, apierrors.NewTooManyRequests(fmt.Sprintf(
+				"user %q has %d requests in flight, the limit; retry later", user.Name, s.cfg.MaxInFlightPerUser), 1))
+			return
+		}
+		defer s.releaseInFlight(user.Name)
+	}
 	if user == nil {
 		if r.ProtoMajor >= 2 {
 			// No HTTP/2 connection reuse for unauthenticated clients
@@ -274,6 +285,38 @@ func (s *Server) serveFiltered(w http.ResponseWriter, r *http.Request, st *reqSt
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	s.dispatch(w, r, st)
+}
+
+// isHealthPath reports whether path is a health probe (/healthz, /livez,
+// /readyz, or one of their checks).
+func isHealthPath(path string) bool {
+	for _, p := range []string{"/healthz", "/livez", "/readyz"} {
+		if rest, ok := strings.CutPrefix(path, p); ok && (rest == "" || rest[0] == '/') {
+			return true
+		}
+	}
+	return false
+}
+
+// acquireInFlight counts a non-watch request against its authenticated
+// user's limit; the requests of one user are counted together whoever
+// they impersonate.
+func (s *Server) acquireInFlight(user string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inFlight[user] >= s.cfg.MaxInFlightPerUser {
+		return false
+	}
+	s.inFlight[user]++
+	return true
+}
+
+func (s *Server) releaseInFlight(user string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inFlight[user]--; s.inFlight[user] <= 0 {
+		delete(s.inFlight, user)
+	}
 }
 
 // impersonate switches st to the identity the request's impersonation

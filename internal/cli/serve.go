@@ -118,6 +118,13 @@ writes with 500 while reads go on; writes resume once space is freed, without a
 restart. A request that outlives its deadline (--request-timeout of kubectl, or
 the server's 60 s) ends with 504.
 
+Limits keep one client from taking the server: 400 requests in flight (watches
+aside), at most 100 of them from one user, 100 watches per user (429 beyond,
+with Retry-After); a list answer reads at most 2 MiB of stored objects (the
+rest follows with a continue token, as for limit) and 4 are read at a time.
+Health probes (/livez, /readyz, /healthz) are exempt, so an overloaded server
+is not restarted or taken out of its load balancer for it.
+
 While little is in memory, the Go garbage collector is given room (GOGC up to
 400, back to Go's default once 32 MiB are live); GOGC or GOMEMLIMIT in the
 environment leave it to Go's own settings. With the bbolt store GOMAXPROCS is
