@@ -232,6 +232,13 @@ i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
 			[]byte(`{"orphanDependents":true,"propagationPolicy":"Background"}`), nil, 422, metav1.StatusReasonInvalid, "DeleteOptions:propagationPolicy"},
 		{"bad propagationPolicy on deletecollection", admin, "DELETE", base + "?propagationPolicy=Bogus", "", nil,
 			nil, 422, metav1.StatusReasonInvalid, "DeleteOptions:propagationPolicy"},
+		{"fieldManager too long", admin, "POST", base + "?fieldManager=" + strings.Repeat("m", 129), "application/json", csrJSON(t, nil),
+			nil, 422, metav1.StatusReasonInvalid, "CreateOptions:fieldManager"},
+		{"fieldManager not printable", admin, "PATCH", base + "/stored?fieldManager=a%07b", "application/merge-patch+json", []byte(`{}`),
+			nil, 422, metav1.StatusReasonInvalid, "PatchOptions:fieldManager"},
+		{"apply with a fieldManager too long", admin, "PATCH", base + "/stored?fieldManager=" + strings.Repeat("m", 129), "application/apply-patch+yaml", csrJSON(t, nil),
+			nil, 422, metav1.StatusReasonInvalid, "PatchOptions:fieldManager"},
+		{"get at a bad resourceVersion", admin, "GET", base + "/stored?resourceVersion=abc", "", nil, nil, 400, metav1.StatusReasonBadRequest, ""},
 		{"bad gracePeriodSeconds", admin, "DELETE", base + "/stored?gracePeriodSeconds=soon", "", nil, nil, 400, metav1.StatusReasonBadRequest, ""},
 		{"bad JSON patch", admin, "PATCH", base + "/stored", "application/json-patch+json", []byte(`{"op":1}`), nil, 400, metav1.StatusReasonBadRequest, ""},
 		{"bad merge patch", admin, "PATCH", base + "/stored", "application/merge-patch+json", []byte(`{`), nil, 400, metav1.StatusReasonBadRequest, ""},
@@ -315,5 +322,26 @@ func TestDecodeErrorWording(t *testing.T) {
 		if res.code != http.StatusBadRequest || !strings.Contains(res.status.Message, tc.want) {
 			t.Errorf("%s: %d %q, want 400 with %q", tc.name, res.code, res.status.Message, tc.want)
 		}
+	}
+}
+
+// TestGetFutureResourceVersion: a get at a resourceVersion the store has
+// not reached waits for it, then answers 504 Too large resource version,
+// as kube-apiserver does; one it has reached is served.
+func TestGetFutureResourceVersion(t *testing.T) {
+	t.Parallel()
+	srv := apiservertest.Start(t, apiservertest.Options{})
+	admin := httpClient(t, srv, apiservertest.AdminUser, apiservertest.AdminGroup)
+	cs := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
+	created, err := cs.Create(t.Context(), newCSR(t, "rv", "rv"), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := do(t, admin, "GET", srv.URL+csrPath+"/rv?resourceVersion="+created.ResourceVersion, "", nil); res.code != http.StatusOK {
+		t.Errorf("get at the object's resourceVersion = %d %s", res.code, res.body)
+	}
+	res := do(t, admin, "GET", srv.URL+csrPath+"/rv?resourceVersion=999999", "", nil)
+	if res.code != http.StatusGatewayTimeout || !strings.Contains(res.status.Message, "Too large resource version: 999999") {
+		t.Errorf("get at a future resourceVersion = %d %q, want 504 Too large resource version", res.code, res.status.Message)
 	}
 }

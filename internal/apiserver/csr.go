@@ -155,6 +155,21 @@ func acceptsGzip(r *http.Request) bool {
 }
 
 func (s *Server) getCSR(w http.ResponseWriter, r *http.Request, name string) {
+	if strings.Contains(r.URL.RawQuery, "resourceVersion") { // parse the query only then
+		// "Not older than": a resourceVersion the store has not reached
+		// is waited for, then 504, as kube-apiserver's watch cache does.
+		if v := r.URL.Query().Get("resourceVersion"); v != "" && v != "0" {
+			rev, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || rev < 0 {
+				s.writeError(w, r, apierrors.NewBadRequest(fmt.Sprintf("invalid resourceVersion %q: use a non-negative integer", v)))
+				return
+			}
+			if err := s.awaitRevision(r.Context(), rev); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
+	}
 	csr, _, err := s.getStored(r.Context(), name)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -198,7 +213,7 @@ func (s *Server) createCSR(w http.ResponseWriter, r *http.Request, st *reqState)
 		return
 	}
 	st.auditName = csr.Name // a refused create names the CSR it asked for
-	dry, err := dryRun(r, "CreateOptions")
+	dry, err := writeOptions(r, "CreateOptions")
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -312,7 +327,7 @@ func (s *Server) updateCSR(w http.ResponseWriter, r *http.Request, st *reqState,
 			"the name of the object (%s) does not match the name on the URL (%s)", csr.Name, name)))
 		return
 	}
-	dry, err := dryRun(r, "UpdateOptions")
+	dry, err := writeOptions(r, "UpdateOptions")
 	if err != nil {
 		s.writeError(w, r, err)
 		return

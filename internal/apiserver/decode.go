@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -125,13 +126,36 @@ func addWarnings(w http.ResponseWriter, warnings []string) {
 	}
 }
 
-// dryRun reports whether the request asked for dryRun=All; other values
-// are a 400.
-func dryRun(r *http.Request, kind string) (bool, error) {
-	return dryRunValues(r.URL.Query()["dryRun"], kind)
+// writeOptions reads the options of a create, update or patch (of the
+// options kind CreateOptions, UpdateOptions or PatchOptions) from the
+// query, validated as kube-apiserver validates them, and says whether
+// the request is a dry run: dryRun is All or absent, and fieldManager at
+// most 128 printable characters.
+func writeOptions(r *http.Request, kind string) (dry bool, err error) {
+	q := r.URL.Query()
+	if fm, ok := q["fieldManager"]; ok && len(fm) > 0 {
+		if errs := validateFieldManager(fm[0]); len(errs) > 0 {
+			return false, optionsInvalid(kind, errs)
+		}
+	}
+	return dryRunValues(q["dryRun"], kind)
 }
 
-// dryRunValues is dryRun for the values of the dryRun parameter of the
+// validateFieldManager is kube-apiserver's rule for a fieldManager.
+func validateFieldManager(fm string) field.ErrorList {
+	path := field.NewPath("fieldManager")
+	if len(fm) > 128 {
+		return field.ErrorList{field.TooLong(path, "", 128)}
+	}
+	for _, c := range fm {
+		if !unicode.IsPrint(c) {
+			return field.ErrorList{field.Invalid(path, fm, "must be composed of printable characters")}
+		}
+	}
+	return nil
+}
+
+// dryRunValues checks the values of the dryRun parameter of the
 // options kind (CreateOptions, UpdateOptions, PatchOptions or
 // DeleteOptions): anything but All is a 422, as in kube-apiserver.
 func dryRunValues(vals []string, kind string) (bool, error) {

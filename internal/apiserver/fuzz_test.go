@@ -132,7 +132,7 @@ func FuzzRequestParameters(f *testing.F) {
 		_, _ = s.parseWatch(r.URL.Query())
 		_, _ = s.codecs.negotiate(r, true, true)
 		_, _ = fieldValidation(r)
-		_, _ = dryRun(r, "CreateOptions")
+		_, _ = writeOptions(r, "CreateOptions")
 		var opts metav1.DeleteOptions
 		if s.codecs.params.DecodeParameters(r.URL.Query(), metaGV, &opts) == nil {
 			_ = validateDeleteOptions(&opts)

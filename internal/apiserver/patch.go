@@ -45,7 +45,7 @@ func (s *Server) patchCSR(w http.ResponseWriter, r *http.Request, st *reqState, 
 		s.writeError(w, r, err)
 		return
 	}
-	dry, err := dryRun(r, "PatchOptions")
+	dry, err := writeOptions(r, "PatchOptions")
 	if err != nil {
 		s.writeError(w, r, err)
 		return
