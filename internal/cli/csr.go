@@ -333,6 +333,9 @@ func (d *csrDecision) run(ctx context.Context, streams IOStreams, names []string
 }
 
 // decide adds the decision to one request, re-reading it on conflicts.
+// A request that already has the decision is left alone, or with --force
+// sent again unchanged through the approval subresource; one with the
+// opposite decision is an error. Both as "kubectl certificate approve".
 func (d *csrDecision) decide(ctx context.Context, client certclient.CertificateSigningRequestInterface, name string) error {
 	want, opposite, reason, message, _ := d.condition()
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
@@ -343,16 +346,22 @@ func (d *csrDecision) decide(ctx context.Context, client certclient.CertificateS
 		if hasCondition(c, opposite) {
 			return fmt.Errorf("certificate signing request %q is already %s", name, opposite)
 		}
-		if hasCondition(c, want) && !d.force {
-			return nil
+		if hasCondition(c, want) {
+			if !d.force {
+				return nil
+			}
+			// --force sends the object again unchanged, as kubectl's
+			// modifyCertificateCondition does: a second condition of the
+			// same type is invalid (422 Duplicate value).
+		} else {
+			c.Status.Conditions = append(c.Status.Conditions, certv1.CertificateSigningRequestCondition{
+				Type:           want,
+				Status:         "True",
+				Reason:         reason,
+				Message:        message,
+				LastUpdateTime: metav1.Now(),
+			})
 		}
-		c.Status.Conditions = append(c.Status.Conditions, certv1.CertificateSigningRequestCondition{
-			Type:           want,
-			Status:         "True",
-			Reason:         reason,
-			Message:        message,
-			LastUpdateTime: metav1.Now(),
-		})
 		_, err = client.UpdateApproval(ctx, name, c, metav1.UpdateOptions{})
 		return err
 	})

@@ -303,3 +303,56 @@ func TestClientCommandsUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestCSRDecisionForce checks --force as "kubectl certificate approve
+// --force": a request that already has the decision is sent again
+// unchanged and the command succeeds, printing what it prints without
+// --force; the opposite decision is still refused.
+func TestCSRDecisionForce(t *testing.T) {
+	t.Parallel()
+	srv := apiservertest.Start(t, apiservertest.Options{})
+	admin := srv.KubeconfigFor(apiservertest.AdminUser, apiservertest.AdminGroup)
+	dir := t.TempDir()
+	manifest := filepath.Join(dir, "csrs.yaml")
+	if err := os.WriteFile(manifest, []byte(csrManifest(t, "alice", "alice")+"---\n"+csrManifest(t, "bob", "bob")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k := []string{"--kubeconfig", admin}
+	if r := runCLI(t, append([]string{"csr", "create", "-f", manifest}, k...)...); r.code != 0 {
+		t.Fatalf("csr create = exit %d, %v", r.code, r.err)
+	}
+	const prefix = "certificatesigningrequest.certificates.k8s.io/"
+	tests := []struct {
+		args       []string
+		wantCode   int
+		wantStdout string
+		wantErr    string
+	}{
+		{args: []string{"approve", "alice"}, wantStdout: prefix + "alice approved\n"},
+		{args: []string{"approve", "alice"}, wantStdout: prefix + "alice approved\n"},
+		{args: []string{"approve", "--force", "alice"}, wantStdout: prefix + "alice approved\n"},
+		{args: []string{"deny", "--force", "alice"}, wantCode: 1, wantErr: `certificate signing request "alice" is already Approved`},
+		{args: []string{"deny", "bob"}, wantStdout: prefix + "bob denied\n"},
+		{args: []string{"deny", "--force", "bob"}, wantStdout: prefix + "bob denied\n"},
+		{args: []string{"approve", "--force", "bob"}, wantCode: 1, wantErr: `certificate signing request "bob" is already Denied`},
+	}
+	for _, tc := range tests {
+		r := runCLI(t, append(append([]string{"csr"}, tc.args...), k...)...)
+		if r.code != tc.wantCode || r.stdout != tc.wantStdout {
+			t.Errorf("csr %v = exit %d (%v), stdout %q; want exit %d, stdout %q", tc.args, r.code, r.err, r.stdout, tc.wantCode, tc.wantStdout)
+		}
+		if tc.wantErr != "" && (r.err == nil || !strings.Contains(r.err.Error(), tc.wantErr)) {
+			t.Errorf("csr %v error = %v, want %q", tc.args, r.err, tc.wantErr)
+		}
+	}
+	client := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
+	for name, want := range map[string]certv1.RequestConditionType{"alice": certv1.CertificateApproved, "bob": certv1.CertificateDenied} {
+		c, err := client.Get(t.Context(), name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(c.Status.Conditions) != 1 || c.Status.Conditions[0].Type != want {
+			t.Errorf("%s conditions = %+v, want exactly one %s condition", name, c.Status.Conditions, want)
+		}
+	}
+}
