@@ -139,7 +139,7 @@ func (o *nodeAddOptions) Validate() error {
 	o.sans = sans
 	if o.serving() {
 		for _, p := range []string{o.servingCert, o.servingKey} {
-			if err := checkOutputPath(p, o.force); err != nil {
+			if err := checkOutputPath(p, o.force, "serving key and certificate"); err != nil {
 				return err
 			}
 		}

@@ -476,7 +476,7 @@ func (o *enrollOptions) complete() error {
 	if o.timeout <= 0 {
 		return &UsageError{Err: fmt.Errorf("--timeout must be positive, got %s", o.timeout)}
 	}
-	if err := checkOutputPath(o.output, o.force); err != nil {
+	if err := checkOutputPath(o.output, o.force, "kubeconfig"); err != nil {
 		return err
 	}
 	cc := o.client.clientConfig()
@@ -519,15 +519,24 @@ func (o *enrollOptions) complete() error {
 }
 
 // checkOutputPath fails early, before anything is requested, if path
-// cannot be written: its directory is missing, or it exists and force is
-// not set.
-func checkOutputPath(path string, force bool) error {
+// cannot be written: its directory is missing, it exists and force is
+// not set, or it is a symlink, folder or other non-regular file, which
+// no write replaces even with force ([pki.ErrUnsafePath]). what names
+// the file in that last message ("kubeconfig").
+func checkOutputPath(path string, force bool, what string) error {
 	dir := filepath.Dir(path)
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return fmt.Errorf("cannot write %s: directory %s does not exist; create it first", path, dir)
 	}
-	if _, err := os.Lstat(path); err == nil && !force {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return nil
+	}
+	if !force {
 		return fmt.Errorf("%s already exists; choose another path or pass --force to replace it", path)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("write %s: write %s: %w; remove it or choose another path", what, path, pki.ErrUnsafePath)
 	}
 	return nil
 }

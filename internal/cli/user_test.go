@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -700,5 +701,54 @@ func TestNodeAddAutoApprovedForAdmin(t *testing.T) {
 	}
 	if strings.Contains(help, "only approves a node's own requests") {
 		t.Error("node add --help still says the auto-approver only approves a node's own requests")
+	}
+}
+
+// TestEnrollRefusesUnsafeOutputFirst: with --force, a symlink or a folder
+// at an output path is refused before any request is created, so no
+// credential is issued only to be thrown away.
+func TestEnrollRefusesUnsafeOutputFirst(t *testing.T) {
+	t.Parallel()
+	srv := apiservertest.Start(t, apiservertest.Options{Controllers: true})
+	admin := srv.KubeconfigFor(apiservertest.AdminUser, apiservertest.AdminGroup)
+	client := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
+	dir := t.TempDir()
+	target := filepath.Join(dir, "target")
+	link := filepath.Join(dir, "link.conf")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	folder := filepath.Join(dir, "folder.conf")
+	if err := os.Mkdir(folder, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	free := func(name string) string { return filepath.Join(dir, name) }
+	tests := []struct {
+		name    string
+		args    []string
+		wantMsg string
+	}{
+		{name: "user symlink", args: []string{"user", "add", "jane", "-o", link}, wantMsg: "write kubeconfig: write " + link + ": path is a symlink or not a regular file; remove it or choose another path"},
+		{name: "user folder", args: []string{"user", "add", "jane", "-o", folder}, wantMsg: "write kubeconfig: write " + folder + ": path is a symlink"},
+		{name: "node kubeconfig folder", args: []string{"node", "add", "n1", "-o", folder}, wantMsg: "write kubeconfig: write " + folder},
+		{name: "node serving cert symlink", args: []string{"node", "add", "n1", "-o", free("n1.conf"), "--ip", "10.0.0.1", "--serving-cert-file", link, "--serving-key-file", free("n1.key")}, wantMsg: "write " + link},
+		{name: "node serving key folder", args: []string{"node", "add", "n1", "-o", free("n2.conf"), "--ip", "10.0.0.1", "--serving-cert-file", free("n2.crt"), "--serving-key-file", folder}, wantMsg: "write " + folder},
+	}
+	for _, tc := range tests {
+		r := runCLI(t, append(tc.args, "--force", "--approve", "--timeout", "30s", "--kubeconfig", admin)...)
+		if r.code != 1 || !errors.Is(r.err, pki.ErrUnsafePath) || !strings.Contains(r.err.Error(), tc.wantMsg) {
+			t.Errorf("%s: %v = exit %d, %v; want exit 1 with %q", tc.name, tc.args, r.code, r.err, tc.wantMsg)
+		}
+		if names := listCSRs(t, client); len(names) != 0 {
+			t.Fatalf("%s: CSRs created before the output path was refused: %v", tc.name, names)
+		}
+	}
+	if _, err := os.Lstat(target); err == nil {
+		t.Errorf("the symlink's target %s was written", target)
+	}
+	for _, p := range []string{free("n1.conf"), free("n1.key"), free("n2.conf"), free("n2.crt")} {
+		if _, err := os.Lstat(p); err == nil {
+			t.Errorf("%s was written although the command was refused", p)
+		}
 	}
 }
