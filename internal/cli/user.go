@@ -118,6 +118,18 @@ type enroller struct {
 // object names, which keeps them valid DNS-1123 subdomains.
 var invalidNameChars = regexp.MustCompile(`[^a-z0-9]+`)
 
+// sanitizeName returns name lower-cased, with every run of characters
+// other than a-z and 0-9 replaced by "-", at most 200 characters long and
+// without leading or trailing "-": a valid part of an object name and a
+// file name with no path separator and no leading dot. It may be empty.
+func sanitizeName(name string) string {
+	s := invalidNameChars.ReplaceAllString(strings.ToLower(name), "-")
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return strings.Trim(s, "-")
+}
+
 // csrObjectName returns a fresh, valid object name for a request of kind
 // for name: "kubepki-<kind>-<sanitised name>-<8 random hex digits>".
 func csrObjectName(kind, name string) (string, error) {
@@ -125,11 +137,7 @@ func csrObjectName(kind, name string) (string, error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", err
 	}
-	s := invalidNameChars.ReplaceAllString(strings.ToLower(name), "-")
-	if len(s) > 200 {
-		s = s[:200]
-	}
-	s = strings.Trim(s, "-")
+	s := sanitizeName(name)
 	parts := []string{"kubepki", kind}
 	if s != "" {
 		parts = append(parts, s)
@@ -609,8 +617,11 @@ certificates.k8s.io/v1 CertificateSigningRequest for CN=NAME, O=GROUP... to the
 signer kubernetes.io/kube-apiserver-client with the "client auth" usage,
 approve it with --approve, wait for the certificate (--timeout), check that it
 is for our key and chains to the cluster CA, and write a kubeconfig (0600, to
-NAME.conf unless -o) with the cluster of the current (or --context) context and
-the new credentials embedded.
+NAME.conf in the current folder unless -o; NAME there is lower-cased and every
+run of characters other than a-z and 0-9 becomes "-", as in the request's
+name, so "Jane.Doe" writes jane-doe.conf and "../x" writes x.conf) with the
+cluster of the current (or --context) context and the new credentials
+embedded.
 
 If the request is denied, fails, times out or is interrupted, nothing is
 written and the request is deleted again; run the command again to start over.
@@ -637,11 +648,15 @@ revoked), so keep --expiration short and the file private.`,
 	return cmd
 }
 
-// Complete takes the name and defaults the output file.
+// Complete takes the name and defaults the output file to the sanitised
+// name (see [sanitizeName]) with ".conf", in the current folder, so that
+// a name such as "../x" or "a/b" never picks the folder.
 func (o *userAddOptions) Complete(args []string) error {
 	o.name = args[0]
 	if o.output == "" {
-		o.output = o.name + ".conf"
+		if base := sanitizeName(o.name); base != "" {
+			o.output = base + ".conf"
+		}
 	}
 	return nil
 }
@@ -653,6 +668,9 @@ func (o *userAddOptions) Validate() error {
 	}
 	if strings.HasPrefix(o.name, "system:node:") {
 		return &UsageError{Err: fmt.Errorf("user name %q is a node identity; use \"kubepki node add\"", o.name)}
+	}
+	if o.output == "" {
+		return &UsageError{Err: fmt.Errorf("user name %q has no letter or digit to name the default kubeconfig file; pass -o FILE", o.name)}
 	}
 	return o.complete()
 }

@@ -569,6 +569,13 @@ func FuzzEnrollFlags(f *testing.F) {
 		if errs := validation.IsDNS1123Subdomain(objName); len(errs) > 0 {
 			t.Fatalf("csrObjectName(%q) = %q, invalid: %v", name, objName, errs)
 		}
+		u := &userAddOptions{}
+		if err := u.Complete([]string{name}); err != nil {
+			t.Fatal(err)
+		}
+		if strings.ContainsAny(u.output, `/\`) || strings.HasPrefix(u.output, ".") {
+			t.Fatalf("user add %q: default output %q has a path separator or a leading dot", name, u.output)
+		}
 		if err := validateIdentity(name, []string{group}); err != nil && err.Error() == "" {
 			t.Fatal("empty error")
 		}
@@ -750,5 +757,46 @@ func TestEnrollRefusesUnsafeOutputFirst(t *testing.T) {
 		if _, err := os.Lstat(p); err == nil {
 			t.Errorf("%s was written although the command was refused", p)
 		}
+	}
+}
+
+// TestUserAddDefaultOutput: the default kubeconfig file is named from the
+// sanitised user name, never a path the name spells out; -o is taken as
+// given.
+func TestUserAddDefaultOutput(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		output string
+		want   string
+	}{
+		{name: "jane", want: "jane.conf"},
+		{name: "a/b", want: "a-b.conf"},
+		{name: "../x", want: "x.conf"},
+		{name: "/etc/passwd", want: "etc-passwd.conf"},
+		{name: ".hidden", want: "hidden.conf"},
+		{name: `..\..\x`, want: "x.conf"},
+		{name: "Jane.Doe@Example.COM", want: "jane-doe-example-com.conf"},
+		{name: "../x", output: "../x.conf", want: "../x.conf"},
+	}
+	for _, tc := range tests {
+		o := &userAddOptions{}
+		o.output = tc.output
+		if err := o.Complete([]string{tc.name}); err != nil {
+			t.Fatal(err)
+		}
+		if o.output != tc.want {
+			t.Errorf("user add %q (-o %q): output = %q, want %q", tc.name, tc.output, o.output, tc.want)
+		}
+	}
+	// A name with nothing to keep needs -o; it is a usage error, checked
+	// before any file or server is looked at.
+	r := runCLI(t, "user", "add", "@@@", "--kubeconfig", filepath.Join(t.TempDir(), "none.conf"))
+	if r.code != 2 || r.err == nil || !strings.Contains(r.err.Error(), "pass -o FILE") {
+		t.Errorf("user add @@@ = exit %d, %v; want exit 2 asking for -o", r.code, r.err)
+	}
+	help := runCLI(t, "user", "add", "--help").stdout
+	if !strings.Contains(help, `"../x" writes x.conf`) {
+		t.Errorf("user add --help does not describe how the default file is named:\n%s", help)
 	}
 }
