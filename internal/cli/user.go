@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
@@ -12,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -22,6 +24,7 @@ import (
 	"github.com/spf13/cobra"
 	certv1 "k8s.io/api/certificates/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
@@ -269,82 +272,277 @@ func (e *enroller) approve(ctx context.Context, created *certv1.CertificateSigni
 // errWaitEnded is returned when the wait ends without a certificate.
 var errWaitEnded = errors.New("stopped waiting")
 
-// wait watches the request until it has a certificate, is denied or
-// failed, disappears, or ctx ends. It follows only the object with the
-// created UID; a watch that closes is reopened (a bounded number of times).
-func (e *enroller) wait(ctx context.Context, created *certv1.CertificateSigningRequest) (*certv1.CertificateSigningRequest, error) {
-	name := created.Name
-	rv := created.ResourceVersion
-	if e.progress {
-		fmt.Fprintf(e.errOut, "waiting for CertificateSigningRequest %s to be approved and issued...\n", name)
-	}
-	const maxWatches = 100
-	for range maxWatches {
-		w, err := e.client.Watch(ctx, metav1.ListOptions{
-			FieldSelector:   fields.OneTermEqualSelector("metadata.name", name).String(),
-			ResourceVersion: rv,
-		})
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, waitError(ctx, name)
-			}
-			return nil, fmt.Errorf("watch CertificateSigningRequest %s: %w", name, apiError(err))
-		}
-		obj, done, err := e.follow(ctx, w, name, created.UID, &rv)
-		w.Stop()
-		if err != nil || done {
-			return obj, err
-		}
-		// The watch closed: check the current state before reopening, in
-		// case events were missed.
-		cur, err := e.client.Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, waitError(ctx, name)
-			}
-			if apierrors.IsNotFound(err) {
-				return nil, fmt.Errorf("CertificateSigningRequest %s was deleted before a certificate was issued; no file was written; run the command again", name)
-			}
-			return nil, fmt.Errorf("get CertificateSigningRequest %s: %w", name, apiError(err))
-		}
-		if obj, done, err := e.check(cur, created.UID); err != nil || done {
-			return obj, err
-		}
-		rv = cur.ResourceVersion
-	}
-	return nil, fmt.Errorf("CertificateSigningRequest %s: the watch closed %d times without a result: %w", name, maxWatches, errWaitEnded)
+// Bounds of the wait for a certificate.
+const (
+	// retryMin and retryMax bound the backoff between attempts after a
+	// transient error; it doubles from retryMin.
+	retryMin = 250 * time.Millisecond
+	retryMax = 10 * time.Second
+	// maxRetryAfter caps how long a server's Retry-After is honoured.
+	maxRetryAfter = time.Minute
+	// pollInterval is the period of GETs when the identity may not watch.
+	pollInterval = time.Second
+	// quickClose is how soon after opening a watch that ends without an
+	// event counts as a failure (backed off) rather than a normal end.
+	quickClose = time.Second
+)
+
+// waiter is the state of one wait for a certificate: the object followed,
+// where the watch resumes, and the current run of transient failures.
+type waiter struct {
+	e       *enroller
+	created *certv1.CertificateSigningRequest
+	// rv is the resourceVersion the next watch starts from.
+	rv string
+	// relist is set when rv has expired (410): the next round lists.
+	relist bool
+	// poll is set when the identity may not watch: GET every pollInterval.
+	poll bool
+	// failures counts consecutive transient failures; delay is the
+	// backoff before the next attempt.
+	failures int
+	delay    time.Duration
 }
 
-// follow reads events until a result, an error, or the end of the stream.
-func (e *enroller) follow(ctx context.Context, w watch.Interface, name string, uid types.UID, rv *string) (*certv1.CertificateSigningRequest, bool, error) {
+// errTransient wraps the cause of a failed round of [enroller.wait] that
+// is tried again after a backoff.
+type errTransient struct{ err error }
+
+func (e *errTransient) Error() string { return e.err.Error() }
+func (e *errTransient) Unwrap() error { return e.err }
+
+// wait follows the request until it has a certificate, is denied or
+// failed, is deleted or replaced, or ctx ends. It watches from the
+// created object's resourceVersion and resumes a watch that ends from the
+// last version seen (or lists again when that version has expired). API
+// errors that may pass (connections refused or reset, 5xx, 429, expired
+// watches) are retried with a backoff from retryMin to retryMax (or the
+// server's Retry-After) until ctx ends, each run of them reported on
+// stderr; if the identity may not watch, it polls with GET. Only answers
+// that cannot change end the wait at once: 403 on get, the object deleted
+// or replaced, Denied, Failed, or another client error.
+func (e *enroller) wait(ctx context.Context, created *certv1.CertificateSigningRequest) (*certv1.CertificateSigningRequest, error) {
+	if e.progress {
+		fmt.Fprintf(e.errOut, "waiting for CertificateSigningRequest %s to be approved and issued...\n", created.Name)
+	}
+	w := &waiter{e: e, created: created, rv: created.ResourceVersion}
+	for {
+		var obj *certv1.CertificateSigningRequest
+		var done bool
+		var err error
+		switch {
+		case w.poll:
+			obj, done, err = w.get(ctx)
+		case w.relist:
+			obj, done, err = w.list(ctx)
+		default:
+			obj, done, err = w.watch(ctx)
+		}
+		if ctx.Err() != nil {
+			return nil, waitError(ctx, created.Name)
+		}
+		if done {
+			return obj, nil
+		}
+		var te *errTransient
+		switch {
+		case errors.As(err, &te):
+			if err := w.backoff(ctx, te.err); err != nil {
+				return nil, err
+			}
+			continue
+		case err != nil:
+			return nil, err
+		}
+		if w.failures > 0 && w.e.progress {
+			fmt.Fprintf(w.e.errOut, "connected again; waiting for CertificateSigningRequest %s...\n", created.Name)
+		}
+		w.failures, w.delay = 0, 0
+		if w.poll {
+			if err := sleep(ctx, pollInterval); err != nil {
+				return nil, waitError(ctx, created.Name)
+			}
+		}
+	}
+}
+
+// backoff reports a transient failure and sleeps before the next attempt:
+// the first of a run is always reported, later ones only on a terminal.
+func (w *waiter) backoff(ctx context.Context, cause error) error {
+	w.failures++
+	switch {
+	case w.delay == 0:
+		w.delay = retryMin
+	default:
+		w.delay = min(2*w.delay, retryMax)
+	}
+	d := w.delay
+	if secs, ok := apierrors.SuggestsClientDelay(cause); ok && secs > 0 {
+		d = min(time.Duration(secs)*time.Second, maxRetryAfter)
+	}
+	if w.failures == 1 || w.e.progress {
+		fmt.Fprintf(w.e.errOut, "warning: waiting for CertificateSigningRequest %s: %v; retrying in %s until the timeout\n", w.created.Name, apiError(cause), d)
+	}
+	if err := sleep(ctx, d); err != nil {
+		return waitError(ctx, w.created.Name)
+	}
+	return nil
+}
+
+// sleep waits for d or until ctx ends, returning ctx's error then.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// watch runs one watch from w.rv until a result, an error, or its end
+// (nil error, not done: the caller opens the next one).
+func (w *waiter) watch(ctx context.Context) (*certv1.CertificateSigningRequest, bool, error) {
+	name := w.created.Name
+	opened := time.Now()
+	ws, err := w.e.client.Watch(ctx, metav1.ListOptions{
+		FieldSelector:       fields.OneTermEqualSelector("metadata.name", name).String(),
+		ResourceVersion:     w.rv,
+		AllowWatchBookmarks: true,
+	})
+	if err != nil {
+		switch {
+		case apierrors.IsForbidden(err):
+			fmt.Fprintf(w.e.errOut, "warning: your identity may not watch CertificateSigningRequests (%v); checking %s with get every %s instead\n", apiError(err), name, pollInterval)
+			w.poll = true
+			return nil, false, nil
+		case apierrors.IsResourceExpired(err) || apierrors.IsGone(err):
+			w.relist = true
+			return nil, false, nil
+		}
+		return nil, false, classify("watch", name, err)
+	}
+	defer ws.Stop()
+	events := 0
 	for {
 		select {
 		case <-ctx.Done():
-			return nil, false, waitError(ctx, name)
-		case ev, ok := <-w.ResultChan():
+			return nil, false, ctx.Err()
+		case ev, ok := <-ws.ResultChan():
 			if !ok {
+				if events == 0 && time.Since(opened) < quickClose {
+					return nil, false, &errTransient{fmt.Errorf("the watch of %s ended at once", name)}
+				}
 				return nil, false, nil
 			}
+			events++
 			switch ev.Type {
 			case watch.Error:
-				// Usually "too old resource version": reopen from a GET.
-				return nil, false, nil
+				err := apierrors.FromObject(ev.Object)
+				if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
+					w.relist = true
+					return nil, false, nil
+				}
+				return nil, false, &errTransient{err}
 			case watch.Bookmark:
+				if m, err := meta.Accessor(ev.Object); err == nil && m.GetResourceVersion() != "" {
+					w.rv = m.GetResourceVersion()
+				}
 				continue
 			}
 			obj, ok := ev.Object.(*certv1.CertificateSigningRequest)
 			if !ok {
 				continue
 			}
-			if ev.Type == watch.Deleted && obj.UID == uid {
-				return nil, false, fmt.Errorf("CertificateSigningRequest %s was deleted before a certificate was issued; no file was written; run the command again", obj.Name)
+			if ev.Type == watch.Deleted && obj.UID == w.created.UID {
+				return nil, false, errDeleted(name)
 			}
-			*rv = obj.ResourceVersion
-			if res, done, err := e.check(obj, uid); err != nil || done {
+			w.rv = obj.ResourceVersion
+			if res, done, err := w.e.check(obj, w.created.UID); err != nil || done {
 				return res, done, err
 			}
 		}
 	}
+}
+
+// list reads the request's current state after its watch expired and
+// resumes watching from the list's resourceVersion. An identity that may
+// watch but not list reads it with GET and watches from "now" instead
+// (resourceVersion "", whose first event is the object's current state).
+func (w *waiter) list(ctx context.Context) (*certv1.CertificateSigningRequest, bool, error) {
+	name := w.created.Name
+	l, err := w.e.client.List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String()})
+	if apierrors.IsForbidden(err) {
+		obj, done, err := w.get(ctx)
+		if err == nil && !done {
+			w.relist, w.rv = false, ""
+		}
+		return obj, done, err
+	}
+	if err != nil {
+		return nil, false, classify("list", name, err)
+	}
+	w.relist, w.rv = false, l.ResourceVersion
+	for i := range l.Items {
+		if l.Items[i].Name == name {
+			return w.e.check(&l.Items[i], w.created.UID)
+		}
+	}
+	return nil, false, errDeleted(name)
+}
+
+// get reads the request once.
+func (w *waiter) get(ctx context.Context) (*certv1.CertificateSigningRequest, bool, error) {
+	name := w.created.Name
+	cur, err := w.e.client.Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, false, errDeleted(name)
+	case apierrors.IsForbidden(err):
+		return nil, false, fmt.Errorf("get CertificateSigningRequest %s: %w; your identity may create requests but not read them, so the certificate cannot be fetched: use a kubeconfig that may get (and watch) certificatesigningrequests", name, apiError(err))
+	case err != nil:
+		return nil, false, classify("get", name, err)
+	}
+	return w.e.check(cur, w.created.UID)
+}
+
+// errDeleted is the error for a request deleted while waiting.
+func errDeleted(name string) error {
+	return fmt.Errorf("CertificateSigningRequest %s was deleted before a certificate was issued; no file was written; run the command again", name)
+}
+
+// classify wraps err from verb on name as transient (retried) or not.
+func classify(verb, name string, err error) error {
+	if isTransient(err) {
+		return &errTransient{fmt.Errorf("%s: %w", verb, err)}
+	}
+	return fmt.Errorf("%s CertificateSigningRequest %s: %w", verb, name, apiError(err))
+}
+
+// isTransient reports whether err may pass if the request is repeated:
+// no answer at all (connection refused or reset, EOF, timeouts: a
+// restarting server), or an answer of 429 Too Many Requests, 5xx, or a
+// server-side timeout. Other API answers (400, 401, 403, 404, 422) and
+// untrusted server certificates are permanent.
+func isTransient(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var st apierrors.APIStatus
+	if errors.As(err, &st) {
+		code := st.Status().Code
+		return code == http.StatusTooManyRequests || code >= 500 ||
+			apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err)
+	}
+	var unknownAuthority x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var tlsVerify *tls.CertificateVerificationError
+	if errors.As(err, &unknownAuthority) || errors.As(err, &hostname) || errors.As(err, &invalid) || errors.As(err, &tlsVerify) {
+		return false
+	}
+	return true
 }
 
 // check reports whether obj ends the wait: issued (done), denied or failed
@@ -389,7 +587,7 @@ func (e *enroller) abandon(created *certv1.CertificateSigningRequest) {
 	uid := created.UID
 	err := e.client.Delete(ctx, created.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-		fmt.Fprintf(e.errOut, "warning: could not delete CertificateSigningRequest %s: %v; delete it with \"kubepki csr delete %s\"\n", created.Name, apiError(err), created.Name)
+		fmt.Fprintf(e.errOut, "warning: could not delete CertificateSigningRequest %s: %v; it can still be approved and signed although its key is gone: delete it with \"kubectl delete csr %s\" (or \"kubepki csr delete %s\")\n", created.Name, apiError(err), created.Name, created.Name)
 	}
 }
 
@@ -625,6 +823,10 @@ embedded.
 
 If the request is denied, fails, times out or is interrupted, nothing is
 written and the request is deleted again; run the command again to start over.
+While waiting, lost connections, 5xx and 429 answers and expired watches are
+retried until --timeout. The identity of your kubeconfig needs "create" and
+"get" on certificatesigningrequests, and "watch" (with "list" to resume an
+expired watch) to see the answer at once; without "watch" it polls with "get".
 
 SECURITY NOTICE: this issues a credential for NAME with the given groups. With
 --approve you approve it yourself; anyone holding the written kubeconfig acts as

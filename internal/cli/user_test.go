@@ -7,24 +7,33 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	certv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 	certclient "k8s.io/client-go/kubernetes/typed/certificates/v1"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kubepki/kubepki/internal/apiserver"
 	"github.com/kubepki/kubepki/internal/apiserver/apiservertest"
 	"github.com/kubepki/kubepki/internal/kubeconfig"
 	"github.com/kubepki/kubepki/internal/pki"
@@ -798,5 +807,249 @@ func TestUserAddDefaultOutput(t *testing.T) {
 	help := runCLI(t, "user", "add", "--help").stdout
 	if !strings.Contains(help, `"../x" writes x.conf`) {
 		t.Errorf("user add --help does not describe how the default file is named:\n%s", help)
+	}
+}
+
+// restartingProxy forwards TCP connections to a server on loopback.
+// Stop closes its listener and every forwarded connection, as an API
+// server that goes down does (open watches end, new connections are
+// refused); Start listens on the same address again.
+type restartingProxy struct {
+	t      *testing.T
+	addr   string
+	target string
+
+	mu    sync.Mutex
+	ln    net.Listener
+	conns map[net.Conn]bool
+	wg    sync.WaitGroup
+}
+
+func startRestartingProxy(t *testing.T, target string) *restartingProxy {
+	t.Helper()
+	p := &restartingProxy{t: t, addr: "127.0.0.1:0", target: target, conns: map[net.Conn]bool{}}
+	p.Start()
+	t.Cleanup(func() { p.Stop(); p.wg.Wait() })
+	return p
+}
+
+// Start listens on the proxy's address (a free port the first time).
+func (p *restartingProxy) Start() {
+	p.t.Helper()
+	var ln net.Listener
+	var err error
+	for range 50 {
+		if ln, err = net.Listen("tcp", p.addr); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // the port is being released
+	}
+	if err != nil {
+		p.t.Fatalf("listen again on %s: %v", p.addr, err)
+	}
+	p.mu.Lock()
+	p.ln, p.addr = ln, ln.Addr().String()
+	p.mu.Unlock()
+	p.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.wg.Go(func() { p.forward(c) })
+		}
+	})
+}
+
+func (p *restartingProxy) forward(c net.Conn) {
+	s, err := net.Dial("tcp", p.target)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns[c], p.conns[s] = true, true
+	p.mu.Unlock()
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(s, c); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(c, s); done <- struct{}{} }()
+	<-done
+	c.Close()
+	s.Close()
+	<-done
+	p.mu.Lock()
+	delete(p.conns, c)
+	delete(p.conns, s)
+	p.mu.Unlock()
+}
+
+// Stop closes the listener and every forwarded connection.
+func (p *restartingProxy) Stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ln.Close()
+	for c := range p.conns {
+		c.Close()
+	}
+}
+
+// kubeconfigVia writes a kubeconfig for user that reaches srv at addr.
+func kubeconfigVia(t *testing.T, srv *apiservertest.Server, addr, user string, groups ...string) string {
+	t.Helper()
+	certPEM, keyPEM := srv.ClientCert(user, groups...)
+	path := filepath.Join(t.TempDir(), "via.conf")
+	if err := kubeconfig.Write(path, kubeconfig.NewCertConfig("kubepki", "https://"+addr, srv.CAPEM, user, certPEM, keyPEM)); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// approveCSR approves name as the admin, as an approver would.
+func approveCSR(t *testing.T, client certclient.CertificateSigningRequestInterface, name string) {
+	t.Helper()
+	c, err := client.Get(t.Context(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Status.Conditions = append(c.Status.Conditions, certv1.CertificateSigningRequestCondition{Type: certv1.CertificateApproved, Status: corev1.ConditionTrue, Reason: "Test"})
+	if _, err := client.UpdateApproval(t.Context(), name, c, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestUserAddSurvivesServerRestart: the API server goes away while the
+// command waits (the open watch is dropped, new connections are refused)
+// and comes back; the command retries until --timeout, and the request
+// approved after the outage yields the kubeconfig.
+func TestUserAddSurvivesServerRestart(t *testing.T) {
+	t.Parallel()
+	srv := apiservertest.Start(t, apiservertest.Options{Controllers: true})
+	proxy := startRestartingProxy(t, strings.TrimPrefix(srv.URL, "https://"))
+	via := kubeconfigVia(t, srv, proxy.addr, apiservertest.AdminUser, apiservertest.AdminGroup)
+	client := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
+	out := filepath.Join(t.TempDir(), "jane.conf")
+
+	var stdout, stderr serveBuffer
+	result := make(chan error, 1)
+	go func() {
+		c := NewRootCommand(IOStreams{In: strings.NewReader(""), Out: &stdout, ErrOut: &stderr})
+		c.SetArgs([]string{"user", "add", "jane", "--kubeconfig", via, "-o", out, "--timeout", "60s"})
+		result <- c.ExecuteContext(t.Context())
+	}()
+	csr := waitForCSR(t.Context(), t, client)
+	if csr == nil {
+		t.FailNow()
+	}
+	proxy.Stop()
+	// Down until the command has reported a failed reconnection.
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(stderr.String(), "retrying in") {
+		select {
+		case err := <-result:
+			t.Fatalf("user add ended while the server was away: exit %d, %v; stderr %q", ExitCode(err), err, stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("user add reported no retry within 30s; stderr %q", stderr.String())
+		}
+	}
+	proxy.Start()
+	approveCSR(t, client, csr.Name)
+	if err := <-result; err != nil {
+		t.Fatalf("user add after the outage = exit %d, %v; stderr %q", ExitCode(err), err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "warning: waiting for CertificateSigningRequest "+csr.Name) {
+		t.Errorf("stderr = %q, want the outage reported with the request's name", stderr.String())
+	}
+	if _, err := kubeconfig.Read(out); err != nil {
+		t.Errorf("kubeconfig after the outage: %v", err)
+	}
+}
+
+// TestUserAddPollsWithoutWatch: an identity that may create and get
+// requests but not watch them polls with GET.
+func TestUserAddPollsWithoutWatch(t *testing.T) {
+	t.Parallel()
+	policy := apiserver.DefaultPolicy()
+	policy.ClusterRoles = append(policy.ClusterRoles, rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "csr-getter"},
+		Rules:      []rbacv1.PolicyRule{{Verbs: []string{"get"}, APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"certificatesigningrequests"}}},
+	})
+	policy.ClusterRoleBindings = append(policy.ClusterRoleBindings, rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "csr-getters"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "csr-getter"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "getters"}},
+	})
+	srv := apiservertest.Start(t, apiservertest.Options{Controllers: true, Policy: policy})
+	paula := srv.KubeconfigFor("paula", "getters")
+	client := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
+	out := filepath.Join(t.TempDir(), "paula.conf")
+	result := make(chan cliResult, 1)
+	go func() {
+		result <- runCLI(t, "user", "add", "paula", "--kubeconfig", paula, "-o", out, "--timeout", "60s")
+	}()
+	csr := waitForCSR(t.Context(), t, client)
+	if csr == nil {
+		t.FailNow()
+	}
+	approveCSR(t, client, csr.Name)
+	r := <-result
+	if r.code != 0 {
+		t.Fatalf("user add without watch permission = exit %d, %v; stderr %q", r.code, r.err, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "may not watch") {
+		t.Errorf("stderr = %q, want the fallback to polling reported", r.stderr)
+	}
+	if _, err := kubeconfig.Read(out); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestUserAddCannotRead: an identity that may create requests but not
+// read them fails at once, not at the timeout, and its request is deleted
+// where allowed or the command says how to delete it.
+func TestUserAddCannotRead(t *testing.T) {
+	t.Parallel()
+	srv := apiservertest.Start(t, apiservertest.Options{})
+	bob := srv.KubeconfigFor("bob", "dev")
+	start := time.Now()
+	r := runCLI(t, "user", "add", "eve", "--kubeconfig", bob, "-o", filepath.Join(t.TempDir(), "eve.conf"), "--timeout", "60s")
+	if r.code != 1 || r.err == nil || !strings.Contains(r.err.Error(), "may create requests but not read them") {
+		t.Fatalf("user add as bob = exit %d, %v; want exit 1, may not read", r.code, r.err)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("user add as bob took %s, want it to end at once", d)
+	}
+	if !strings.Contains(r.stderr, `delete it with "kubectl delete csr kubepki-user-eve-`) {
+		t.Errorf("stderr = %q, want the kubectl command to delete the request bob may not delete", r.stderr)
+	}
+}
+
+func TestIsTransient(t *testing.T) {
+	t.Parallel()
+	gr := schema.GroupResource{Group: "certificates.k8s.io", Resource: "certificatesigningrequests"}
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{name: "connection refused", err: &url.Error{Op: "Get", URL: "https://127.0.0.1:1", Err: &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}}, want: true},
+		{name: "connection reset", err: &url.Error{Op: "Get", URL: "https://127.0.0.1:1", Err: syscall.ECONNRESET}, want: true},
+		{name: "EOF", err: io.ErrUnexpectedEOF, want: true},
+		{name: "503", err: apierrors.NewServiceUnavailable("restarting"), want: true},
+		{name: "500", err: apierrors.NewInternalError(errors.New("boom")), want: true},
+		{name: "429", err: apierrors.NewTooManyRequests("slow down", 2), want: true},
+		{name: "504", err: apierrors.NewTimeoutError("slow", 1), want: true},
+		{name: "403", err: apierrors.NewForbidden(gr, "x", errors.New("no")), want: false},
+		{name: "404", err: apierrors.NewNotFound(gr, "x"), want: false},
+		{name: "401", err: apierrors.NewUnauthorized("who"), want: false},
+		{name: "422", err: apierrors.NewInvalid(schema.GroupKind{Group: gr.Group, Kind: "CertificateSigningRequest"}, "x", nil), want: false},
+		{name: "untrusted server", err: &url.Error{Op: "Get", URL: "https://x", Err: x509.UnknownAuthorityError{}}, want: false},
+		{name: "cancelled", err: context.Canceled, want: false},
+	}
+	for _, tc := range tests {
+		if got := isTransient(tc.err); got != tc.want {
+			t.Errorf("isTransient(%s: %v) = %v, want %v", tc.name, tc.err, got, tc.want)
+		}
 	}
 }
