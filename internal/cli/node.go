@@ -13,6 +13,7 @@ import (
 	certv1 "k8s.io/api/certificates/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/kubepki/kubepki/internal/cluster"
 	"github.com/kubepki/kubepki/internal/pki"
 )
 
@@ -79,7 +80,9 @@ and "watch" (with "list" to resume an expired watch), or it polls with "get".
 With --ip or --dns a kubelet serving certificate is requested too (signer
 kubernetes.io/kubelet-serving, usages "digital signature" and "server auth", the
 given IP and DNS SANs) and written to --serving-cert-file and --serving-key-file.
-Nothing is written unless every certificate was issued and verified.
+Nothing is written unless every certificate was issued and verified, and the
+kubeconfig and serving files are written as one commit: all of them or none.
+If a step fails, the requests this command created are deleted again.
 
 SECURITY NOTICE: the written kubeconfig lets its holder act as the node, and a
 serving certificate lets it serve as the kubelet for the given names; copy them
@@ -196,14 +199,19 @@ func (o *nodeAddOptions) Run(ctx context.Context, streams IOStreams) error {
 			approver:    "kubepki node add",
 		})
 		if err != nil {
-			return fmt.Errorf("%w (the client certificate from CertificateSigningRequest %s was not saved either)", err, client.csrName)
-		}
-		if err := o.writeServing(context.WithoutCancel(ctx), srv); err != nil {
-			return err
+			what := "its request was deleted"
+			if !e.abandon(client.obj) {
+				what = "delete its request as the warning says"
+			}
+			return fmt.Errorf("%w (the client certificate from CertificateSigningRequest %s was not saved either; %s)", err, client.csrName, what)
 		}
 	}
-	if err := o.writeKubeconfig(subject.CommonName, client); err != nil {
-		return err
+	if err := o.writeFiles(context.WithoutCancel(ctx), subject.CommonName, client, srv); err != nil {
+		e.abandon(client.obj)
+		if srv != nil {
+			e.abandon(srv.obj)
+		}
+		return fmt.Errorf("%w; no file was written and the requests were deleted (unless a warning says otherwise)", err)
 	}
 	fmt.Fprintf(streams.Out, "node %q added: wrote %s (certificate from CertificateSigningRequest %s, valid until %s)\n",
 		o.name, o.output, client.csrName, client.cert.NotAfter.UTC().Format(time.RFC3339))
@@ -214,11 +222,28 @@ func (o *nodeAddOptions) Run(ctx context.Context, streams IOStreams) error {
 	return nil
 }
 
-// writeServing writes the serving key (0600) and certificate (0644) as
-// one commit (see [writeKeyAnd]).
-func (o *nodeAddOptions) writeServing(ctx context.Context, res *enrollResult) error {
-	if err := writeKeyAnd(ctx, o.servingCert, res.certPEM, pki.ModeCert, o.servingKey, res.keyPEM, o.force, nil); err != nil {
-		return fmt.Errorf("write serving key and certificate: %w", err)
+// writeFiles writes the kubeconfig (0600) and, when srv is set, the
+// serving key (0600) and certificate (0644) as one commit of
+// [cluster.WriteFiles]: all of them, or none, also across a crash.
+// Without --force, existing files are not replaced.
+func (o *nodeAddOptions) writeFiles(ctx context.Context, userName string, client, srv *enrollResult) error {
+	kc, err := o.marshalKubeconfig(userName, client)
+	if err != nil {
+		return err
+	}
+	defer clear(kc)
+	files := []cluster.File{{Path: o.output, Data: kc, Mode: pki.ModeKubeconfig}}
+	if srv != nil {
+		files = append(files,
+			cluster.File{Path: o.servingKey, Data: srv.keyPEM, Mode: pki.ModeKey},
+			cluster.File{Path: o.servingCert, Data: srv.certPEM, Mode: pki.ModeCert})
+	}
+	err = cluster.WriteFiles(ctx, files, cluster.WriteFilesOptions{Replace: o.force})
+	switch {
+	case errors.Is(err, pki.ErrExists):
+		return fmt.Errorf("%w: it appeared while waiting; run the command again with other paths or --force", err)
+	case err != nil:
+		return fmt.Errorf("write kubeconfig and serving files: %w", err)
 	}
 	return nil
 }

@@ -99,6 +99,8 @@ type enrollRequest struct {
 
 // enrollResult is what a successful enrolment returns.
 type enrollResult struct {
+	// obj is the request as created (its UID guards a later deletion).
+	obj     *certv1.CertificateSigningRequest
 	csrName string
 	key     crypto.Signer
 	keyPEM  []byte
@@ -233,7 +235,7 @@ func (e *enroller) enroll(ctx context.Context, req enrollRequest) (*enrollResult
 	for _, c := range certs {
 		certPEM = append(certPEM, pki.MarshalCertificatePEM(c)...)
 	}
-	return &enrollResult{csrName: name, key: key, keyPEM: keyPEM, cert: leaf, certPEM: certPEM}, nil
+	return &enrollResult{obj: created, csrName: name, key: key, keyPEM: keyPEM, cert: leaf, certPEM: certPEM}, nil
 }
 
 // approve adds an Approved condition to the request, retrying on
@@ -578,17 +580,21 @@ func (e *enroller) explainTimeout(created *certv1.CertificateSigningRequest, err
 	return &ExitError{Code: 1, Err: fmt.Errorf("timed out: CertificateSigningRequest %s was approved but not issued; check that a signer for %s runs (kube-controller-manager with --cluster-signing-cert-file, or kubepki serve with a signing CA); no file was written; run the command again once it does: %w", created.Name, created.Spec.SignerName, errWaitEnded)}
 }
 
-// abandon deletes a request this run created and that yielded nothing, so
-// that nobody can approve it later; the UID precondition makes sure only
-// our object is deleted. Failures are reported, not returned.
-func (e *enroller) abandon(created *certv1.CertificateSigningRequest) {
+// abandon deletes a request this run created and whose result is not
+// kept, so that nobody can approve it later (or, once issued, so that it
+// does not linger); the UID precondition makes sure only our object is
+// deleted. Failures are reported, not returned; abandon reports whether
+// the request is gone.
+func (e *enroller) abandon(created *certv1.CertificateSigningRequest) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
 	uid := created.UID
 	err := e.client.Delete(ctx, created.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 		fmt.Fprintf(e.errOut, "warning: could not delete CertificateSigningRequest %s: %v; it can still be approved and signed although its key is gone: delete it with \"kubectl delete csr %s\" (or \"kubepki csr delete %s\")\n", created.Name, apiError(err), created.Name, created.Name)
+		return false
 	}
+	return true
 }
 
 // waitError explains why waiting for name ended.
@@ -759,13 +765,18 @@ func (o *enrollOptions) enroller(streams IOStreams) (*enroller, error) {
 	return &enroller{client: client, roots: o.roots, errOut: streams.ErrOut, progress: isTerminal(streams.ErrOut), now: time.Now}, nil
 }
 
+// marshalKubeconfig returns a kubeconfig for userName with the options'
+// cluster and the result's credentials embedded. The caller clears it.
+func (o *enrollOptions) marshalKubeconfig(userName string, res *enrollResult) ([]byte, error) {
+	cfg := kubeconfig.NewCertConfig(o.clusterName, o.cluster.Server, o.cluster.CertificateAuthorityData, userName, res.certPEM, res.keyPEM)
+	cfg.Clusters[o.clusterName] = o.cluster.DeepCopy()
+	return kubeconfig.Marshal(cfg)
+}
+
 // writeKubeconfig writes a kubeconfig for userName with the options'
 // cluster and the result's credentials embedded.
 func (o *enrollOptions) writeKubeconfig(userName string, res *enrollResult) error {
-	cfg := kubeconfig.NewCertConfig(o.clusterName, o.cluster.Server, o.cluster.CertificateAuthorityData, userName, res.certPEM, res.keyPEM)
-	c := o.cluster.DeepCopy()
-	cfg.Clusters[o.clusterName] = c
-	b, err := kubeconfig.Marshal(cfg)
+	b, err := o.marshalKubeconfig(userName, res)
 	if err != nil {
 		return err
 	}

@@ -1053,3 +1053,100 @@ func TestIsTransient(t *testing.T) {
 		}
 	}
 }
+
+// waitForSigner polls until the server holds a CSR for signer.
+func waitForSigner(t *testing.T, client certclient.CertificateSigningRequestInterface, signer string) *certv1.CertificateSigningRequest {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		list, err := client.List(t.Context(), metav1.ListOptions{})
+		if err == nil {
+			for i := range list.Items {
+				if list.Items[i].Spec.SignerName == signer {
+					return &list.Items[i]
+				}
+			}
+		}
+		select {
+		case <-t.Context().Done():
+			return nil
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Errorf("no CSR for %s appeared within 30s", signer)
+	return nil
+}
+
+// TestNodeAddAllOrNothing: when a later step of node add fails (the
+// serving request is denied, or the kubeconfig path is taken while the
+// command waits), no file is written, none of the files that were there
+// is changed, and the requests it created are deleted.
+func TestNodeAddAllOrNothing(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// during runs while the serving request waits; it returns what
+		// the error must say.
+		during func(t *testing.T, client certclient.CertificateSigningRequestInterface, csr *certv1.CertificateSigningRequest, out string) string
+	}{
+		{name: "serving request denied", during: func(t *testing.T, client certclient.CertificateSigningRequestInterface, csr *certv1.CertificateSigningRequest, _ string) string {
+			csr.Status.Conditions = append(csr.Status.Conditions, certv1.CertificateSigningRequestCondition{Type: certv1.CertificateDenied, Status: corev1.ConditionTrue, Reason: "TestDeny"})
+			if _, err := client.UpdateApproval(t.Context(), csr.Name, csr, metav1.UpdateOptions{}); err != nil {
+				t.Error(err)
+			}
+			return "was denied"
+		}},
+		{name: "kubeconfig appears while waiting", during: func(t *testing.T, client certclient.CertificateSigningRequestInterface, csr *certv1.CertificateSigningRequest, out string) string {
+			if err := os.WriteFile(out, []byte("theirs"), 0o600); err != nil {
+				t.Error(err)
+			}
+			approveCSR(t, client, csr.Name)
+			return "appeared while waiting"
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := apiservertest.Start(t, apiservertest.Options{Controllers: true})
+			admin := srv.KubeconfigFor(apiservertest.AdminUser, apiservertest.AdminGroup)
+			client := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
+			dir := t.TempDir()
+			out := filepath.Join(dir, "kubelet.conf")
+			crt, key := filepath.Join(dir, "serving.crt"), filepath.Join(dir, "serving.key")
+			result := make(chan cliResult, 1)
+			// Without --approve: the test approves the client request,
+			// then acts while the serving request waits.
+			go func() {
+				result <- runCLI(t, "node", "add", "worker-5", "--ip", "10.0.0.5", "--kubeconfig", admin, "-o", out,
+					"--serving-cert-file", crt, "--serving-key-file", key, "--timeout", "60s")
+			}()
+			kubelet := waitForSigner(t, client, certv1.KubeAPIServerClientKubeletSignerName)
+			if kubelet == nil {
+				t.FailNow()
+			}
+			if !hasCondition(kubelet, certv1.CertificateApproved) {
+				approveCSR(t, client, kubelet.Name)
+			}
+			csr := waitForSigner(t, client, certv1.KubeletServingSignerName)
+			if csr == nil {
+				t.FailNow()
+			}
+			want := tc.during(t, client, csr, out)
+			r := <-result
+			if r.code != 1 || r.err == nil || !strings.Contains(r.err.Error(), want) {
+				t.Fatalf("node add = exit %d, %v; want exit 1 with %q", r.code, r.err, want)
+			}
+			for _, p := range []string{crt, key} {
+				if _, err := os.Lstat(p); err == nil {
+					t.Errorf("%s was written although node add failed", p)
+				}
+			}
+			if b, err := os.ReadFile(out); err == nil && string(b) != "theirs" {
+				t.Errorf("%s was written although node add failed", out)
+			}
+			if names := listCSRs(t, client); len(names) != 0 {
+				t.Errorf("CSRs left after the failure: %v, want the ones node add created deleted", names)
+			}
+		})
+	}
+}
