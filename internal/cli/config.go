@@ -46,16 +46,18 @@ func configFile(access clientcmd.ConfigAccess) string {
 	return access.GetDefaultFilename()
 }
 
-// modifyConfig writes cfg as kubectl config does ([clientcmd.ModifyConfig]:
-// each entry to the file it came from, new ones to the destination file),
-// first creating the destination's missing folders 0700, since the file
-// may embed a private key (security.md §2.8): clientcmd would make them
-// 0755. Existing folders keep their mode.
-func modifyConfig(access clientcmd.ConfigAccess, cfg *clientcmdapi.Config) error {
-	if err := pki.MkdirAll(filepath.Dir(configFile(access)), pki.ModeKeyDir); err != nil {
-		return err
+// modifyConfig writes cfg as kubectl config does, each file replaced
+// atomically and left 0600 ([kubeconfig.Modify]; clientcmd.ModifyConfig
+// would truncate and rewrite it in place, keeping its mode), and says so
+// on errOut when a file that was open to group or others is now 0600.
+func modifyConfig(errOut io.Writer, access clientcmd.ConfigAccess, cfg *clientcmdapi.Config) error {
+	written, err := kubeconfig.Modify(access, cfg)
+	for _, w := range written {
+		if w.Existed && w.OldMode&0o077 != 0 {
+			fmt.Fprintf(errOut, "note: %s had mode %04o, open to group or others; it is now %04o\n", w.Target, w.OldMode, pki.ModeKubeconfig)
+		}
 	}
-	return clientcmd.ModifyConfig(access, *cfg, true)
+	return err
 }
 
 // newConfigCommand builds the "config" group: kubectl's kubeconfig commands
@@ -71,7 +73,15 @@ func newConfigCommand(streams IOStreams) *cobra.Command {
 (merged, the first file defining a name wins), else from ~/.kube/config. A
 change to an existing entry is written to the file it came from; a new entry or
 a new current-context goes to --kubeconfig, the first existing $KUBECONFIG file
-(or the last one if none exists), or ~/.kube/config. Files are written 0600.
+(or the last one if none exists), or ~/.kube/config.
+
+Each file is replaced atomically: the new content is written to a temporary
+file in the file's folder and renamed over it, so that no reader and no failed
+or interrupted write ever leaves a kubeconfig half-written. Files are written
+0600, also one that was readable by others before (a note on stderr says so).
+A symlink is written through to its target and stays a symlink. Run as root,
+a file keeps its owner and group; run as another user, a file that user does
+not own is not replaced.
 
 "config check" verifies every context's credentials and server; "config merge"
 writes one file from several and reports conflicts.`,
@@ -333,7 +343,7 @@ existing file of $KUBECONFIG (the last one if none exists), else to
 				return fmt.Errorf("no context exists with the name: %q", name)
 			}
 			cfg.CurrentContext = name
-			if err := modifyConfig(access, cfg); err != nil {
+			if err := modifyConfig(streams.ErrOut, access, cfg); err != nil {
 				return err
 			}
 			_, err = fmt.Fprintf(streams.Out, "Switched to context %q.\n", name)
@@ -552,7 +562,7 @@ stored as an absolute path, or embedded with --embed-certs.`,
 				m.ProxyURL = proxyURL
 			}
 			cfg.Clusters[name] = &m
-			if err := modifyConfig(access, cfg); err != nil {
+			if err := modifyConfig(streams.ErrOut, access, cfg); err != nil {
 				return err
 			}
 			_, err = fmt.Fprintf(streams.Out, "Cluster %q set.\n", name)
@@ -667,7 +677,7 @@ process list); set them with kubectl or an editor.`,
 				m.Exec.Env = applyExecEnv(m.Exec.Env, envSet, envRemove)
 			}
 			cfg.AuthInfos[name] = &m
-			if err := modifyConfig(access, cfg); err != nil {
+			if err := modifyConfig(streams.ErrOut, access, cfg); err != nil {
 				return err
 			}
 			_, err = fmt.Fprintf(streams.Out, "User %q set.\n", name)
@@ -786,7 +796,7 @@ the given fields on top of the existing values.`,
 				m.Namespace = namespace
 			}
 			cfg.Contexts[name] = &m
-			if err := modifyConfig(access, cfg); err != nil {
+			if err := modifyConfig(streams.ErrOut, access, cfg); err != nil {
 				return err
 			}
 			verb := "created"
@@ -866,7 +876,7 @@ func deleteEntry[V any](streams IOStreams, flags *configFlags, kind string, entr
 			before(cfg, name)
 		}
 		delete(m, name)
-		if err := modifyConfig(access, cfg); err != nil {
+		if err := modifyConfig(streams.ErrOut, access, cfg); err != nil {
 			return err
 		}
 		_, err = fmt.Fprintf(streams.Out, "deleted %s %s from %s\n", kind, name, file)
@@ -904,7 +914,7 @@ func newConfigRenameContextCommand(streams IOStreams, flags *configFlags) *cobra
 			if cfg.CurrentContext == oldName {
 				cfg.CurrentContext = newName
 			}
-			if err := modifyConfig(access, cfg); err != nil {
+			if err := modifyConfig(streams.ErrOut, access, cfg); err != nil {
 				return err
 			}
 			_, err = fmt.Fprintf(streams.Out, "Context %q renamed to %q.\n", oldName, newName)
