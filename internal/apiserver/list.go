@@ -78,6 +78,14 @@ func (s *Server) list(ctx context.Context, sel selector, limit int64, cont strin
 
 // listAt is list reading the store as it was at revision rev (0: now).
 func (s *Server) listAt(ctx context.Context, sel selector, limit int64, cont string, rev int64) (listPage, error) {
+	// A client that pages (limit) gets pages of MaxListPageBytes; one
+	// that did not ask to page expects everything in one answer, as
+	// kube-apiserver gives it, and many ignore a continue token: it gets
+	// unlimitedListFactor times more before one.
+	budget := s.cfg.MaxListPageBytes
+	if limit <= 0 {
+		budget *= unlimitedListFactor
+	}
 	if limit <= 0 || limit > s.cfg.MaxListPage {
 		limit = s.cfg.MaxListPage
 	}
@@ -145,7 +153,7 @@ func (s *Server) listAt(ctx context.Context, sel selector, limit int64, cont str
 			}
 			read += int64(len(kv.Value))
 			largest = max(largest, int64(len(kv.Value)))
-			if read >= s.cfg.MaxListPageBytes && i < len(res.Items)-1 {
+			if read >= budget && i < len(res.Items)-1 {
 				// The budget ends inside the store's page: continue
 				// right after this object, at the same revision.
 				page.cont = storage.EncodeContinue(res.Revision, kv.Key)
@@ -160,7 +168,7 @@ func (s *Server) listAt(ctx context.Context, sel selector, limit int64, cont str
 			}
 		}
 		cont = res.Continue
-		if cont == "" || int64(len(page.items)) >= limit || read >= s.cfg.MaxListPageBytes {
+		if cont == "" || int64(len(page.items)) >= limit || read >= budget {
 			page.cont = cont
 			if sel.empty() {
 				page.remaining = res.RemainingItemCount
@@ -170,9 +178,13 @@ func (s *Server) listAt(ctx context.Context, sel selector, limit int64, cont str
 		if err := ctx.Err(); err != nil {
 			return listPage{}, err
 		}
-		chunk = max(1, (s.cfg.MaxListPageBytes-read)/max(largest, 1))
+		chunk = max(1, (budget-read)/max(largest, 1))
 	}
 }
+
+// unlimitedListFactor is how much more a list without limit may read
+// than a page of a paged one.
+const unlimitedListFactor = 16
 
 // listFirstChunk is the size of a list's first store page, before the
 // size of the objects is known.

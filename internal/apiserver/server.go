@@ -82,10 +82,11 @@ type Config struct {
 	// MaxListPage caps the items of one list answer; larger or unlimited
 	// lists are paged with a continue token. 0 means DefaultMaxListPage.
 	MaxListPage int64
-	// MaxListPageBytes caps the stored bytes one list answer reads (at
-	// least one object is always returned); the rest follows with a
-	// continue token, so that a list's memory does not grow with the
-	// size of the objects. 0 means DefaultMaxListPageBytes.
+	// MaxListPageBytes caps the stored bytes one page of a list with a
+	// limit reads (at least one object is always returned); the rest
+	// follows with a continue token, so that a list's memory does not
+	// grow with the size of the objects. A list without limit may read 16
+	// times as much. 0 means DefaultMaxListPageBytes.
 	MaxListPageBytes int64
 	// MaxConcurrentLists caps the list pages read at once for clients
 	// (the in-process controllers are exempt); more wait their turn,

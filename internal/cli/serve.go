@@ -120,8 +120,9 @@ the server's 60 s) ends with 504.
 
 Limits keep one client from taking the server: 400 requests in flight (watches
 aside), at most 100 of them from one user, 100 watches per user (429 beyond,
-with Retry-After); a list answer reads at most 2 MiB of stored objects (the
-rest follows with a continue token, as for limit) and 4 are read at a time.
+with Retry-After); a page of a list with a limit reads at most 2 MiB of stored
+objects, one without a limit 32 MiB (the rest follows with a continue token),
+and 4 pages are read at a time.
 Health probes (/livez, /readyz, /healthz) are exempt, so an overloaded server
 is not restarted or taken out of its load balancer for it.
 
