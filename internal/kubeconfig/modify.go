@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
-	"syscall"
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -530,7 +529,7 @@ func writeFile(target string, data []byte, o owner) (err error) {
 	if err := os.Rename(staged, target); err != nil {
 		return fmt.Errorf("write %s: %w", target, err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := pki.SyncDir(dir); err != nil {
 		return fmt.Errorf("write %s: %w", target, err)
 	}
 	return nil
@@ -545,18 +544,4 @@ func writeError(target string, err error) error {
 		return fmt.Errorf("write %s: %w", target, pe.Err)
 	}
 	return fmt.Errorf("write %s: %w", target, err)
-}
-
-// syncDir makes a rename in dir durable. File systems that cannot sync a
-// folder (EINVAL) are accepted, as by pki.WriteFile.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
 }

@@ -98,10 +98,12 @@ func writeAtomic(path string, data []byte, perm fs.FileMode, exclusive bool) (er
 	} else if err = os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return syncDir(dir)
+	return SyncDir(dir)
 }
 
-func syncDir(dir string) error {
+// SyncDir makes a rename in dir durable. File systems that cannot sync a
+// folder (EINVAL) are accepted.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("sync directory %s: %w", dir, err)
