@@ -8,7 +8,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
@@ -86,6 +85,7 @@ type benchOptions struct {
 	stored      int
 	output      string
 	skip        []string
+	transport   string
 	cpuProfile  string
 	memProfile  string
 }
@@ -99,10 +99,19 @@ func newBenchCommand(streams IOStreams) *cobra.Command {
 store in a temporary directory, an ECDSA P-256 cluster CA and the built-in
 signing controller, exactly as "kubepki serve" runs them, and drives it with
 client-go over keep-alive HTTPS with client certificates (so every request
-pays for TLS, authentication, RBAC authorization and durable storage):
+pays for TLS, authentication, RBAC authorization and durable storage); by
+default the clients share one HTTP/2 connection, as client-go's clients in
+one process do (--transport):
 
   signing   the raw rate of the CA: ECDSA P-256 signatures and whole leaf
             certificates per second, measured first, in the same run;
+  peer      a bare Go HTTPS signer (net/http over TLS 1.2+, no
+            authentication, authorization, storage or watch: POST a PEM
+            request, get a certificate back after its signature is
+            checked) driven for --duration at the top --concurrency level
+            with the same transport; the cycles' API requests are then
+            reported as a share of its requests, per second and per
+            CPU-second;
   cycles    for each --concurrency level, for --duration: create a CSR,
             approve it (UpdateApproval), wait until the signer issued it
             (one shared watch), get it; cycles/s, API requests/s, p50/p99;
@@ -134,7 +143,11 @@ temporary directory is removed at the end.`,
   kubepki bench --concurrency 1,16 --duration 3s --watchers 100 --stored 5000 -o json
 
   # Only the cycle benchmark
-  kubepki bench --skip watch,memory`,
+  kubepki bench --skip watch,memory
+
+  # The cycles and the bare signer with a keep-alive HTTP/1.1 connection per
+  # client instead of one shared HTTP/2 connection
+  kubepki bench --skip signing,watch,memory --concurrency 64 --transport http1-per-client`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return &UsageError{Err: fmt.Errorf("bench takes no arguments, got %q", args)}
@@ -157,7 +170,8 @@ temporary directory is removed at the end.`,
 	f.IntVar(&o.watchers, "watchers", benchDefaultWatchers, "number of concurrent watches in the fan-out benchmark")
 	f.IntVar(&o.watchEvents, "watch-events", benchDefaultWatchEvents, "CSRs created while the watchers listen")
 	f.IntVar(&o.stored, "stored", benchDefaultStored, "CSRs in the store when memory is measured")
-	f.StringSliceVar(&o.skip, "skip", nil, "parts to skip: signing, cycles, watch, memory")
+	f.StringSliceVar(&o.skip, "skip", nil, "parts to skip: signing, peer, cycles, watch, memory")
+	f.StringVar(&o.transport, "transport", transportH2, "connections of the cycle and peer clients: h2 (one shared HTTP/2 connection, client-go's default), h2-per-client or http1-per-client (a keep-alive connection for each client)")
 	f.StringVarP(&o.output, "output", "o", "table", "output format: table, json or yaml")
 	f.StringVar(&o.memProfile, "memprofile", "", "write a pprof heap profile, taken when memory is measured, to this file")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the cycle benchmark (server and clients) to this file")
@@ -181,9 +195,12 @@ func (o *benchOptions) Validate() error {
 		return &UsageError{Err: errors.New("--watchers, --watch-events and --stored must not be negative")}
 	}
 	for _, s := range o.skip {
-		if !slices.Contains([]string{"signing", "cycles", "watch", "memory"}, s) {
-			return &UsageError{Err: fmt.Errorf("--skip %q is not a part; use signing, cycles, watch or memory", s)}
+		if !slices.Contains([]string{"signing", "peer", "cycles", "watch", "memory"}, s) {
+			return &UsageError{Err: fmt.Errorf("--skip %q is not a part; use signing, peer, cycles, watch or memory", s)}
 		}
+	}
+	if !slices.Contains(benchTransports, o.transport) {
+		return &UsageError{Err: fmt.Errorf("--transport %q is not supported; use %s", o.transport, strings.Join(benchTransports, ", "))}
 	}
 	switch o.output {
 	case "table", "json", "yaml":
@@ -200,6 +217,7 @@ func (o *benchOptions) skips(part string) bool { return slices.Contains(o.skip, 
 type BenchResult struct {
 	Machine BenchMachine       `json:"machine"`
 	Signing *BenchSigning      `json:"signing,omitempty"`
+	Peer    *BenchPeer         `json:"peer,omitempty"`
 	Cycles  []BenchCycleResult `json:"cycles,omitempty"`
 	Watch   *BenchWatchResult  `json:"watch,omitempty"`
 	Memory  *BenchMemoryResult `json:"memory,omitempty"`
@@ -238,7 +256,9 @@ type BenchSigning struct {
 
 // BenchCycleResult is one concurrency level of the cycle benchmark.
 type BenchCycleResult struct {
-	Concurrency       int                        `json:"concurrency"`
+	Concurrency int `json:"concurrency"`
+	// Transport is the clients' connections, a --transport value.
+	Transport         string                     `json:"transport,omitempty"`
 	Cycles            int                        `json:"cycles"`
 	Errors            int                        `json:"errors"`
 	FirstError        string                     `json:"firstError,omitempty"`
@@ -353,6 +373,15 @@ func (o *benchOptions) Run(ctx context.Context, streams IOStreams) error {
 		}
 		res.Signing = s
 	}
+	if !o.skips("peer") {
+		c := slices.Max(o.concurrency)
+		progress("the bare HTTPS signer at concurrency %d over %s for %s", c, o.transport, o.duration)
+		p, err := o.measurePeer(ctx, c)
+		if err != nil {
+			return err
+		}
+		res.Peer = p
+	}
 	if o.skips("cycles") && o.skips("watch") && o.skips("memory") {
 		return o.print(streams.Out, res)
 	}
@@ -372,15 +401,24 @@ func (o *benchOptions) Run(ctx context.Context, streams IOStreams) error {
 			}
 		}
 		for _, c := range o.concurrency {
-			progress("cycles at concurrency %d for %s", c, o.duration)
-			r, err := b.runCycles(ctx, b.admin, c, o.duration)
+			progress("cycles at concurrency %d over %s for %s", c, o.transport, o.duration)
+			workers, err := cycleClients(b.adminCfg, c, o.transport)
 			if err != nil {
 				stopProfile()
 				return err
 			}
+			r, err := b.runCycles(ctx, b.admin, workers, c, o.duration)
+			if err != nil {
+				stopProfile()
+				return err
+			}
+			r.Transport = o.transport
 			res.Cycles = append(res.Cycles, *r)
 		}
 		stopProfile()
+		if res.Peer != nil {
+			res.Peer.compare(res.Cycles)
+		}
 	}
 	if !o.skips("watch") && o.watchers > 0 && o.watchEvents > 0 {
 		progress("watch fan-out: %d watchers, %d events", o.watchers, o.watchEvents)
@@ -475,7 +513,22 @@ func printBenchTable(out io.Writer, res *BenchResult) error {
 			s.ECDSASignaturesPerSecond, s.CertificatesPerSecond, s.SingleCoreCertificatesPerS,
 			s.ECDSASignaturesPerCPUSecond, s.CertificatesPerCPUSecond)
 	}
+	if p := res.Peer; p != nil {
+		fmt.Fprintf(out, "bare HTTPS signer (no authentication or storage; %s, concurrency %d): %d requests, %d errors, %.0f requests/s, p50/p99 %s, %.0f per CPU-second\n",
+			p.Transport, p.Concurrency, p.Requests, p.Errors, p.RequestsPerSecond, pair(BenchPercentile{P50Millis: p.P50Millis, P99Millis: p.P99Millis}), p.RequestsPerCPUSecond)
+		if p.FirstError != "" {
+			fmt.Fprintf(out, "bare HTTPS signer: first error: %s\n", p.FirstError)
+		}
+		if p.APIRequestShare > 0 {
+			fmt.Fprintf(out, "the API server's requests at concurrency %d: %.0f%% of the bare signer's per second, %.0f%% per CPU-second\n",
+				p.Concurrency, 100*p.APIRequestShare, 100*p.APIRequestCPUShare)
+		}
+		fmt.Fprintln(out)
+	}
 	if len(res.Cycles) > 0 {
+		if t := res.Cycles[0].Transport; t != "" {
+			fmt.Fprintf(out, "cycles over %s:\n", t)
+		}
 		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "CONCURRENCY\tCYCLES\tERRORS\tCYCLES/S\tREQUESTS/S\tCYCLES/CPU-S\tP50\tP99\tCREATE P50/P99\tAPPROVE P50/P99\tISSUED P50/P99\tGET P50/P99")
 		for _, c := range res.Cycles {
@@ -756,15 +809,7 @@ func (b *benchServer) serve(ctx context.Context) error {
 	if b.store, err = bolt.Open(b.dbPath, bolt.Options{}); err != nil {
 		return fmt.Errorf("open the store: %w", err)
 	}
-	servingKey, err := pki.GenerateKey(pki.ECDSAP256)
-	if err != nil {
-		return err
-	}
-	serving, err := b.ca.Sign(servingKey.Public(), pki.CertOptions{
-		Subject:     pkix.Name{CommonName: "kube-apiserver"},
-		SANs:        pki.SANs{DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	})
+	tlsCert, err := benchServingCert(b.ca)
 	if err != nil {
 		return err
 	}
@@ -790,7 +835,6 @@ func (b *benchServer) serve(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	tuneServeGC(runCtx) // as serve runs
 	b.cancel = cancel
-	tlsCert := tls.Certificate{Certificate: [][]byte{serving.Raw}, PrivateKey: servingKey, Leaf: serving}
 	go func() { b.done <- srv.Run(runCtx, ln, apiserver.TLSConfig(tlsCert)) }()
 
 	local, err := srv.LocalClient()
@@ -1006,8 +1050,13 @@ func currentRV(ctx context.Context, client certv1client.CertificateSigningReques
 	return l.ResourceVersion, nil
 }
 
-// runCycles runs full cycles with c concurrent clients for d.
-func (b *benchServer) runCycles(ctx context.Context, client certv1client.CertificateSigningRequestInterface, c int, d time.Duration) (*BenchCycleResult, error) {
+// runCycles runs full cycles with c concurrent clients for d. The clients
+// watch through client; worker i sends its requests through workers[i],
+// or through client too when workers is nil.
+func (b *benchServer) runCycles(ctx context.Context, client certv1client.CertificateSigningRequestInterface, workers []certv1client.CertificateSigningRequestInterface, c int, d time.Duration) (*BenchCycleResult, error) {
+	if workers != nil && len(workers) != c {
+		return nil, fmt.Errorf("bench: %d worker clients for concurrency %d", len(workers), c)
+	}
 	label := fmt.Sprintf("cycles-%d", c)
 	sel := benchLabel + "=" + label
 	rv, err := currentRV(ctx, client)
@@ -1035,7 +1084,7 @@ func (b *benchServer) runCycles(ctx context.Context, client certv1client.Certifi
 			firstErr = err.Error()
 		}
 	}
-	cycle := func(ctx context.Context) (sample, error) {
+	cycle := func(ctx context.Context, client certv1client.CertificateSigningRequestInterface) (sample, error) {
 		var s sample
 		csr := b.newCSR("bench-"+label, map[string]string{benchLabel: label})
 		issued := waiter.register(csr.Name)
@@ -1075,11 +1124,15 @@ func (b *benchServer) runCycles(ctx context.Context, client certv1client.Certifi
 	cpuStart := processCPU()
 	deadline := start.Add(d)
 	var wg sync.WaitGroup
-	for range c {
+	for i := range c {
+		mine := client
+		if workers != nil {
+			mine = workers[i]
+		}
 		wg.Go(func() {
 			for time.Now().Before(deadline) && ctx.Err() == nil {
 				cctx, cancel := context.WithTimeout(ctx, benchWaitTimeout)
-				s, err := cycle(cctx)
+				s, err := cycle(cctx, mine)
 				cancel()
 				if err != nil {
 					fail(err)
@@ -1411,7 +1464,7 @@ func (b *benchServer) loadServe(ctx context.Context, kubeconfig string, d time.D
 	if err != nil {
 		return nil, err
 	}
-	r, err := b.runCycles(ctx, cs.CertificatesV1().CertificateSigningRequests(), 64, d)
+	r, err := b.runCycles(ctx, cs.CertificatesV1().CertificateSigningRequests(), nil, 64, d)
 	if err != nil {
 		return nil, fmt.Errorf("load it: %w", err)
 	}

@@ -49,7 +49,18 @@ func TestBenchSmall(t *testing.T) {
 	if len(res.Cycles) != 2 || res.Cycles[0].Concurrency != 1 || res.Cycles[1].Concurrency != 3 {
 		t.Fatalf("cycles = %+v, want levels 1 and 3", res.Cycles)
 	}
+	// The bare signer ran at the top level, and the cycles at that level
+	// were compared with it.
+	if p := res.Peer; p == nil || p.Concurrency != 3 || p.Transport != transportH2 || p.Requests < 1 || p.Errors != 0 ||
+		p.RequestsPerSecond <= 0 || p.RequestsPerCPUSecond <= 0 || p.P99Millis < p.P50Millis ||
+		math.Abs(p.APIRequestShare-res.Cycles[1].RequestsPerSecond/p.RequestsPerSecond) > 1e-9 ||
+		math.Abs(p.APIRequestCPUShare-3*res.Cycles[1].CyclesPerCPUSecond/p.RequestsPerCPUSecond) > 1e-9 {
+		t.Errorf("peer = %+v, want the bare signer at concurrency 3 without errors, compared with the cycles at 3", res.Peer)
+	}
 	for _, c := range res.Cycles {
+		if c.Transport != transportH2 {
+			t.Errorf("cycles at %d: transport %q, want the default %q", c.Concurrency, c.Transport, transportH2)
+		}
 		if c.Cycles < 1 || c.Errors != 0 || c.CyclesPerSecond <= 0 || c.P99Millis < c.P50Millis || c.P50Millis <= 0 {
 			t.Errorf("cycles at %d = %+v, want completed cycles without errors", c.Concurrency, c)
 		}
@@ -105,17 +116,22 @@ func TestBenchSmall(t *testing.T) {
 
 func TestBenchTableAndSkip(t *testing.T) {
 	t.Parallel()
-	out, errOut, code := runBench(t, "--skip", "cycles,watch,memory")
+	out, errOut, code := runBench(t, "--skip", "cycles,watch,memory", "--concurrency", "2", "--duration", "300ms", "--transport", "http1-per-client")
 	if code != 0 {
 		t.Fatalf("bench: exit %d\n%s", code, errOut)
 	}
-	for _, want := range []string{"machine:", "raw signing (ECDSA P-256 CA):", "certificates/s"} {
+	for _, want := range []string{"machine:", "raw signing (ECDSA P-256 CA):", "certificates/s",
+		"bare HTTPS signer (no authentication or storage; http1-per-client, concurrency 2):", "0 errors"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table output %q lacks %q", out, want)
 		}
 	}
-	if strings.Contains(out, "CONCURRENCY") || strings.Contains(out, "watch fan-out") {
+	if strings.Contains(out, "CONCURRENCY") || strings.Contains(out, "watch fan-out") || strings.Contains(out, "of the bare signer's") {
 		t.Errorf("skipped parts were printed:\n%s", out)
+	}
+	out, errOut, code = runBench(t, "--skip", "signing,peer,cycles,watch,memory")
+	if code != 0 || strings.Contains(out, "raw signing") || strings.Contains(out, "bare HTTPS signer") {
+		t.Errorf("bench with every part skipped: exit %d, stderr %q, output:\n%s", code, errOut, out)
 	}
 }
 
@@ -126,6 +142,7 @@ func TestBenchUsage(t *testing.T) {
 		{"--duration", "0s"},
 		{"--watchers", "-1"},
 		{"--skip", "everything"},
+		{"--transport", "h3"},
 		{"-o", "xml"},
 		{"extra-arg"},
 	} {
