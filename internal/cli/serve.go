@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -42,8 +44,15 @@ const (
 	// store knows it is missing rather than never made.
 	serveStoreMarker                 = "kubepki.db.created"
 	serveStoreMarkerMode os.FileMode = 0o600
-	serveAdminConf                   = "admin.conf"
-	servePKIDir                      = "pki"
+	// serveEtcdStoreID, in the data dir, records the ID of the etcd
+	// store serve used, which it keeps under etcdStoreIDKey in etcd, so
+	// that a later start against an etcd that lost it, or against
+	// another cluster's, knows the store is not the one it had.
+	serveEtcdStoreID = "etcd-store-id"
+	// etcdStoreIDKey is the store's ID in etcd, under --etcd-prefix.
+	etcdStoreIDKey = "/kubepki.io/store-id"
+	serveAdminConf = "admin.conf"
+	servePKIDir    = "pki"
 )
 
 type serveOptions struct {
@@ -103,7 +112,12 @@ serve refuses to start, because a new, empty store would lose every CSR and
 start resourceVersions again from 1 under clients that cached higher ones.
 Restore kubepki.db from a backup, or pass --allow-new-store to start with an
 empty store on purpose (logged as a warning). A corrupt kubepki.db or a missing
-CA key stops serve too.
+CA key stops serve too. With --etcd-servers, serve keeps a random store ID in
+etcd (under --etcd-prefix, key /kubepki.io/store-id) and in DIR/etcd-store-id,
+and refuses to start when etcd does not hold the store the data dir used
+(etcd lost its data, or the flags point at another cluster's); a new data
+dir adopts etcd's store, as a second replica does, and --allow-new-store goes
+on with etcd's store on purpose.
 
 Every certificate is checked with kubepki lint's rules before the CA key signs
 it; one that breaks an error-level rule ends Failed instead. Before signing, the
@@ -186,7 +200,7 @@ for its disk; GOMAXPROCS in the environment decides instead.`,
 	f.StringVar(&o.etcdPrefix, "etcd-prefix", "", "key prefix in etcd (default /registry)")
 	f.BoolVar(&o.leaderElect, "leader-elect", true, "with --etcd-servers, run the signer, approver and cleaner only on the replica elected leader through etcd")
 	f.DurationVar(&o.leaseDuration, "leader-elect-lease-duration", controller.DefaultLeaseTTL, "how long a lost leader's lease blocks a new leader; the leader stops signing before it runs out")
-	f.BoolVar(&o.allowNewStore, "allow-new-store", false, "start with a new, empty DIR/kubepki.db even though the data dir shows it held a store before (all CSRs are lost and resourceVersions restart)")
+	f.BoolVar(&o.allowNewStore, "allow-new-store", false, "start with a new, empty DIR/kubepki.db even though the data dir shows it held a store before (all CSRs are lost and resourceVersions restart); with --etcd-servers, go on with the store etcd holds although this data dir used another")
 	return cmd
 }
 
@@ -238,9 +252,6 @@ func (o *serveOptions) Validate() error {
 	if len(o.etcdServers) == 0 && (o.etcdCAFile != "" || o.etcdCertFile != "" || o.etcdPrefix != "") {
 		return usage("--etcd-cafile, --etcd-certfile, --etcd-keyfile and --etcd-prefix need --etcd-servers")
 	}
-	if len(o.etcdServers) > 0 && o.allowNewStore {
-		return usage("--allow-new-store is for the bbolt store in --data-dir; it does nothing with --etcd-servers")
-	}
 	return nil
 }
 
@@ -282,6 +293,11 @@ func (o *serveOptions) Run(ctx context.Context, streams IOStreams) error {
 			log.Error("close the store", "error", cerr.Error())
 		}
 	}()
+	if len(o.etcdServers) > 0 {
+		if err := o.checkEtcdStore(ctx, store, log); err != nil {
+			return err
+		}
+	}
 	if bs, ok := store.(*bolt.Store); ok {
 		if took, converted := bs.Converted(); converted {
 			log.Info("converted the store to the current format", "path", filepath.Join(o.dataDir, serveStoreFile), "took", took.String())
@@ -568,6 +584,103 @@ func (e *storeLostError) Error() string {
 		"starting with a new, empty store would lose every CertificateSigningRequest and start resourceVersions again from 1, "+
 		"which breaks the watches and caches of clients; restore %s from a backup, "+
 		"or pass --allow-new-store to start with an empty store on purpose", e.Path, e.Evidence, e.Path)
+}
+
+// checkEtcdStore is checkStoreNotLost for etcd, which serve can only
+// ask once connected. The store's ID is a random value kept in etcd
+// under etcdStoreIDKey and, once a server has used the store, in its
+// data dir. serve refuses to start when its data dir names a store that
+// etcd does not hold: etcd lost its data (or was restored from before
+// the store was made) or --etcd-servers and --etcd-prefix point at
+// another cluster's, and either way resourceVersions would go back
+// under clients that cached higher ones (security.md §2, items 9 and
+// 10). A new etcd gets a new ID, and a new data dir adopts the one etcd
+// holds, as a second replica does. With --allow-new-store it logs a
+// warning, and the data dir adopts etcd's store.
+func (o *serveOptions) checkEtcdStore(ctx context.Context, store storage.Interface, log *slog.Logger) error {
+	local := filepath.Join(o.dataDir, serveEtcdStoreID)
+	had, err := os.ReadFile(local)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("read %s: %w", local, err)
+	}
+	localID := strings.TrimSpace(string(had))
+	id, created, err := etcdStoreID(ctx, store)
+	if err != nil {
+		return fmt.Errorf("read the store's ID from etcd %s: %w", strings.Join(o.etcdServers, ","), err)
+	}
+	if localID != "" && localID != id {
+		lost := &etcdStoreLostError{Servers: strings.Join(o.etcdServers, ","), Prefix: o.etcdPrefix, File: local, Had: localID, Found: id, New: created}
+		if !o.allowNewStore {
+			return lost
+		}
+		log.Warn("etcd does not hold the store this data dir used: going on with etcd's as --allow-new-store asks; clients that cached resourceVersions of the old store must list again",
+			"had", localID, "etcdStoreID", id, "file", local)
+	}
+	if localID == id {
+		return nil
+	}
+	if err := pki.WriteFile(local, []byte(id+"\n"), serveStoreMarkerMode); err != nil {
+		return fmt.Errorf("record the etcd store's ID: %w", err)
+	}
+	return nil
+}
+
+// etcdStoreID returns the ID of the store in etcd, making one when etcd
+// holds none (created is then true). Replicas that start at once on a
+// new etcd agree: only one create succeeds and the others read it.
+func etcdStoreID(ctx context.Context, store storage.Interface) (id string, created bool, err error) {
+	for range 3 {
+		kv, err := store.Get(ctx, etcdStoreIDKey)
+		if err == nil {
+			if id := strings.TrimSpace(string(kv.Value)); id != "" {
+				return id, false, nil
+			}
+			return "", false, fmt.Errorf("the key %s is empty", etcdStoreIDKey)
+		}
+		if !errors.Is(err, storage.ErrNotFound) {
+			return "", false, err
+		}
+		b := make([]byte, 16)
+		if _, err := rand.Read(b); err != nil {
+			return "", false, err
+		}
+		id := hex.EncodeToString(b)
+		_, err = store.Create(ctx, etcdStoreIDKey, []byte(id))
+		if err == nil {
+			return id, true, nil
+		}
+		if !errors.Is(err, storage.ErrExists) {
+			return "", false, err
+		}
+		// Another replica made it first: read it again.
+	}
+	return "", false, fmt.Errorf("the key %s keeps changing", etcdStoreIDKey)
+}
+
+// etcdStoreLostError is returned by [serveOptions.checkEtcdStore] when
+// etcd does not hold the store the data dir's File says it used.
+type etcdStoreLostError struct {
+	Servers, Prefix, File string
+	// Had is the ID in File, Found the one etcd holds; New is set when
+	// etcd held none and this start made Found.
+	Had, Found string
+	New        bool
+}
+
+func (e *etcdStoreLostError) Error() string {
+	prefix := e.Prefix
+	if prefix == "" {
+		prefix = etcd.DefaultPrefix
+	}
+	what := fmt.Sprintf("holds another store (%s)", e.Found)
+	if e.New {
+		what = "holds no kubepki store"
+	}
+	return fmt.Sprintf("etcd %s under prefix %s %s, but %s shows that this server used store %s there: "+
+		"etcd lost its data, was restored from before that store existed, or --etcd-servers and --etcd-prefix point at another cluster; "+
+		"going on would start resourceVersions again under clients that cached higher ones; "+
+		"restore etcd from a backup, check --etcd-servers and --etcd-prefix, "+
+		"or pass --allow-new-store to go on with etcd's store on purpose", e.Servers, prefix, what, e.File, e.Had)
 }
 
 // markStore writes the marker of [serveOptions.checkStoreNotLost] next

@@ -322,6 +322,130 @@ func TestServeWithEtcd(t *testing.T) {
 	}
 }
 
+// TestServeRefusesLostEtcdStore checks that serve notices when etcd no
+// longer holds the store its data dir used (a wiped etcd, or another
+// cluster's), that a second data dir joins the store etcd holds, and that
+// --allow-new-store goes on with etcd's store on purpose.
+func TestServeRefusesLostEtcdStore(t *testing.T) {
+	t.Parallel()
+	first := etcdtest.Start(t, etcdtest.Options{})
+	dir := filepath.Join(t.TempDir(), "data")
+	idFile := filepath.Join(dir, "etcd-store-id")
+	flags := func(e *etcdtest.Cluster) []string {
+		return []string{"--etcd-servers", strings.Join(e.Endpoints(), ","), "--etcd-prefix", "/kubepki-test"}
+	}
+	readID := func(t *testing.T, path string) string {
+		t.Helper()
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("read the store ID: %v", err)
+		}
+		id := strings.TrimSpace(string(data))
+		if len(id) != 32 {
+			t.Fatalf("store ID %q, want 32 hex digits", id)
+		}
+		return id
+	}
+	serveFails := func(t *testing.T, e *etcdtest.Cluster) *etcdStoreLostError {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		c := NewRootCommand(IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+		c.SetArgs(append([]string{"serve", "--data-dir", dir, "--secure-port", "0", "--log-format", "text"}, flags(e)...))
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		err := c.ExecuteContext(ctx)
+		lost, ok := errors.AsType[*etcdStoreLostError](err)
+		if ExitCode(err) != 1 || !ok {
+			t.Fatalf("serve on an etcd without its store = exit %d (%v), want 1 and an *etcdStoreLostError", ExitCode(err), err)
+		}
+		for _, want := range []string{idFile, "--allow-new-store", "restore etcd", "/kubepki-test"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not mention %q", err, want)
+			}
+		}
+		if out.Len() != 0 {
+			t.Errorf("stdout = %q, want nothing", out.String())
+		}
+		return lost
+	}
+
+	// The first start makes the store's ID, in etcd and in the data dir.
+	_, stop := startServe(t, dir, flags(first)...)
+	serveIssue(t, filepath.Join(dir, "admin.conf"))
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	id := readID(t, idFile)
+	if fi, err := os.Stat(idFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("store ID file: %v, %v; want mode 0600", fi, err)
+	}
+	// A restart on the same etcd, and a second replica with a data dir of
+	// its own, use that store.
+	_, stop = startServe(t, dir, flags(first)...)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(t.TempDir(), "replica")
+	if err := os.MkdirAll(other, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"pki", "admin.conf"} {
+		if err := os.Rename(filepath.Join(dir, name), filepath.Join(other, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, stop = startServe(t, other, flags(first)...)
+	if n := serveCountCSRs(t, filepath.Join(other, "admin.conf")); n != 1 {
+		t.Errorf("the second replica lists %d CSRs, want 1", n)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := readID(t, filepath.Join(other, "etcd-store-id")); got != id {
+		t.Errorf("the second replica recorded store %s, want etcd's %s", got, id)
+	}
+	for _, name := range []string{"pki", "admin.conf"} {
+		if err := os.Rename(filepath.Join(other, name), filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A new, empty etcd in place of the first: refused, and the data
+	// dir still names the old store.
+	second := etcdtest.Start(t, etcdtest.Options{})
+	lost := serveFails(t, second)
+	if lost.Had != id || !lost.New || !strings.Contains(lost.Error(), "holds no kubepki store") {
+		t.Errorf("refusal %+v, want the old store %s and a new one found", lost, id)
+	}
+	if got := readID(t, idFile); got != id {
+		t.Errorf("the refused start changed the data dir's store ID to %s", got)
+	}
+	// Again: etcd now holds the ID the refused start made, another store.
+	lost = serveFails(t, second)
+	if lost.Had != id || lost.New || lost.Found == id || !strings.Contains(lost.Error(), "holds another store") {
+		t.Errorf("second refusal %+v, want the old store %s and another one found", lost, id)
+	}
+
+	// --allow-new-store goes on with etcd's store, warns, and records it.
+	_, log, stop := startServeLog(t, dir, append(flags(second), "--allow-new-store")...)
+	if n := serveCountCSRs(t, filepath.Join(dir, "admin.conf")); n != 0 {
+		t.Errorf("the new etcd lists %d CSRs, want 0", n)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if l := log.String(); !strings.Contains(l, "level=WARN") || !strings.Contains(l, "--allow-new-store") {
+		t.Errorf("log of --allow-new-store lacks the warning:\n%s", l)
+	}
+	if got := readID(t, idFile); got != lost.Found {
+		t.Errorf("after --allow-new-store the data dir names store %s, want etcd's %s", got, lost.Found)
+	}
+	// Now the first etcd is the foreign one.
+	if lost := serveFails(t, first); lost.Found != id || lost.Had == id {
+		t.Errorf("back on the first etcd: %+v, want its store %s found and the second's had", lost, id)
+	}
+}
+
 func TestServeBadFlags(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -336,7 +460,6 @@ func TestServeBadFlags(t *testing.T) {
 		{"bad log level", []string{"serve", "--data-dir", "d", "--log-level", "loud"}},
 		{"etcd key without cert", []string{"serve", "--data-dir", "d", "--etcd-servers", "https://e:2379", "--etcd-keyfile", "k"}},
 		{"etcd flags without servers", []string{"serve", "--data-dir", "d", "--etcd-cafile", "ca"}},
-		{"new store with etcd", []string{"serve", "--data-dir", "d", "--etcd-servers", "https://e:2379", "--allow-new-store"}},
 		{"positional argument", []string{"serve", "--data-dir", "d", "extra"}},
 	}
 	for _, tc := range tests {
