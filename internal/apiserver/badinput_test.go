@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	certv1 "k8s.io/api/certificates/v1"
@@ -343,5 +344,38 @@ func TestGetFutureResourceVersion(t *testing.T) {
 	res := do(t, admin, "GET", srv.URL+csrPath+"/rv?resourceVersion=999999", "", nil)
 	if res.code != http.StatusGatewayTimeout || !strings.Contains(res.status.Message, "Too large resource version: 999999") {
 		t.Errorf("get at a future resourceVersion = %d %q, want 504 Too large resource version", res.code, res.status.Message)
+	}
+	// kube-apiserver reads a resourceVersion as any unsigned 64-bit
+	// integer; one beyond int64, which no store revision reaches, is a
+	// future version too, not a malformed one. Gets and lists run at once.
+	var wg sync.WaitGroup
+	for _, v := range []string{"9223372036854775808", "18446744073709551615"} {
+		for _, u := range []string{csrPath + "/rv?resourceVersion=" + v, csrPath + "?resourceVersionMatch=NotOlderThan&resourceVersion=" + v} {
+			wg.Go(func() {
+				res := do(t, admin, "GET", srv.URL+u, "", nil)
+				if res.code != http.StatusGatewayTimeout || !strings.Contains(res.status.Message, "Too large resource version") {
+					t.Errorf("GET %s = %d %q, want 504 Too large resource version", u, res.code, res.status.Message)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	// A watch from there is accepted and waits for events.
+	oneSecond := int64(1)
+	w, err := cs.Watch(t.Context(), metav1.ListOptions{ResourceVersion: "18446744073709551615", TimeoutSeconds: &oneSecond})
+	if err != nil {
+		t.Fatalf("watch from the largest uint64 resourceVersion: %v", err)
+	}
+	for ev := range w.ResultChan() {
+		t.Errorf("watch from the largest uint64 resourceVersion sent %s", ev.Type)
+	}
+	// Out of uint64's range, negative or not a number: 400 everywhere.
+	for _, v := range []string{"18446744073709551616", "-1", "1e3", "x"} {
+		for _, u := range []string{csrPath + "/rv?resourceVersion=" + v, csrPath + "?resourceVersion=" + v, csrPath + "?watch=true&resourceVersion=" + v} {
+			res := do(t, admin, "GET", srv.URL+u, "", nil)
+			if res.code != http.StatusBadRequest || !strings.Contains(res.status.Message, "use a non-negative integer") {
+				t.Errorf("GET %s = %d %q, want 400 naming a non-negative integer", u, res.code, res.status.Message)
+			}
+		}
 	}
 }

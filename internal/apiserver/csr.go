@@ -159,9 +159,9 @@ func (s *Server) getCSR(w http.ResponseWriter, r *http.Request, name string) {
 		// "Not older than": a resourceVersion the store has not reached
 		// is waited for, then 504, as kube-apiserver's watch cache does.
 		if v := r.URL.Query().Get("resourceVersion"); v != "" && v != "0" {
-			rev, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || rev < 0 {
-				s.writeError(w, r, apierrors.NewBadRequest(fmt.Sprintf("invalid resourceVersion %q: use a non-negative integer", v)))
+			rev, err := parseResourceVersion(v)
+			if err != nil {
+				s.writeError(w, r, err)
 				return
 			}
 			if err := s.awaitRevision(r.Context(), rev); err != nil {

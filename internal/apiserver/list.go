@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -263,11 +264,9 @@ func parseList(q url.Values) (listParams, error) {
 	var rev int64
 	v := q.Get("resourceVersion")
 	if v != "" {
-		u, err := strconv.ParseUint(v, 10, 63)
-		if err != nil {
-			return listParams{}, apierrors.NewBadRequest(fmt.Sprintf("invalid resourceVersion %q: use an integer", v))
+		if rev, err = parseResourceVersion(v); err != nil {
+			return listParams{}, err
 		}
-		rev = int64(u)
 	}
 	// kube-apiserver's ValidateListOptions, then the match's meaning.
 	match := metav1.ResourceVersionMatch(q.Get("resourceVersionMatch"))
@@ -395,4 +394,17 @@ func (s *Server) deleteCollection(w http.ResponseWriter, r *http.Request, st *re
 		deleted.ResourceVersion = strconv.FormatInt(rev, 10)
 	}
 	s.writeObject(w, r, http.StatusOK, deleted)
+}
+
+// parseResourceVersion parses a resourceVersion query value as
+// kube-apiserver does: any unsigned 64-bit integer. The store's revisions
+// are int64, so a larger value is one it never reaches; it becomes the
+// largest int64, which is waited for and then answered as too large, as
+// any other future version is.
+func parseResourceVersion(v string) (int64, error) {
+	u, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, apierrors.NewBadRequest(fmt.Sprintf("invalid resourceVersion %q: use a non-negative integer", v))
+	}
+	return int64(min(u, math.MaxInt64)), nil
 }

@@ -46,9 +46,9 @@ func (s *Server) parseWatch(q url.Values) (watchParams, error) {
 	}
 	rv := q.Get("resourceVersion")
 	if rv != "" && rv != "0" {
-		n, err := strconv.ParseInt(rv, 10, 64)
-		if err != nil || n < 0 {
-			return watchParams{}, apierrors.NewBadRequest(fmt.Sprintf("invalid resourceVersion %q: use an integer", rv))
+		n, err := parseResourceVersion(rv)
+		if err != nil {
+			return watchParams{}, err
 		}
 		p.resourceVersion = n
 	}
