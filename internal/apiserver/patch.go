@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
 )
 
@@ -122,6 +123,9 @@ func (s *Server) patchCSR(w http.ResponseWriter, r *http.Request, st *reqState, 
 		if csr.ResourceVersion == old.ResourceVersion {
 			csr.ResourceVersion = ""
 		}
+		if err := patchedUID(name, csr, old); err != nil {
+			return nil, err
+		}
 		return csr, nil
 	})
 	if err != nil {
@@ -157,6 +161,9 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, st *reqState, nam
 		return nil, 0, err
 	}
 	updated, err := s.update(r.Context(), st.user, name, sub, dry, func(old *certv1.CertificateSigningRequest) (*certv1.CertificateSigningRequest, error) {
+		if err := patchedUID(name, obj, old); err != nil {
+			return nil, err
+		}
 		csr := old.DeepCopy()
 		if obj.Labels != nil {
 			if csr.Labels == nil {
@@ -201,4 +208,20 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, st *reqState, nam
 		return csr, nil
 	})
 	return updated, http.StatusOK, err
+}
+
+// patchedUID refuses a patch that changes metadata.uid, as kube-apiserver
+// does: unlike an update (PUT), whose uid is a precondition (409), a patch
+// carries none, so a uid other than the stored one, say from the manifest
+// of an earlier object of the same name, changes an immutable field (422).
+// A resourceVersion precondition that fails is checked first and wins
+// (409), as there.
+func patchedUID(name string, csr, old *certv1.CertificateSigningRequest) error {
+	if csr.UID == "" || csr.UID == old.UID {
+		return nil
+	}
+	if csr.ResourceVersion != "" && csr.ResourceVersion != old.ResourceVersion {
+		return nil
+	}
+	return invalid(name, field.ErrorList{field.Invalid(field.NewPath("metadata", "uid"), csr.UID, "field is immutable")})
 }
