@@ -156,7 +156,9 @@ func csrObjectName(kind, name string) (string, error) {
 // ends, and verifies the certificate: its public key must be ours, its
 // subject the one requested, and it must chain to e.roots for the
 // requested usage. It only ever follows the object it created (same UID).
-// An unissued request it created is deleted again when enrolment fails.
+// An unissued request it created is deleted again when approving or
+// waiting fails, times out or is interrupted ([enroller.discard]); one
+// whose certificate is refused is kept.
 func (e *enroller) enroll(ctx context.Context, req enrollRequest) (*enrollResult, error) {
 	key, err := pki.GenerateKey(req.keyAlg)
 	if err != nil {
@@ -194,8 +196,7 @@ func (e *enroller) enroll(ctx context.Context, req enrollRequest) (*enrollResult
 		return nil, fmt.Errorf("create CertificateSigningRequest %s: %w", name, apiError(err))
 	}
 	fail := func(err error) (*enrollResult, error) {
-		e.abandon(created)
-		return nil, err
+		return nil, e.discard(created, err)
 	}
 	if req.approve {
 		if err := e.approve(ctx, created, req.approver); err != nil {
@@ -239,36 +240,83 @@ func (e *enroller) enroll(ctx context.Context, req enrollRequest) (*enrollResult
 }
 
 // approve adds an Approved condition to the request, retrying on
-// conflicts with a fresh copy of the same object (same UID).
+// conflicts with a fresh copy of the same object (same UID). A request
+// that is already approved (an earlier attempt whose answer was lost) is
+// left as it is. Transient API errors ([isTransient]) are retried with the
+// backoff of [retrier] until ctx ends, each run of them reported on
+// stderr; other answers end it at once: 403 (with what to do instead),
+// 404, 422, or the name taken by another object.
 func (e *enroller) approve(ctx context.Context, created *certv1.CertificateSigningRequest, approver string) error {
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cur, err := e.client.Get(ctx, created.Name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		if cur.UID != created.UID {
-			return fmt.Errorf("CertificateSigningRequest %s was replaced by another object (UID %s, ours %s); not approving it", created.Name, cur.UID, created.UID)
-		}
-		if hasCondition(cur, certv1.CertificateApproved) {
+	r := e.retrier("approving CertificateSigningRequest " + created.Name)
+	for {
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			return e.approveOnce(ctx, created, approver)
+		})
+		if err == nil {
 			return nil
 		}
-		cur.Status.Conditions = append(cur.Status.Conditions, certv1.CertificateSigningRequestCondition{
-			Type:           certv1.CertificateApproved,
-			Status:         "True",
-			Reason:         "KubepkiApprove",
-			Message:        fmt.Sprintf("This CSR was approved by %s.", approver),
-			LastUpdateTime: metav1.NewTime(e.now()),
-		})
-		_, err = e.client.UpdateApproval(ctx, created.Name, cur, metav1.UpdateOptions{})
-		return err
-	})
-	if err != nil {
-		if apierrors.IsForbidden(err) {
-			return fmt.Errorf("approve CertificateSigningRequest %s: %w; your identity may not read or approve requests for this signer: run without --approve and ask an approver to run \"kubepki csr approve\" (or \"kubectl certificate approve\") while this command waits", created.Name, apiError(err))
+		if ctx.Err() != nil {
+			return approveStopped(ctx, created.Name, r.last)
 		}
-		return fmt.Errorf("approve CertificateSigningRequest %s: %w", created.Name, apiError(err))
+		var te *errTransient
+		if !errors.As(err, &te) {
+			if apierrors.IsForbidden(err) {
+				return fmt.Errorf("approve CertificateSigningRequest %s: %w; your identity may not read or approve requests for this signer: run without --approve and ask an approver to run \"kubepki csr approve\" (or \"kubectl certificate approve\") while this command waits", created.Name, apiError(err))
+			}
+			return fmt.Errorf("approve CertificateSigningRequest %s: %w", created.Name, apiError(err))
+		}
+		if r.backoff(ctx, te.err) != nil {
+			return approveStopped(ctx, created.Name, r.last)
+		}
 	}
-	return nil
+}
+
+// approveOnce reads the request and adds the Approved condition unless
+// it has one. Errors that may pass are returned as [*errTransient];
+// conflicts as they are, for [retry.RetryOnConflict].
+func (e *enroller) approveOnce(ctx context.Context, created *certv1.CertificateSigningRequest, approver string) error {
+	cur, err := e.client.Get(ctx, created.Name, metav1.GetOptions{})
+	if err != nil {
+		return transient(err)
+	}
+	if cur.UID != created.UID {
+		return fmt.Errorf("CertificateSigningRequest %s was replaced by another object (UID %s, ours %s); not approving it", created.Name, cur.UID, created.UID)
+	}
+	if hasCondition(cur, certv1.CertificateApproved) {
+		return nil
+	}
+	cur.Status.Conditions = append(cur.Status.Conditions, certv1.CertificateSigningRequestCondition{
+		Type:           certv1.CertificateApproved,
+		Status:         "True",
+		Reason:         "KubepkiApprove",
+		Message:        fmt.Sprintf("This CSR was approved by %s.", approver),
+		LastUpdateTime: metav1.NewTime(e.now()),
+	})
+	_, err = e.client.UpdateApproval(ctx, created.Name, cur, metav1.UpdateOptions{})
+	return transient(err)
+}
+
+// transient returns err wrapped as [*errTransient] if it may pass
+// ([isTransient]), otherwise unchanged (nil stays nil).
+func transient(err error) error {
+	if err != nil && isTransient(err) {
+		return &errTransient{err}
+	}
+	return err
+}
+
+// approveStopped explains why approving name ended with ctx, naming the
+// last transient error if there was one.
+func approveStopped(ctx context.Context, name string, last error) error {
+	cause := ""
+	if last != nil {
+		cause = fmt.Sprintf(" (last error: %v)", apiError(last))
+	}
+	next := "run the command again"
+	if stopReason(ctx) == "timed out" {
+		next += ", with a longer --timeout if the API server is slow to answer"
+	}
+	return &ExitError{Code: 1, Err: fmt.Errorf("%s while approving CertificateSigningRequest %s%s; no file was written; %s: %w", stopReason(ctx), name, cause, next, errWaitEnded)}
 }
 
 // errWaitEnded is returned when the wait ends without a certificate.
@@ -300,14 +348,35 @@ type waiter struct {
 	relist bool
 	// poll is set when the identity may not watch: GET every pollInterval.
 	poll bool
-	// failures counts consecutive transient failures; delay is the
-	// backoff before the next attempt.
+	// retrier spaces the rounds after transient failures.
+	*retrier
+}
+
+// retrier spaces the attempts of one step through a run of transient API
+// errors ([isTransient]): retryMin after the first, doubling up to
+// retryMax, or the server's Retry-After (at most maxRetryAfter). The
+// first failure of a run is reported on stderr, later ones only on a
+// terminal. The zero value is not usable; see [enroller.retrier].
+type retrier struct {
+	errOut   io.Writer
+	progress bool
+	// step names what is retried in messages: "waiting for
+	// CertificateSigningRequest NAME", "approving CertificateSigningRequest NAME".
+	step string
+	// failures counts consecutive transient failures, last is the latest
+	// of them, and delay is the backoff before the next attempt.
 	failures int
+	last     error
 	delay    time.Duration
 }
 
-// errTransient wraps the cause of a failed round of [enroller.wait] that
-// is tried again after a backoff.
+// retrier returns a [retrier] for step reporting to e's stderr.
+func (e *enroller) retrier(step string) *retrier {
+	return &retrier{errOut: e.errOut, progress: e.progress, step: step}
+}
+
+// errTransient wraps the cause of a failed round of [enroller.wait] or
+// attempt of [enroller.approve] that is tried again after a backoff.
 type errTransient struct{ err error }
 
 func (e *errTransient) Error() string { return e.err.Error() }
@@ -327,7 +396,7 @@ func (e *enroller) wait(ctx context.Context, created *certv1.CertificateSigningR
 	if e.progress {
 		fmt.Fprintf(e.errOut, "waiting for CertificateSigningRequest %s to be approved and issued...\n", created.Name)
 	}
-	w := &waiter{e: e, created: created, rv: created.ResourceVersion}
+	w := &waiter{e: e, created: created, rv: created.ResourceVersion, retrier: e.retrier("waiting for CertificateSigningRequest " + created.Name)}
 	for {
 		var obj *certv1.CertificateSigningRequest
 		var done bool
@@ -349,8 +418,8 @@ func (e *enroller) wait(ctx context.Context, created *certv1.CertificateSigningR
 		var te *errTransient
 		switch {
 		case errors.As(err, &te):
-			if err := w.backoff(ctx, te.err); err != nil {
-				return nil, err
+			if w.backoff(ctx, te.err) != nil {
+				return nil, waitError(ctx, created.Name)
 			}
 			continue
 		case err != nil:
@@ -359,7 +428,7 @@ func (e *enroller) wait(ctx context.Context, created *certv1.CertificateSigningR
 		if w.failures > 0 && w.e.progress {
 			fmt.Fprintf(w.e.errOut, "connected again; waiting for CertificateSigningRequest %s...\n", created.Name)
 		}
-		w.failures, w.delay = 0, 0
+		w.reset()
 		if w.poll {
 			if err := sleep(ctx, pollInterval); err != nil {
 				return nil, waitError(ctx, created.Name)
@@ -368,28 +437,30 @@ func (e *enroller) wait(ctx context.Context, created *certv1.CertificateSigningR
 	}
 }
 
-// backoff reports a transient failure and sleeps before the next attempt:
-// the first of a run is always reported, later ones only on a terminal.
-func (w *waiter) backoff(ctx context.Context, cause error) error {
-	w.failures++
+// backoff reports cause, a transient failure, and sleeps before the next
+// attempt; it returns ctx's error if ctx ends first.
+func (r *retrier) backoff(ctx context.Context, cause error) error {
+	r.failures++
+	r.last = cause
 	switch {
-	case w.delay == 0:
-		w.delay = retryMin
+	case r.delay == 0:
+		r.delay = retryMin
 	default:
-		w.delay = min(2*w.delay, retryMax)
+		r.delay = min(2*r.delay, retryMax)
 	}
-	d := w.delay
+	d := r.delay
 	if secs, ok := apierrors.SuggestsClientDelay(cause); ok && secs > 0 {
 		d = min(time.Duration(secs)*time.Second, maxRetryAfter)
 	}
-	if w.failures == 1 || w.e.progress {
-		fmt.Fprintf(w.e.errOut, "warning: waiting for CertificateSigningRequest %s: %v; retrying in %s until the timeout\n", w.created.Name, apiError(cause), d)
+	if r.failures == 1 || r.progress {
+		fmt.Fprintf(r.errOut, "warning: %s: %v; retrying in %s until the timeout\n", r.step, apiError(cause), d)
 	}
-	if err := sleep(ctx, d); err != nil {
-		return waitError(ctx, w.created.Name)
-	}
-	return nil
+	return sleep(ctx, d)
 }
+
+// reset ends a run of failures: the next one is reported and backs off
+// from retryMin again.
+func (r *retrier) reset() { r.failures, r.last, r.delay = 0, nil, 0 }
 
 // sleep waits for d or until ctx ends, returning ctx's error then.
 func sleep(ctx context.Context, d time.Duration) error {
@@ -595,6 +666,16 @@ func (e *enroller) abandon(created *certv1.CertificateSigningRequest) bool {
 		return false
 	}
 	return true
+}
+
+// discard deletes created with [enroller.abandon] after err ended the
+// run that created it, and returns err saying whether the request was
+// deleted or the warning abandon printed tells how to delete it.
+func (e *enroller) discard(created *certv1.CertificateSigningRequest, err error) error {
+	if e.abandon(created) {
+		return fmt.Errorf("%w; the request this command created (CertificateSigningRequest %s) was deleted", err, created.Name)
+	}
+	return fmt.Errorf("%w; the request this command created (CertificateSigningRequest %s) could not be deleted: delete it as the warning says", err, created.Name)
 }
 
 // waitError explains why waiting for name ended.
@@ -832,12 +913,15 @@ name, so "Jane.Doe" writes jane-doe.conf and "../x" writes x.conf) with the
 cluster of the current (or --context) context and the new credentials
 embedded.
 
-If the request is denied, fails, times out or is interrupted, nothing is
-written and the request is deleted again; run the command again to start over.
-While waiting, lost connections, 5xx and 429 answers and expired watches are
-retried until --timeout. The identity of your kubeconfig needs "create" and
-"get" on certificatesigningrequests, and "watch" (with "list" to resume an
-expired watch) to see the answer at once; without "watch" it polls with "get".
+If approving fails, the request is denied, fails, times out or is interrupted,
+or the kubeconfig cannot be written, nothing is written and the request is
+deleted again (if it cannot be, a warning says how); run the command again to
+start over. While approving and waiting, lost connections, 5xx and 429 answers
+(after their Retry-After) and expired watches are retried until --timeout;
+other answers, such as 403 or 422, end the command at once. The identity of
+your kubeconfig needs "create" and "get" on certificatesigningrequests, and
+"watch" (with "list" to resume an expired watch) to see the answer at once;
+without "watch" it polls with "get".
 
 SECURITY NOTICE: this issues a credential for NAME with the given groups. With
 --approve you approve it yourself; anyone holding the written kubeconfig acts as
@@ -908,7 +992,9 @@ func validateIdentity(name string, groups []string) error {
 	return nil
 }
 
-// Run enrols the user and writes the kubeconfig.
+// Run enrols the user and writes the kubeconfig. On any failure after
+// the request was created (approving, waiting, or writing the kubeconfig)
+// the request is deleted again, as [enroller.discard] says.
 func (o *userAddOptions) Run(ctx context.Context, streams IOStreams) error {
 	e, err := o.enroller(streams)
 	if err != nil {
@@ -931,7 +1017,9 @@ func (o *userAddOptions) Run(ctx context.Context, streams IOStreams) error {
 		return err
 	}
 	if err := o.writeKubeconfig(o.name, res); err != nil {
-		return err
+		// The key is gone with this process: the issued request is of
+		// no use to anyone and is deleted like an unissued one.
+		return e.discard(res.obj, fmt.Errorf("%w; no file was written", err))
 	}
 	_, err = fmt.Fprintf(streams.Out, "user %q added: wrote %s (certificate from CertificateSigningRequest %s, valid until %s)\n",
 		o.name, o.output, res.csrName, res.cert.NotAfter.UTC().Format(time.RFC3339))

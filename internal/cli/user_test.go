@@ -288,6 +288,9 @@ func TestUserAddFailures(t *testing.T) {
 				if names := listCSRs(t, admin); len(names) != 0 {
 					t.Errorf("CSRs left after the failure: %v, want the unissued request deleted", names)
 				}
+				if !regexp.MustCompile(`the request this command created \(CertificateSigningRequest kubepki-user-jane-[0-9a-f]{8}\) was deleted$`).MatchString(r.err.Error()) {
+					t.Errorf("error %q does not end saying that the request was deleted", r.err)
+				}
 			}
 			entries, _ := os.ReadDir(filepath.Dir(out))
 			if len(entries) != 0 {
@@ -808,6 +811,11 @@ func TestUserAddDefaultOutput(t *testing.T) {
 	if !strings.Contains(help, `"../x" writes x.conf`) {
 		t.Errorf("user add --help does not describe how the default file is named:\n%s", help)
 	}
+	for _, want := range []string{"or the kubeconfig cannot be written, nothing is written and the request is\ndeleted again", "While approving and waiting"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("user add --help does not say %q:\n%s", want, help)
+		}
+	}
 }
 
 // restartingProxy forwards TCP connections to a server on loopback.
@@ -1022,6 +1030,9 @@ func TestUserAddCannotRead(t *testing.T) {
 	}
 	if !strings.Contains(r.stderr, `delete it with "kubectl delete csr kubepki-user-eve-`) {
 		t.Errorf("stderr = %q, want the kubectl command to delete the request bob may not delete", r.stderr)
+	}
+	if !strings.Contains(r.err.Error(), "could not be deleted: delete it as the warning says") {
+		t.Errorf("error %q does not point to the warning about the request left behind", r.err)
 	}
 }
 
