@@ -219,7 +219,9 @@ type watchSink interface {
 }
 
 func (e *watchEncoder) event(typ watch.EventType, csr *certv1.CertificateSigningRequest, shared *sharedEvent) error {
-	if shared == nil || e.out.kind != outputObject {
+	if shared == nil || e.out.kind != outputObject || csr != shared.csr {
+		// Shared encodings are of the event's object only, not of the
+		// one before it.
 		return e.sendCSR(typ, csr)
 	}
 	raw, err := shared.encode(e.out.info)
@@ -445,7 +447,8 @@ func tooOld(rev int64) *metav1.Status {
 }
 
 // watchEvent turns a store event into a watch event for the selector:
-// an object that stops matching is DELETED, one that starts is ADDED.
+// an object that stops matching is DELETED, as it was before the event,
+// and one that starts is ADDED.
 // A nil CSR means the event is not for this watch. The CSR is shared's,
 // shared with other watches.
 func (s *Server) watchEvent(ev storage.Event, shared *sharedEvent, sel selector) (watch.EventType, *certv1.CertificateSigningRequest, error) {
@@ -478,7 +481,13 @@ func (s *Server) watchEvent(ev storage.Event, shared *sharedEvent, sel selector)
 	case matches:
 		return watch.Added, csr, nil
 	case prevMatches && ev.PrevValue != nil:
-		return watch.Deleted, csr, nil
+		// As kube-apiserver's watch cache: the object as it was while
+		// selected, at the event's resourceVersion.
+		prev, err := shared.previous()
+		if err != nil {
+			return "", nil, err
+		}
+		return watch.Deleted, prev, nil
 	}
 	return "", nil, nil
 }

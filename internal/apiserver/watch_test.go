@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -502,7 +503,9 @@ func TestWatchLabelSelectorTransitions(t *testing.T) {
 	}
 	relabel("a") // into the selection
 	relabel("a") // stays in it
+	lastSelected := c.Labels
 	relabel("b") // out of it
+	leftAt := c.ResourceVersion
 	relabel("c") // still out
 	relabel("a") // back in
 	want := []string{"ADDED moving", "MODIFIED moving", "DELETED moving", "ADDED moving"}
@@ -514,6 +517,14 @@ func TestWatchLabelSelectorTransitions(t *testing.T) {
 				continue
 			}
 			got = append(got, eventName(ev))
+			// As kube-apiserver's watch cache: the DELETED of an object
+			// that leaves the selection carries it as it was while
+			// selected, at the resourceVersion of the update.
+			if o, ok := ev.Object.(*certv1.CertificateSigningRequest); ok && ev.Type == watch.Deleted &&
+				(!maps.Equal(o.Labels, lastSelected) || o.ResourceVersion != leftAt) {
+				t.Errorf("%s watch: DELETED object has labels %v at resourceVersion %s, want %v at %s",
+					name, o.Labels, o.ResourceVersion, lastSelected, leftAt)
+			}
 		}
 		if d := cmp.Diff(want, got); d != "" {
 			t.Errorf("%s watch with a label selector (-want +got):\n%s", name, d)

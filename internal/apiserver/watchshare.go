@@ -47,8 +47,9 @@ func (e *sharedEvent) object() (*certv1.CertificateSigningRequest, error) {
 	return e.csr, e.err
 }
 
-// previous returns the object as it was before the event, decoded once
-// for every watch with a selector that asks; nil when there was none.
+// previous returns the object as it was before the event, with the
+// event's resourceVersion and with its kind and apiVersion set, decoded
+// once for every watch with a selector that asks; nil when there was none.
 // The caller must not modify it.
 func (e *sharedEvent) previous() (*certv1.CertificateSigningRequest, error) {
 	if e.prevValue == nil {
@@ -56,6 +57,9 @@ func (e *sharedEvent) previous() (*certv1.CertificateSigningRequest, error) {
 	}
 	e.prevOnce.Do(func() {
 		e.prev, e.prevErr = decodeStored(storage.KV{Key: e.kv.Key, Value: e.prevValue, Revision: e.kv.Revision})
+		if e.prevErr == nil {
+			setCSRTypeMeta(e.prev)
+		}
 	})
 	return e.prev, e.prevErr
 }
