@@ -2,11 +2,9 @@ package apiserver
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"runtime"
 	"strings"
-	"time"
 
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -29,6 +27,7 @@ type servedResource struct {
 	resource     string
 	singular     string
 	kind         string
+	namespaced   bool
 	shortNames   []string
 	verbs        []string
 	subresources []string // each with verbs get, patch, update
@@ -42,24 +41,41 @@ var servedResources = []servedResource{
 	{gv: authnGV, resource: "selfsubjectreviews", singular: "selfsubjectreview", kind: "SelfSubjectReview", verbs: []string{"create"}},
 	{gv: authzGV, resource: "selfsubjectaccessreviews", singular: "selfsubjectaccessreview", kind: "SelfSubjectAccessReview", verbs: []string{"create"}},
 	{gv: authzGV, resource: "selfsubjectrulesreviews", singular: "selfsubjectrulesreview", kind: "SelfSubjectRulesReview", verbs: []string{"create"}},
+	// Always empty and read-only (see serveEvents). kubectl needs a core
+	// v1 version in discovery to map the kind v1 List, which "kubectl get
+	// -o yaml|json" writes for several objects, and client-go caches
+	// discovery only when every version it lists has resources.
+	{gv: coreGV, resource: eventsResource.Resource, singular: "event", kind: "Event", namespaced: true,
+		shortNames: []string{"ev"}, verbs: []string{"list", "watch"}},
 }
 
-// servedGroups lists the groups in discovery order.
+// servedGroups lists the named groups, served under /apis, in discovery
+// order; the core group version coreGV is served under /api.
 var servedGroups = []schema.GroupVersion{authnGV, authzGV, certGV}
 
-func (s *Server) aggregatedDiscovery() *apidiscoveryv2.APIGroupDiscoveryList {
+// aggregatedDiscovery returns the aggregated discovery document (KEP-3352)
+// of /api when core is set, else of /apis.
+func (s *Server) aggregatedDiscovery(core bool) *apidiscoveryv2.APIGroupDiscoveryList {
 	list := &apidiscoveryv2.APIGroupDiscoveryList{
 		TypeMeta: metav1.TypeMeta{Kind: "APIGroupDiscoveryList", APIVersion: discoveryGV.String()},
 	}
-	for _, gv := range servedGroups {
+	groups := servedGroups
+	if core {
+		groups = []schema.GroupVersion{coreGV}
+	}
+	for _, gv := range groups {
 		v := apidiscoveryv2.APIVersionDiscovery{Version: gv.Version, Freshness: apidiscoveryv2.DiscoveryFreshnessCurrent}
 		for _, r := range servedResources {
 			if r.gv != gv {
 				continue
 			}
 			kind := &metav1.GroupVersionKind{Group: gv.Group, Version: gv.Version, Kind: r.kind}
+			scope := apidiscoveryv2.ScopeCluster
+			if r.namespaced {
+				scope = apidiscoveryv2.ScopeNamespace
+			}
 			rd := apidiscoveryv2.APIResourceDiscovery{
-				Resource: r.resource, SingularResource: r.singular, Scope: apidiscoveryv2.ScopeCluster,
+				Resource: r.resource, SingularResource: r.singular, Scope: scope,
 				ShortNames: r.shortNames, Verbs: r.verbs, ResponseKind: kind,
 			}
 			for _, sub := range r.subresources {
@@ -96,11 +112,12 @@ func apiResourceList(gv schema.GroupVersion) *metav1.APIResourceList {
 			continue
 		}
 		list.APIResources = append(list.APIResources, metav1.APIResource{
-			Name: r.resource, SingularName: r.singular, Kind: r.kind, ShortNames: r.shortNames, Verbs: r.verbs,
+			Name: r.resource, SingularName: r.singular, Namespaced: r.namespaced, Kind: r.kind,
+			ShortNames: r.shortNames, Verbs: r.verbs,
 		})
 		for _, sub := range r.subresources {
 			list.APIResources = append(list.APIResources, metav1.APIResource{
-				Name: r.resource + "/" + sub, Kind: r.kind, Verbs: []string{"get", "patch", "update"},
+				Name: r.resource + "/" + sub, Namespaced: r.namespaced, Kind: r.kind, Verbs: []string{"get", "patch", "update"},
 			})
 		}
 	}
@@ -132,6 +149,8 @@ func (s *Server) serveNonResource(w http.ResponseWriter, r *http.Request) {
 		s.metrics.handler.ServeHTTP(w, r)
 	case path == "/api":
 		s.serveDiscovery(w, r, true)
+	case path == "/api/"+coreGV.Version:
+		s.writeObject(w, r, http.StatusOK, apiResourceList(coreGV))
 	case path == "/apis":
 		s.serveDiscovery(w, r, false)
 	case path == "/openapi/v2":
@@ -166,10 +185,7 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request, core boo
 		return
 	}
 	if out.kind == outputDiscovery {
-		list := s.aggregatedDiscovery()
-		if core {
-			list.Items = []apidiscoveryv2.APIGroupDiscovery{}
-		}
+		list := s.aggregatedDiscovery(core)
 		if strings.Contains(out.contentType, "v=v2beta1") {
 			list.APIVersion = "apidiscovery.k8s.io/v2beta1"
 		}
@@ -177,7 +193,7 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request, core boo
 		return
 	}
 	if core {
-		v := &metav1.APIVersions{TypeMeta: metav1.TypeMeta{Kind: "APIVersions"}, Versions: []string{}}
+		v := &metav1.APIVersions{TypeMeta: metav1.TypeMeta{Kind: "APIVersions"}, Versions: []string{coreGV.Version}}
 		if s.cfg.ExternalAddress != "" {
 			v.ServerAddressByClientCIDRs = []metav1.ServerAddressByClientCIDR{{ClientCIDR: "0.0.0.0/0", ServerAddress: s.cfg.ExternalAddress}}
 		}
@@ -208,48 +224,4 @@ func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, code int, v a
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
 	_, _ = w.Write(data)
-}
-
-// serveEmptyEventWatch answers a watch of events (kubectl events -w,
-// kubectl get events -w): a stream on which no event ever comes, open until
-// its timeout, the client leaves or the server stops. It counts against
-// the user's watches like any other.
-func (s *Server) serveEmptyEventWatch(w http.ResponseWriter, r *http.Request, st *reqState) {
-	p, err := s.parseWatch(r.URL.Query())
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		s.writeError(w, r, errors.New("the connection cannot stream"))
-		return
-	}
-	user := st.requester().Name
-	if !s.acquireWatch(user) {
-		s.writeError(w, r, s.tooManyWatches(user))
-		return
-	}
-	defer s.releaseWatch(user)
-	s.metrics.watchers.Inc()
-	defer s.metrics.watchers.Dec()
-	w.Header().Set("Content-Type", mediaJSON)
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
-	flusher.Flush()
-	t := time.NewTimer(p.timeout)
-	defer t.Stop()
-	select {
-	case <-r.Context().Done():
-	case <-s.stopping:
-	case <-t.C:
-	}
-}
-
-// serveEmptyEventList answers kubectl describe's and kubectl events'
-// queries: this server records no events.
-func (s *Server) serveEmptyEventList(w http.ResponseWriter, r *http.Request) {
-	s.writeJSON(w, r, http.StatusOK, map[string]any{
-		"kind": "EventList", "apiVersion": "v1", "metadata": map[string]any{}, "items": []any{},
-	})
 }

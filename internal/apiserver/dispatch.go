@@ -19,11 +19,8 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, st *reqState) 
 		return
 	}
 	switch {
-	case ri.group == "" && ri.version == "v1" && ri.kind == "events" && ri.name == "" && ri.verb == "list":
-		// In every namespace and in one (kubectl events, kubectl describe).
-		s.serveEmptyEventList(w, r)
-	case ri.group == "" && ri.version == "v1" && ri.kind == "events" && ri.name == "" && ri.verb == "watch":
-		s.serveEmptyEventWatch(w, r, st)
+	case ri.group == coreGV.Group && ri.version == coreGV.Version && ri.kind == eventsResource.Resource:
+		s.serveEvents(w, r, st)
 	case ri.namespace != "":
 		// Every other resource here is cluster-scoped.
 		s.writeError(w, r, errNoSuchPath())

@@ -27,6 +27,7 @@ const (
 
 // Group versions served or used on the wire.
 var (
+	coreGV      = schema.GroupVersion{Version: "v1"} // the core group, served at /api/v1
 	certGV      = certv1.SchemeGroupVersion
 	authnGV     = authenticationv1.SchemeGroupVersion
 	authzGV     = authorizationv1.SchemeGroupVersion

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	certv1 "k8s.io/api/certificates/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -53,9 +56,45 @@ func TestDiscoveryVersionOpenAPI(t *testing.T) {
 			t.Errorf("aggregated /apis lacks %s: %s", want, res.body)
 		}
 	}
+	// The core group: v1 with events only, in every discovery form, so
+	// that kubectl maps the kind v1 List and client-go caches it.
 	res = do(t, admin, "GET", srv.URL+"/api", "", nil, "Accept", aggregatedAccept)
-	if !bytes.Contains(res.body, []byte(`"items":[]`)) {
-		t.Errorf("aggregated /api = %s, want no groups", res.body)
+	if ct := res.header.Get("Content-Type"); ct != "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList" {
+		t.Errorf("aggregated /api Content-Type = %q", ct)
+	}
+	var core apidiscoveryv2.APIGroupDiscoveryList
+	if err := json.Unmarshal(res.body, &core); err != nil {
+		t.Fatalf("aggregated /api = %s: %v", res.body, err)
+	}
+	wantCore := []apidiscoveryv2.APIGroupDiscovery{{Versions: []apidiscoveryv2.APIVersionDiscovery{{
+		Version: "v1", Freshness: apidiscoveryv2.DiscoveryFreshnessCurrent,
+		Resources: []apidiscoveryv2.APIResourceDiscovery{{
+			Resource: "events", SingularResource: "event", Scope: apidiscoveryv2.ScopeNamespace,
+			ResponseKind: &metav1.GroupVersionKind{Version: "v1", Kind: "Event"},
+			ShortNames:   []string{"ev"}, Verbs: []string{"list", "watch"},
+		}},
+	}}}}
+	if diff := cmp.Diff(wantCore, core.Items); core.Kind != "APIGroupDiscoveryList" || diff != "" {
+		t.Errorf("aggregated /api kind %q, items (-want +got):\n%s", core.Kind, diff)
+	}
+	res = do(t, admin, "GET", srv.URL+"/api", "", nil)
+	var versions metav1.APIVersions
+	if err := json.Unmarshal(res.body, &versions); err != nil || versions.Kind != "APIVersions" || !slices.Equal(versions.Versions, []string{"v1"}) {
+		t.Errorf("legacy /api = %s (%v), want APIVersions [v1]", res.body, err)
+	}
+	res = do(t, admin, "GET", srv.URL+"/api/v1", "", nil)
+	var coreResources metav1.APIResourceList
+	if err := json.Unmarshal(res.body, &coreResources); err != nil {
+		t.Fatalf("/api/v1 = %s: %v", res.body, err)
+	}
+	wantResources := metav1.APIResourceList{
+		TypeMeta:     metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"},
+		GroupVersion: "v1",
+		APIResources: []metav1.APIResource{{Name: "events", SingularName: "event", Namespaced: true, Kind: "Event",
+			ShortNames: []string{"ev"}, Verbs: metav1.Verbs{"list", "watch"}}},
+	}
+	if diff := cmp.Diff(wantResources, coreResources); diff != "" {
+		t.Errorf("/api/v1 (-want +got):\n%s", diff)
 	}
 	res = do(t, admin, "GET", srv.URL+"/apis", "", nil)
 	if !bytes.Contains(res.body, []byte(`"kind":"APIGroupList"`)) || res.header.Get("Content-Type") != "application/json" {

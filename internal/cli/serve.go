@@ -99,6 +99,12 @@ a request run as that user once the authenticated user may "impersonate"
 each attribute asked for; the default policy lets only system:masters and
 kubeadm:cluster-admins do so. The audit line names both users.
 
+Of the core group (v1), serve has only events, always empty and read-only:
+list and watch answer that there are none (kubectl get events, kubectl
+describe), writes are refused with 405. Discovery lists them so that kubectl
+reads back the List files that "kubectl get csr -o yaml" writes (create -f,
+apply -f, replace -f, delete -f).
+
 On the first start without certificate flags, serve creates the cluster PKI in
 DIR/pki (kubeadm's layout) and DIR/admin.conf pointing at itself; later starts
 reuse them. CSRs are stored in DIR/kubepki.db (bbolt), or in etcd with
