@@ -301,11 +301,13 @@ func marshalECPrivateKey(k *ecdsa.PrivateKey) ([]byte, error) {
 	default:
 		return x509.MarshalECPrivateKey(k)
 	}
+	// priv is not cleared: crypto/ecdsa returns the scalar of the key's
+	// cached internal form, not a copy, and wiping it would wipe the key
+	// for every goroutine signing with it or marshalling it at the time.
 	priv, err := k.Bytes()
 	if err != nil {
 		return nil, err
 	}
-	defer clear(priv)
 	pub, err := k.PublicKey.Bytes()
 	if err != nil {
 		return nil, err

@@ -2,12 +2,16 @@ package pki
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -220,5 +224,58 @@ func TestEncodePEMMatchesEncodingPEM(t *testing.T) {
 				t.Fatalf("encodePEM(%q, %d bytes) =\n%s\nencoding/pem writes\n%s", typ, n, got, want)
 			}
 		}
+	}
+}
+
+// TestMarshalPrivateKeyPEMConcurrent marshals and signs with one key from
+// many goroutines at once, as a server signing with its CA key while
+// writing it does: every PEM must decode to the same key and every
+// signature must verify. crypto/ecdsa's Bytes returns the scalar of the
+// key's cached internal form, so wiping it wipes the key.
+func TestMarshalPrivateKeyPEMConcurrent(t *testing.T) {
+	t.Parallel()
+	for _, alg := range []KeyAlgorithm{ECDSAP256, ECDSAP384} {
+		t.Run(string(alg), func(t *testing.T) {
+			t.Parallel()
+			key, err := GenerateKey(alg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := MarshalPrivateKeyPEM(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			digest := sha256.Sum256([]byte("kubepki"))
+			var wg sync.WaitGroup
+			for range 16 {
+				wg.Go(func() {
+					for range 50 {
+						got, err := MarshalPrivateKeyPEM(key)
+						if err != nil {
+							t.Errorf("MarshalPrivateKeyPEM: %v", err)
+							return
+						}
+						if !bytes.Equal(got, want) {
+							t.Errorf("MarshalPrivateKeyPEM from concurrent goroutines = %q, want %q", got, want)
+							return
+						}
+					}
+				})
+				wg.Go(func() {
+					for range 50 {
+						sig, err := key.Sign(rand.Reader, digest[:], crypto.SHA256)
+						if err != nil {
+							t.Errorf("Sign: %v", err)
+							return
+						}
+						if !ecdsa.VerifyASN1(key.Public().(*ecdsa.PublicKey), digest[:], sig) {
+							t.Error("a signature made while the key is marshalled does not verify")
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+		})
 	}
 }
