@@ -259,3 +259,55 @@ func BenchmarkLintInit(b *testing.B) {
 	}
 	b.ReportMetric(float64(certs), "certs/op")
 }
+
+// TestLintCopiedCertificate copies one file of an init folder over
+// another, as a mistaken cp does, and shows that lint of the folder checks
+// the copy under its own path and role, though the same bytes are also
+// read, and linted, under the original's path.
+func TestLintCopiedCertificate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		from, to []string // files copied, certificate first, then key
+		want     []string // rules reported under the copy's path
+	}{
+		{name: "apiserver pair as front-proxy-client", from: []string{"apiserver.crt", "apiserver.key"}, to: []string{"front-proxy-client.crt", "front-proxy-client.key"},
+			want: []string{inspect.RuleUsageRole, inspect.RuleFrontProxyCA}},
+		{name: "cluster CA as etcd healthcheck client", from: []string{"ca.crt"}, to: []string{"etcd/healthcheck-client.crt"},
+			want: []string{inspect.RuleKeyMismatch, inspect.RuleLeafIsCA}},
+		{name: "cluster CA as apiserver", from: []string{"ca.crt"}, to: []string{"apiserver.crt"},
+			want: []string{inspect.RuleAPIServerDefaultNames, inspect.RuleAPIServerAddress, inspect.RuleKeyMismatch, inspect.RuleLeafIsCA}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			opts := initCluster(t, "")
+			for i := range tc.from {
+				data, err := os.ReadFile(filepath.Join(opts.CertDir, tc.from[i]))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(opts.CertDir, tc.to[i]), data, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rep, err := inspect.Lint([]string{opts.KubeconfigDir}, inspect.LintOptions{Context: inspect.Context{APIServerAddresses: []string{opts.AdvertiseAddress}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			copyPath := filepath.Join(opts.CertDir, tc.to[0])
+			var got []string
+			for _, f := range rep.Findings {
+				t.Logf("%s %s %s: %s", f.Severity, f.Rule, f.Source, f.Message)
+				if f.Source == copyPath {
+					got = append(got, f.Rule)
+				}
+			}
+			slices.Sort(got)
+			got = slices.Compact(got)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("lint of a folder with %s copied to %s: rules %q under the copy, want %q", tc.from[0], tc.to[0], got, tc.want)
+			}
+		})
+	}
+}

@@ -221,6 +221,10 @@ func lintCert(cert *x509.Certificate, r role, source string, ctx Context) []Find
 		add(RuleSelfSignedLeaf, "%s is self-signed (issuer %q = subject)", r.name, formatName(cert.Issuer))
 	case cert.IsCA && !selfSigned:
 		add(RuleLeafIsCA, "%s has basic constraints CA:TRUE", r.name)
+	case cert.IsCA && isLeafRole(r.id):
+		// A CA at a kubeadm leaf's path (cp ca.crt apiserver.crt): the
+		// component presents a CA as its own certificate.
+		add(RuleLeafIsCA, "%s holds a self-signed CA certificate (%q, CA:TRUE)", r.name, formatName(cert.Subject))
 	case !cert.BasicConstraintsValid:
 		add(RuleLeafNoConstraints, "%s (X.509 v%d) has no basic constraints extension", r.name, cert.Version)
 	}

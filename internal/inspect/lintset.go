@@ -126,8 +126,13 @@ func (s *set) findings(ctx Context) []Finding {
 		cert := e.obj.Certificate
 		r := roles[e]
 		// A certificate is linted once, except a user's certificate, whose
-		// kubeconfig gives it its own expected CA.
+		// kubeconfig gives it its own expected CA, and a file, whose name
+		// gives it its role and its key: the same bytes in ca.crt and
+		// apiserver.crt (a mistaken cp) are two findings' worth.
 		key := string(cert.Raw) + "\x00" + e.kubeconfigUser
+		if !e.embedded {
+			key += "\x00" + filepath.Clean(e.path)
+		}
 		if seen[key] || (e.kubeconfigCluster != "" && seen[string(cert.Raw)]) {
 			continue
 		}

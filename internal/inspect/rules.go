@@ -95,7 +95,7 @@ var rules = []Rule{
 	{RuleKeyMismatch, SeverityError, "a private key does not match its certificate; the TLS handshake fails", "restore the key that belongs to the certificate, or reissue the certificate for this key"},
 	{RuleCANotCA, SeverityError, "a CA certificate lacks basic constraints CA:TRUE or key usage Certificate Sign; Go refuses it as an issuer", "recreate the CA with basicConstraints=critical,CA:TRUE and keyUsage=critical,keyCertSign"},
 	{RuleLeafNoConstraints, SeverityWarning, "a leaf certificate has no basic constraints CA:FALSE (a v1 certificate when openssl x509 -req ran without -extfile)", "reissue with an extension file holding basicConstraints=critical,CA:FALSE"},
-	{RuleLeafIsCA, SeverityError, "a leaf certificate signed by a CA has CA:TRUE and can mint certificates for any identity", "reissue with basicConstraints=critical,CA:FALSE"},
+	{RuleLeafIsCA, SeverityError, "a leaf certificate signed by a CA has CA:TRUE and can mint certificates for any identity, or a kubeadm leaf file (apiserver.crt) holds a CA certificate", "reissue with basicConstraints=critical,CA:FALSE"},
 	{RuleValidity, SeverityError, "a certificate is expired or not yet valid", "renew the certificate (kubepki certs renew), or check the clock"},
 	{RuleFrontProxyCA, SeverityWarning, "the front-proxy client certificate is signed by the cluster CA, collapsing request-header trust into client-certificate trust", "issue front-proxy-client.crt from a separate front-proxy-ca"},
 	{RuleWeakCrypto, SeverityError, "a certificate, request or key uses a SHA-1 or MD5 signature or an RSA key under 2048 bits", "reissue with an ECDSA P-256 or RSA 2048+ key and SHA-256"},
