@@ -96,7 +96,8 @@ func recoverCommit(path string) (int, error) {
 func (p *Plan) journalPath() string { return filepath.Join(p.CertDir, journalName) }
 
 // recoverInterrupted completes an interrupted earlier run before this one
-// looks at the files, and says so in a warning.
+// looks at the files, removes what a run killed before its commit record
+// left, and says so in warnings.
 func (r *run) recoverInterrupted() error {
 	n, err := recoverCommit(r.plan.journalPath())
 	if err != nil {
@@ -105,5 +106,9 @@ func (r *run) recoverInterrupted() error {
 	if n > 0 {
 		r.warnings = append(r.warnings, fmt.Sprintf("completed %d file writes of an interrupted earlier run (%s)", n, r.plan.journalPath()))
 	}
-	return nil
+	removed, err := r.plan.removeLeftovers()
+	if len(removed) > 0 {
+		r.warnings = append(r.warnings, fmt.Sprintf("removed %d temporary files of an interrupted earlier run: %s", len(removed), strings.Join(removed, ", ")))
+	}
+	return err
 }

@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -204,5 +205,94 @@ func TestRecoverCompletedRecord(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(target); string(b) != "new" {
 		t.Errorf("target changed to %q", b)
+	}
+}
+
+// TestLeftoversOfKilledRunAreRemoved leaves what a run killed before its
+// commit record leaves, every temporary file and tree written and none
+// renamed (kill -9 of "kubepki init" at the wrong moment), and shows that
+// the next init, renew or issue removes it all: no temporary copy of a
+// key stays behind, and the folders hold the set and nothing else.
+func TestLeftoversOfKilledRunAreRemoved(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		existing bool // an init ran before the killed one
+		next     func(t *testing.T, o Options) error
+	}{
+		{name: "killed first init, then init", next: func(t *testing.T, o Options) error { _, err := Init(t.Context(), o); return err }},
+		{name: "killed forced init, then init", existing: true, next: func(t *testing.T, o Options) error { _, err := Init(t.Context(), o); return err }},
+		{name: "killed forced init, then renew", existing: true, next: func(t *testing.T, o Options) error {
+			p, err := NewPlan(o)
+			if err != nil {
+				return err
+			}
+			_, err = p.Renew(t.Context(), RenewOptions{Names: []string{"apiserver"}})
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			o := testOptions(t)
+			killed := o
+			if tc.existing {
+				mustInit(t, o)
+				// The killed --force init replaced apiserver.crt and .key.
+				killed.APIServerCertSANs = []string{"api.example.org"}
+			}
+			_, st := forcedInitStage(t, killed)
+			w, err := st.begin()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.put(st.files); err != nil {
+				t.Fatal(err)
+			}
+			var temps []string
+			filepath.WalkDir(o.KubeconfigDir, func(path string, d fs.DirEntry, err error) error {
+				if _, ok := tempBase(d.Name()); ok {
+					temps = append(temps, path)
+				}
+				return err
+			})
+			if len(temps) == 0 {
+				t.Fatal("the killed run left no temporary file: the test does not test anything")
+			}
+			if err := tc.next(t, o); err != nil {
+				t.Fatalf("run after the kill: %v", err)
+			}
+			for _, path := range temps {
+				if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("%s, left by the killed run, still exists after the next run (Lstat: %v)", path, err)
+				}
+			}
+			// What remains is the set, which a second init keeps.
+			for _, f := range mustInit(t, o).Files {
+				if f.Status != StatusUnchanged {
+					t.Errorf("after the run, %s is %s, want unchanged", f.Path, f.Status)
+				}
+			}
+		})
+	}
+}
+
+func TestTempBase(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, want string
+		ok         bool
+	}{
+		{".ca.key.tmp-3ofzd7bc5bjow", "ca.key", true},
+		{".etcd.tmp-11kcre7uy94cf", "etcd", true},
+		{".admin.conf.tmp-1", "admin.conf", true},
+		{"ca.key.tmp-1", "", false},
+		{".ca.key.tmp-", "", false},
+		{".ca.key.tmp-ABC", "", false},
+		{".tmp-1", "", false},
+		{".kubepki-commit.json", "", false},
+	} {
+		if got, ok := tempBase(tc.name); got != tc.want || ok != tc.ok {
+			t.Errorf("tempBase(%q) = %q, %v; want %q, %v", tc.name, got, ok, tc.want, tc.ok)
+		}
 	}
 }
