@@ -102,6 +102,38 @@ func TestCheckExpirationCommand(t *testing.T) {
 	}
 }
 
+// TestCheckExpirationUnreadable: a certificate file that holds something
+// else (here its own key) stops check-expiration with an error that
+// names the file and says what to do, without repeating itself or
+// telling to pass the .crt file it already is.
+func TestCheckExpirationUnreadable(t *testing.T) {
+	t.Parallel()
+	dir := initDir(t)
+	pkiDir := filepath.Join(dir, "pki")
+	key, err := os.ReadFile(filepath.Join(pkiDir, "apiserver-kubelet-client.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	crt := filepath.Join(pkiDir, "apiserver-kubelet-client.crt")
+	if err := os.WriteFile(crt, key, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := execPKI(t, append([]string{"certs", "check-expiration"}, dirArgs(dir)...)...)
+	if code != 1 || out != "" {
+		t.Errorf("exit %d, stdout %q; want exit 1 and nothing", code, out)
+	}
+	for _, want := range []string{crt, "holds something else", "restore it from a backup"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr %q lacks %q", errOut, want)
+		}
+	}
+	for _, bad := range []string{"pass the .crt file", "check expiration: "} {
+		if strings.Contains(errOut, bad) {
+			t.Errorf("stderr %q says %q", errOut, bad)
+		}
+	}
+}
+
 func TestRenewCommand(t *testing.T) {
 	t.Parallel()
 	dir := initDir(t)

@@ -132,7 +132,7 @@ func (p *Plan) fillRow(row *CertExpiration, path string, isKubeconfig bool) erro
 	} else {
 		cert, err := pki.ReadCertificateFile(path)
 		if err != nil {
-			return fmt.Errorf("check expiration: %w", err)
+			return fmt.Errorf("%w; restore it from a backup (renew needs the certificate it replaces)", err)
 		}
 		notAfter = cert.NotAfter
 	}

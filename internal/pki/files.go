@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 )
 
@@ -199,6 +200,9 @@ func ReadCertificatesFile(path string) ([]*x509.Certificate, error) {
 	certs, err := ParseCertificatesPEM(data)
 	if err != nil {
 		if errors.Is(err, ErrWrongPEMType) {
+			if strings.EqualFold(filepath.Ext(path), ".crt") {
+				return nil, fmt.Errorf("read certificate %s: %w; the file is named as a certificate but holds something else", path, err)
+			}
 			return nil, fmt.Errorf("read certificate %s: %w; pass the .crt file", path, err)
 		}
 		return nil, fmt.Errorf("read certificate %s: %w", path, err)
