@@ -118,8 +118,10 @@ func ekuNames(ekus []x509.ExtKeyUsage) string {
 
 // checkPair looks at certPath and keyPath. Both absent is stateAbsent.
 // Both present, parsing, belonging together and matching w is stateValid
-// with the parsed pair. Anything else is a *MismatchError.
-func checkPair(certPath, keyPath string, w want, caCert *x509.Certificate, now time.Time) (pairState, *x509.Certificate, crypto.Signer, error) {
+// with the parsed pair. Anything else is a *MismatchError; when the
+// certificate has expired, it tells to renew it by renewName ("certs renew"
+// NAME), unless renewName is empty.
+func checkPair(certPath, keyPath string, w want, caCert *x509.Certificate, now time.Time, renewName string) (pairState, *x509.Certificate, crypto.Signer, error) {
 	certExists, keyExists := exists(certPath), exists(keyPath)
 	switch {
 	case !certExists && !keyExists:
@@ -141,9 +143,23 @@ func checkPair(certPath, keyPath string, w want, caCert *x509.Certificate, now t
 		return 0, nil, nil, &MismatchError{File: keyPath, Problem: "does not match " + certPath}
 	}
 	if p := w.problem(cert, caCert, now); p != "" {
-		return 0, nil, nil, &MismatchError{File: certPath, Problem: p}
+		fix := ""
+		if renewName != "" {
+			fix = expiredFix(cert, now, renewName)
+		}
+		return 0, nil, nil, &MismatchError{File: certPath, Problem: p, Fix: fix}
 	}
 	return stateValid, cert, key, nil
+}
+
+// expiredFix is the advice for a certificate that expired, which "certs
+// renew NAME" re-issues from the same CA with the same subject and key,
+// or "" (the generic advice) when cert has not expired.
+func expiredFix(cert *x509.Certificate, now time.Time, name string) string {
+	if !now.After(cert.NotAfter) {
+		return ""
+	}
+	return fmt.Sprintf("renew it with \"kubepki certs renew %s\", which keeps its key, or rerun with --force to replace it", name)
 }
 
 // checkKeyMode refuses existing key files that others may read: they are

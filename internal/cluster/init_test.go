@@ -4,7 +4,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -58,4 +60,68 @@ func TestInitExternalCA(t *testing.T) {
 	if diff := cmp.Diff(before, snapshot(t, o.KubeconfigDir)); diff != "" {
 		t.Errorf("failed Init changed the folder:\n%s", diff)
 	}
+}
+
+// TestInitExpiredAdvisesRenew: a rerun after the leaves expired tells,
+// for each, the "certs renew" name that fixes it (kubelet.conf, which
+// renew leaves to the kubelet, gets the generic advice), and the advice
+// works: after renew, only kubelet.conf stands in the way.
+func TestInitExpiredAdvisesRenew(t *testing.T) {
+	t.Parallel()
+	o := testOptions(t)
+	mustInit(t, o)
+	later := o
+	later.Now = func() time.Time { return testStart.Add(2 * 365 * 24 * time.Hour) }
+	_, err := Init(t.Context(), later)
+	var mismatches []*MismatchError
+	for _, e := range flatten(err) {
+		if m, ok := errors.AsType[*MismatchError](e); ok {
+			mismatches = append(mismatches, m)
+		}
+	}
+	byFile := map[string]string{}
+	for _, m := range mismatches {
+		byFile[m.File] = m.Error()
+	}
+	for file, name := range map[string]string{
+		filepath.Join(o.CertDir, "apiserver.crt"):      "apiserver",
+		filepath.Join(o.CertDir, "etcd", "server.crt"): "etcd-server",
+		filepath.Join(o.KubeconfigDir, "admin.conf"):   "admin.conf",
+	} {
+		msg, ok := byFile[file]
+		if !ok {
+			t.Fatalf("no mismatch for %s in %v", file, err)
+		}
+		if want := `renew it with "kubepki certs renew ` + name + `"`; !strings.Contains(msg, want) {
+			t.Errorf("%s: %q, want %q", file, msg, want)
+		}
+	}
+	kubelet := filepath.Join(o.KubeconfigDir, "kubelet.conf")
+	if msg := byFile[kubelet]; !strings.Contains(msg, "expired on") || strings.Contains(msg, "certs renew") {
+		t.Errorf("kubelet.conf: %q, want expired with the generic advice", msg)
+	}
+
+	if _, err := Renew(t.Context(), later, RenewOptions{Names: []string{"all"}}); err != nil {
+		t.Fatalf("Renew(all): %v", err)
+	}
+	_, err = Init(t.Context(), later)
+	left := flatten(err)
+	if len(left) != 1 || !strings.Contains(left[0].Error(), kubelet) {
+		t.Errorf("after renew, init fails with %v; want kubelet.conf alone", err)
+	}
+}
+
+// flatten returns the errors joined in err, or err itself.
+func flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
 }

@@ -77,7 +77,11 @@ func checkKubeconfig(path string, k KubeconfigSpec, caCert *x509.Certificate, no
 		return 0, nil, nil, "", &MismatchError{File: path, Problem: "has a client-key-data that does not match its client-certificate-data"}
 	}
 	if p := wantOfKubeconfig(k).problem(e.cert, caCert, now); p != "" {
-		return 0, nil, nil, "", &MismatchError{File: path, Problem: "client certificate " + p}
+		fix := ""
+		if name := renewableName(k); name != "" {
+			fix = expiredFix(e.cert, now, name)
+		}
+		return 0, nil, nil, "", &MismatchError{File: path, Problem: "client certificate " + p, Fix: fix}
 	}
 	warn := ""
 	if e.cluster.Server != k.Server {
@@ -121,4 +125,13 @@ func caOnlyKubeconfig(path string, caCert *x509.Certificate) (bool, error) {
 		return false, &MismatchError{File: path, Problem: "exists already but has got the wrong CA cert"}
 	}
 	return true, nil
+}
+
+// renewableName is k's name for "certs renew", or "" for kubelet.conf,
+// which renew leaves to the kubelet's own rotation, as kubeadm's does.
+func renewableName(k KubeconfigSpec) string {
+	if k.Name == "kubelet.conf" {
+		return ""
+	}
+	return k.Name
 }

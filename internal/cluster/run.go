@@ -330,15 +330,15 @@ func (r *run) externalCAError(cs *caState, what string) error {
 }
 
 // checkAgainstCA checks a pair against a CA, treating a CA being made in
-// this run as one that signed nothing yet.
-func (r *run) checkAgainstCA(cs *caState, crt, keyPath string, w want) (pairState, *x509.Certificate, crypto.Signer, error) {
+// this run as one that signed nothing yet. renewName is checkPair's.
+func (r *run) checkAgainstCA(cs *caState, crt, keyPath string, w want, renewName string) (pairState, *x509.Certificate, crypto.Signer, error) {
 	if cs.created {
 		if exists(crt) || exists(keyPath) {
 			return 0, nil, nil, &MismatchError{File: crt, Problem: "exists but its CA " + cs.spec.Name + " is being made anew, so it cannot be signed by it"}
 		}
 		return stateAbsent, nil, nil, nil
 	}
-	return checkPair(crt, keyPath, w, cs.cert, r.now())
+	return checkPair(crt, keyPath, w, cs.cert, r.now(), renewName)
 }
 
 // planCert checks one leaf pair and schedules its creation.
@@ -363,7 +363,7 @@ func (r *run) planCert(c CertSpec) {
 			r.fail(err)
 			return
 		}
-		st, _, _, err := r.checkAgainstCA(cs, crt, keyPath, wantOf(c))
+		st, _, _, err := r.checkAgainstCA(cs, crt, keyPath, wantOf(c), c.Name)
 		if err != nil {
 			if r.fail(err) {
 				return
@@ -521,7 +521,7 @@ func (r *run) planKubeconfig(k KubeconfigSpec) {
 			r.fail(err)
 			return
 		}
-		fState, fCert, fKey, fErr = r.checkAgainstCA(cs, crt, keyPath, w)
+		fState, fCert, fKey, fErr = r.checkAgainstCA(cs, crt, keyPath, w, renewableName(k))
 	}
 
 	kcStatus, fStatus := StatusCreated, StatusCreated
