@@ -73,9 +73,12 @@ Otherwise, or on a cluster without that auto-approver, the request waits, up
 to --timeout, for an approver to run "kubepki csr approve" or "kubectl
 certificate approve". The serving request (--ip, --dns) is never auto-approved
 for anyone but the node itself (kube-controller-manager has no approver for
-it), so without --approve it waits too. The wait and the permissions it needs
-are those of "user add": "create" and "get" on certificatesigningrequests,
-and "watch" (with "list" to resume an expired watch), or it polls with "get".
+it), so without --approve it waits too. Approving and waiting retry as "user
+add" does: lost connections, 5xx and 429 answers (after their Retry-After) and
+expired watches until --timeout, while other answers, such as 403 or 422, end
+the command at once. The permissions it needs are those of "user add": "create"
+and "get" on certificatesigningrequests, and "watch" (with "list" to resume an
+expired watch), or it polls with "get".
 
 With --ip or --dns a kubelet serving certificate is requested too (signer
 kubernetes.io/kubelet-serving, usages "digital signature" and "server auth", the

@@ -713,7 +713,7 @@ func TestNodeAddAutoApprovedForAdmin(t *testing.T) {
 	}
 
 	help := runCLI(t, "node", "add", "--help").stdout
-	for _, want := range []string{"AutoApproved", "certificatesigningrequests/nodeclient", "certificatesigningrequests/selfnodeclient", "waits"} {
+	for _, want := range []string{"AutoApproved", "certificatesigningrequests/nodeclient", "certificatesigningrequests/selfnodeclient", "waits", "Approving and waiting retry"} {
 		if !strings.Contains(help, want) {
 			t.Errorf("node add --help does not mention %q", want)
 		}
