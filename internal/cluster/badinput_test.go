@@ -210,6 +210,37 @@ func TestInitUnwritableFolder(t *testing.T) {
 	}
 }
 
+// TestFolderUnderAFile: a certificate or kubeconfig folder below a
+// regular file is refused by init and renew with an error naming the
+// file, before anything is made.
+func TestFolderUnderAFile(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	file := filepath.Join(base, "afile")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, certDir, kubeconfigDir string }{
+		{"cert dir", filepath.Join(file, "pki"), filepath.Join(base, "kc1")},
+		{"kubeconfig dir, deeper", filepath.Join(base, "pki2"), filepath.Join(file, "x", "y")},
+	} {
+		o := optionsIn(base)
+		o.CertDir, o.KubeconfigDir = tc.certDir, tc.kubeconfigDir
+		_, err := Init(t.Context(), o)
+		if err == nil || !strings.Contains(err.Error(), file+" is a file where a folder is needed") {
+			t.Errorf("%s: Init = %v, want an error naming %s as a file", tc.name, err, file)
+		}
+		_, err = Renew(t.Context(), o, RenewOptions{Names: []string{"all"}})
+		if err == nil || !strings.Contains(err.Error(), file+" is a file where a folder is needed") {
+			t.Errorf("%s: Renew = %v, want an error naming %s as a file", tc.name, err, file)
+		}
+	}
+	entries, err := os.ReadDir(base)
+	if err != nil || len(entries) != 1 {
+		t.Errorf("after the refused runs %s holds %v (%v), want afile alone", base, entries, err)
+	}
+}
+
 // unwritableDir returns a folder path that cannot be created: under a
 // read-only folder, or, for root (who ignores modes), under /sys.
 func unwritableDir(t *testing.T) string {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/kubepki/kubepki/internal/pki"
 )
@@ -99,6 +100,11 @@ func (p *Plan) journalPath() string { return filepath.Join(p.CertDir, journalNam
 // looks at the files, removes what a run killed before its commit record
 // left, and says so in warnings.
 func (r *run) recoverInterrupted() error {
+	for _, dir := range []string{r.plan.CertDir, r.plan.KubeconfigDir} {
+		if err := checkFolderPath(dir); err != nil {
+			return err
+		}
+	}
 	n, err := recoverCommit(r.plan.journalPath())
 	if err != nil {
 		return err
@@ -111,4 +117,28 @@ func (r *run) recoverInterrupted() error {
 		r.warnings = append(r.warnings, fmt.Sprintf("removed %d temporary files of an interrupted earlier run: %s", len(removed), strings.Join(removed, ", ")))
 	}
 	return err
+}
+
+// checkFolderPath refuses a folder path whose nearest existing element is
+// not a folder ("afile/pki" with afile a regular file), which otherwise
+// shows first as a puzzling "not a directory" on the commit record.
+// Missing folders are fine: the run makes them.
+func checkFolderPath(dir string) error {
+	for d := filepath.Clean(dir); ; {
+		fi, err := os.Stat(d)
+		if err == nil {
+			if !fi.IsDir() {
+				return fmt.Errorf("%s is a file where a folder is needed for %s: choose another folder, or move the file", d, dir)
+			}
+			return nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+			return nil // reported, with its cause, where the folder is used
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return nil
+		}
+		d = parent
+	}
 }
