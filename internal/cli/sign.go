@@ -141,6 +141,11 @@ func (o *signOptions) Run(streams IOStreams) error {
 	if err := pki.CheckCSR(csr); err != nil {
 		return fmt.Errorf("%s: %w; make a new request", o.csrFile, err)
 	}
+	if slices.Contains(csr.Subject.Organization, "system:masters") && slices.Contains(o.extUsage, x509.ExtKeyUsageClientAuth) {
+		// As lint's L13: worth a second look before it exists.
+		fmt.Fprintf(streams.ErrOut, "warning: %s asks for group system:masters, a superuser that RBAC cannot restrict and a certificate cannot be revoked from; "+
+			"unless this is a break-glass credential like super-admin.conf, use a group bound by RBAC such as kubeadm:cluster-admins\n", o.csrFile)
+	}
 	cert, err := ca.Sign(csr.PublicKey, pki.CertOptions{
 		Subject:     csr.Subject,
 		SANs:        pki.SANsOf(csr),

@@ -258,3 +258,38 @@ func TestCSRNewThroughRoot(t *testing.T) {
 		t.Errorf("request signature: %v", err)
 	}
 }
+
+// TestSignWarnsOfSystemMasters: signing a client certificate for group
+// system:masters goes on, as an administrator may mean it, but warns as
+// lint's L13 would afterwards; other groups and server certificates get
+// no warning.
+func TestSignWarnsOfSystemMasters(t *testing.T) {
+	t.Parallel()
+	openssl := pkitest.RequireTool(t, "openssl")
+	dir := t.TempDir()
+	p := func(name string) string { return filepath.Join(dir, name) }
+	if _, errOut, code := execPKI(t, "ca", "new", "--cert-out", p("ca.crt"), "--key-out", p("ca.key")); code != 0 {
+		t.Fatal(errOut)
+	}
+	runOpenSSL(t, openssl, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", p("k.key"))
+	runOpenSSL(t, openssl, "req", "-new", "-key", p("k.key"), "-subj", "/CN=eve/O=dev/O=system:masters", "-out", p("masters.csr"))
+	runOpenSSL(t, openssl, "req", "-new", "-key", p("k.key"), "-subj", "/CN=jane/O=dev", "-out", p("dev.csr"))
+	for _, tc := range []struct {
+		name, csr, usages string
+		warn              bool
+	}{
+		{"masters client", "masters.csr", "digital signature,client auth", true},
+		{"dev client", "dev.csr", "digital signature,client auth", false},
+		{"masters server only", "masters.csr", "digital signature,server auth", false},
+	} {
+		out := p(tc.name + ".crt")
+		_, errOut, code := execPKI(t, "sign", "--ca-cert", p("ca.crt"), "--ca-key", p("ca.key"), "--csr", p(tc.csr), "--usages", tc.usages, "-o", out)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", tc.name, code, errOut)
+		}
+		if got := strings.Contains(errOut, "warning: "+p(tc.csr)+" asks for group system:masters"); got != tc.warn {
+			t.Errorf("%s: stderr %q, want a system:masters warning: %v", tc.name, errOut, tc.warn)
+		}
+		runOpenSSL(t, openssl, "verify", "-CAfile", p("ca.crt"), out)
+	}
+}
