@@ -111,10 +111,10 @@ reuse them. CSRs are stored in DIR/kubepki.db (bbolt), or in etcd with
 --etcd-servers. SIGINT or SIGTERM drains in-flight requests, closes watches and
 the store, and exits.
 
-Serve never replaces a lost store silently: when DIR/kubepki.db is missing but
-the data dir shows that it held one (DIR/kubepki.db.created, which serve writes
-next to the store it creates, or DIR/admin.conf from an earlier first start),
-serve refuses to start, because a new, empty store would lose every CSR and
+Serve never replaces a lost store silently: when DIR/kubepki.db is missing or
+an empty file but the data dir shows that it held one (DIR/kubepki.db.created,
+which serve writes next to the store it creates, or DIR/admin.conf from an
+earlier first start), serve refuses to start, because a new, empty store would lose every CSR and
 start resourceVersions again from 1 under clients that cached higher ones.
 Restore kubepki.db from a backup, or pass --allow-new-store to start with an
 empty store on purpose (logged as a warning). A corrupt kubepki.db or a missing
@@ -536,8 +536,8 @@ func (o *serveOptions) elector(store storage.Interface, port int, log *slog.Logg
 	return e, nil
 }
 
-// checkStoreNotLost refuses to start when the bbolt store is missing
-// from a data dir that shows it had one: the marker serve writes next to
+// checkStoreNotLost refuses to start when the bbolt store is missing, or
+// an empty file, in a data dir that shows it had one: the marker serve writes next to
 // the store it creates, or the admin.conf serve writes on its first start
 // (which also covers data dirs from before the marker). bolt.Open would
 // otherwise create an empty store in its place, losing every CSR and
@@ -549,11 +549,17 @@ func (o *serveOptions) checkStoreNotLost(log *slog.Logger) error {
 		return nil
 	}
 	path := filepath.Join(o.dataDir, serveStoreFile)
-	_, err := os.Lstat(path)
-	if err == nil {
+	fi, err := os.Lstat(path)
+	// An empty file is no store either: bbolt would make it a new one,
+	// while a store bbolt created is never empty (it writes and syncs its
+	// first pages before serve marks it), so a truncated store, or one
+	// whose pages a crash of the file system lost, is as lost as a
+	// deleted one.
+	empty := err == nil && fi.Mode().IsRegular() && fi.Size() == 0
+	if err == nil && !empty {
 		return nil
 	}
-	if !errors.Is(err, os.ErrNotExist) {
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("check the store %s: %w", path, err)
 	}
 	var evidence string
@@ -573,23 +579,30 @@ func (o *serveOptions) checkStoreNotLost(log *slog.Logger) error {
 	}
 	if o.allowNewStore {
 		log.Warn("the store is missing: starting with a new, empty store as --allow-new-store asks; earlier CSRs are lost and resourceVersions start again from 1",
-			"path", path, "evidence", evidence)
+			"path", path, "evidence", evidence, "emptyFile", empty)
 		return nil
 	}
-	return &storeLostError{Path: path, Evidence: evidence}
+	return &storeLostError{Path: path, Evidence: evidence, Empty: empty}
 }
 
 // storeLostError is returned by [serveOptions.checkStoreNotLost] when the
-// store at Path is missing although the file Evidence shows it existed.
+// store at Path is missing, or an empty file, although the file Evidence
+// shows it existed.
 type storeLostError struct {
 	Path, Evidence string
+	// Empty is set when Path exists but is an empty file.
+	Empty bool
 }
 
 func (e *storeLostError) Error() string {
-	return fmt.Sprintf("the store %s is missing, but %s shows that this data dir had one: "+
+	what := "is missing"
+	if e.Empty {
+		what = "is an empty file"
+	}
+	return fmt.Sprintf("the store %s %s, but %s shows that this data dir had one: "+
 		"starting with a new, empty store would lose every CertificateSigningRequest and start resourceVersions again from 1, "+
 		"which breaks the watches and caches of clients; restore %s from a backup, "+
-		"or pass --allow-new-store to start with an empty store on purpose", e.Path, e.Evidence, e.Path)
+		"or pass --allow-new-store to start with an empty store on purpose", e.Path, what, e.Evidence, e.Path)
 }
 
 // checkEtcdStore is checkStoreNotLost for etcd, which serve can only
@@ -709,7 +722,7 @@ func (o *serveOptions) openStore(ctx context.Context) (storage.Interface, error)
 		path := filepath.Join(o.dataDir, serveStoreFile)
 		s, err := bolt.Open(path, bolt.Options{})
 		if err != nil {
-			return nil, fmt.Errorf("open the store %s: %w; is another kubepki serve using it?", path, err)
+			return nil, err // bolt's errors name the file and say what to do
 		}
 		return s, nil
 	}

@@ -629,3 +629,48 @@ func TestServeAllInterfaces(t *testing.T) {
 		}
 	}
 }
+
+// TestServeRefusesEmptyStore checks that a store truncated to nothing
+// counts as lost: bbolt would make an empty file a new store, losing
+// every CSR and starting resourceVersions again (security.md §2 items 9
+// and 10).
+func TestServeRefusesEmptyStore(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	db := filepath.Join(dir, "kubepki.db")
+	adminConf := filepath.Join(dir, "admin.conf")
+	_, stop := startServe(t, dir)
+	serveIssue(t, adminConf)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(db, 0); err != nil {
+		t.Fatal(err)
+	}
+
+	var out, errOut bytes.Buffer
+	c := NewRootCommand(IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	c.SetArgs([]string{"serve", "--data-dir", dir, "--secure-port", "0", "--log-format", "text"})
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	err := c.ExecuteContext(ctx)
+	lost, ok := errors.AsType[*storeLostError](err)
+	if !ok {
+		t.Fatalf("serve on an empty store file = %v, want a *storeLostError", err)
+	}
+	if !lost.Empty || lost.Path != db {
+		t.Errorf("refusal = %+v, want path %s and Empty", lost, db)
+	}
+	if fi, err := os.Stat(db); err != nil || fi.Size() != 0 {
+		t.Errorf("the refused start changed %s (stat: %v)", db, err)
+	}
+
+	// --allow-new-store starts empty on purpose.
+	_, stop = startServe(t, dir, "--allow-new-store")
+	if n := serveCountCSRs(t, adminConf); n != 0 {
+		t.Errorf("server on a new store lists %d CSRs, want 0", n)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
