@@ -51,8 +51,12 @@ const (
 	serveEtcdStoreID = "etcd-store-id"
 	// etcdStoreIDKey is the store's ID in etcd, under --etcd-prefix.
 	etcdStoreIDKey = "/kubepki.io/store-id"
-	serveAdminConf = "admin.conf"
-	servePKIDir    = "pki"
+	// serveElectionKey, under --etcd-prefix, is the key prefix of the
+	// controllers' leader election of a store with a prefix other than
+	// the default (see electionPrefix).
+	serveElectionKey = "/kubepki.io/leader/controllers"
+	serveAdminConf   = "admin.conf"
+	servePKIDir      = "pki"
 )
 
 type serveOptions struct {
@@ -526,6 +530,7 @@ func (o *serveOptions) elector(store storage.Interface, port int, log *slog.Logg
 	}
 	e, err := controller.NewEtcdElector(controller.EtcdElectorConfig{
 		Client:   es.Client(),
+		Prefix:   electionPrefix(es.Prefix()),
 		Identity: fmt.Sprintf("%s_%d_%d", host, os.Getpid(), port),
 		LeaseTTL: o.leaseDuration,
 		Logger:   log.With("component", "leader-election"),
@@ -534,6 +539,20 @@ func (o *serveOptions) elector(store storage.Interface, port int, log *slog.Logg
 		return nil, fmt.Errorf("leader election: %w", err)
 	}
 	return e, nil
+}
+
+// electionPrefix is the etcd key prefix of the controllers' leader
+// election for the store under storePrefix. Each store has its own
+// election, as each Kubernetes cluster's kube-controller-manager has its
+// own lease: two kubepki clusters that share one etcd under different
+// --etcd-prefix values must not share one leader, or only one of them
+// would ever sign. The default prefix keeps the election key of earlier
+// versions.
+func electionPrefix(storePrefix string) string {
+	if storePrefix == strings.TrimSuffix(etcd.DefaultPrefix, "/") {
+		return controller.DefaultElectionPrefix
+	}
+	return storePrefix + serveElectionKey
 }
 
 // checkStoreNotLost refuses to start when the bbolt store is missing, or

@@ -322,6 +322,21 @@ func TestServeWithEtcd(t *testing.T) {
 	}
 }
 
+// TestServeEtcdPrefixesElectSeparately checks that two kubepki clusters
+// sharing one etcd under different --etcd-prefix values each elect their
+// own controllers, so both sign, as two Kubernetes clusters each have
+// their own kube-controller-manager lease.
+func TestServeEtcdPrefixesElectSeparately(t *testing.T) {
+	t.Parallel()
+	etcd := etcdtest.Start(t, etcdtest.Options{})
+	for _, prefix := range []string{"/registry", "/cluster-a", "/cluster-b"} {
+		dir := filepath.Join(t.TempDir(), "data")
+		_, stop := startServe(t, dir, "--etcd-servers", strings.Join(etcd.Endpoints(), ","), "--etcd-prefix", prefix)
+		defer stop()
+		serveIssue(t, filepath.Join(dir, "admin.conf"))
+	}
+}
+
 // TestServeRefusesLostEtcdStore checks that serve notices when etcd no
 // longer holds the store its data dir used (a wiped etcd, or another
 // cluster's), that a second data dir joins the store etcd holds, and that
