@@ -426,10 +426,26 @@ func (s *Server) update(ctx context.Context, u *UserInfo, name, sub string, dry 
 				return nil, storageError(err, name)
 			}
 		}
+		if !dry && sub != "" {
+			st := stateFrom(ctx)
+			st.auditConditions = addedConditions(csr, old)
+		}
 		// The answer is what the store holds, as its encoding has it
 		// (times in whole seconds), as a later read returns it.
 		return decodeStored(storage.KV{Key: csrKey(name), Value: value, Revision: rev})
 	}
+}
+
+// addedConditions returns the types of the conditions csr has and old
+// has not, in csr's order.
+func addedConditions(csr, old *certv1.CertificateSigningRequest) []string {
+	var added []string
+	for _, c := range csr.Status.Conditions {
+		if !slices.ContainsFunc(old.Status.Conditions, func(o certv1.CertificateSigningRequestCondition) bool { return o.Type == c.Type }) {
+			added = append(added, string(c.Type))
+		}
+	}
+	return added
 }
 
 // admitUpdate is kube-apiserver's CertificateApproval and

@@ -40,6 +40,11 @@ type reqState struct {
 	// auditName is the object name for the audit line when the path has
 	// none (create with generateName).
 	auditName string
+	// auditConditions are the condition types a write through the
+	// approval or status subresource added (Approved, Denied, Failed…),
+	// so that the audit line says what was decided, not only that the
+	// CSR changed.
+	auditConditions []string
 }
 
 // requester returns the authenticated user: the impersonator if there is
@@ -187,7 +192,11 @@ func (s *Server) record(ctx context.Context, st *reqState, code int, elapsed tim
 	}
 	attrs = append(attrs,
 		slog.String("verb", st.info.verb), slog.String("resource", resource),
-		slog.String("name", name), slog.Int("code", code), slog.String("outcome", outcome),
+		slog.String("name", name), slog.Int("code", code), slog.String("outcome", outcome))
+	if len(st.auditConditions) > 0 {
+		attrs = append(attrs, slog.Any("conditionsAdded", st.auditConditions))
+	}
+	attrs = append(attrs,
 		slog.String("userAgent", c.userAgent), slog.String("kubectlCommand", c.command),
 		slog.String("remote", c.remote), slog.Duration("latency", elapsed))
 	s.log.LogAttrs(ctx, slog.LevelInfo, "audit", attrs...)

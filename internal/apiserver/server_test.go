@@ -26,6 +26,7 @@ import (
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	certv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/version"
@@ -340,6 +341,44 @@ func TestAuditLine(t *testing.T) {
 		}
 		return create && deny && refused && tooLarge
 	})
+}
+
+// TestAuditLineNamesDecision checks that the audit line of an approval
+// says which condition it added, so that the log tells an approval from
+// a denial whatever the client (kubectl's Kubectl-Command header is only
+// a client's claim).
+func TestAuditLineNamesDecision(t *testing.T) {
+	t.Parallel()
+	var logs lockedWriter
+	srv := apiservertest.Start(t, apiservertest.Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	cs := kubernetes.NewForConfigOrDie(srv.AdminConfig()).CertificatesV1().CertificateSigningRequests()
+	decisions := map[string]certv1.RequestConditionType{"audit-approve": certv1.CertificateApproved, "audit-deny": certv1.CertificateDenied}
+	want := map[string]string{"audit-approve": "[Approved]", "audit-deny": "[Denied]"}
+	for name, cond := range decisions {
+		created, err := cs.Create(t.Context(), newCSR(t, name, "someone"), metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		created.Status.Conditions = append(created.Status.Conditions, certv1.CertificateSigningRequestCondition{
+			Type: cond, Status: corev1.ConditionTrue, Reason: "Test"})
+		if _, err := cs.UpdateApproval(t.Context(), name, created, metav1.UpdateOptions{}); err != nil {
+			t.Fatalf("%s %s: %v", cond, name, err)
+		}
+	}
+	got := map[string]string{}
+	waitFor(t, "the approval audit lines", func() bool {
+		for _, l := range logs.lines() {
+			if l["msg"] != "audit" || l["resource"] != "certificatesigningrequests/approval" {
+				continue
+			}
+			name, _ := l["name"].(string)
+			got[name] = fmt.Sprint(l["conditionsAdded"])
+		}
+		return len(got) == len(want)
+	})
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("conditions added in the approval audit lines (-want +got):\n%s", diff)
+	}
 }
 
 func TestLoopbackConfig(t *testing.T) {
