@@ -55,8 +55,11 @@ const (
 	// controllers' leader election of a store with a prefix other than
 	// the default (see electionPrefix).
 	serveElectionKey = "/kubepki.io/leader/controllers"
-	serveAdminConf   = "admin.conf"
-	servePKIDir      = "pki"
+	// serveLockFile, in the data dir, is locked by the serve using it
+	// with --etcd-servers (see lockDataDir).
+	serveLockFile  = "serve.lock"
+	serveAdminConf = "admin.conf"
+	servePKIDir    = "pki"
 )
 
 type serveOptions struct {
@@ -291,6 +294,13 @@ func (o *serveOptions) Run(ctx context.Context, streams IOStreams) error {
 	// The store is opened first, so that a first start that fails later
 	// (a busy port, a bad flag file) still leaves a store behind and is
 	// not mistaken for a lost one on the next start.
+	if len(o.etcdServers) > 0 {
+		release, err := lockDataDir(o.dataDir)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	if err := o.checkStoreNotLost(log); err != nil {
 		return err
 	}
@@ -719,6 +729,17 @@ func (e *etcdStoreLostError) Error() string {
 		"going on would start resourceVersions again under clients that cached higher ones; "+
 		"restore etcd from a backup, check --etcd-servers and --etcd-prefix, "+
 		"or pass --allow-new-store to go on with etcd's store on purpose", e.Servers, prefix, what, e.File, e.Had)
+}
+
+// dataDirBusyError is returned by lockDataDir when another serve holds
+// the lock file Lock of the data dir Dir.
+type dataDirBusyError struct {
+	Dir, Lock string
+}
+
+func (e *dataDirBusyError) Error() string {
+	return fmt.Sprintf("another kubepki serve is using the data dir %s (it holds %s): "+
+		"stop it, or give each replica its own --data-dir (docs/ha.md)", e.Dir, e.Lock)
 }
 
 // markStore writes the marker of [serveOptions.checkStoreNotLost] next

@@ -337,6 +337,44 @@ func TestServeEtcdPrefixesElectSeparately(t *testing.T) {
 	}
 }
 
+// TestServeEtcdDataDirInUse checks that a second serve on the data dir
+// of a running one fails at once with --etcd-servers too, where no bbolt
+// file lock stops it, and leaves the first one's admin.conf alone.
+func TestServeEtcdDataDirInUse(t *testing.T) {
+	t.Parallel()
+	etcd := etcdtest.Start(t, etcdtest.Options{})
+	dir := filepath.Join(t.TempDir(), "data")
+	flags := []string{"--etcd-servers", strings.Join(etcd.Endpoints(), ","), "--etcd-prefix", "/kubepki-busy"}
+	_, stop := startServe(t, dir, flags...)
+	adminConf := filepath.Join(dir, "admin.conf")
+	before, err := os.ReadFile(adminConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var out, errOut bytes.Buffer
+	c := NewRootCommand(IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	c.SetArgs(append([]string{"serve", "--data-dir", dir, "--secure-port", "0", "--log-format", "text"}, flags...))
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	err = c.ExecuteContext(ctx)
+	if busy, ok := errors.AsType[*dataDirBusyError](err); !ok || busy.Dir != dir {
+		t.Fatalf("second serve on %s = %v, want a *dataDirBusyError for it", dir, err)
+	}
+	if after, err := os.ReadFile(adminConf); err != nil || !bytes.Equal(after, before) {
+		t.Errorf("the refused serve changed %s (read: %v)", adminConf, err)
+	}
+	serveIssue(t, adminConf)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	// Once the first has stopped, the data dir is free again.
+	_, stop = startServe(t, dir, flags...)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestServeRefusesLostEtcdStore checks that serve notices when etcd no
 // longer holds the store its data dir used (a wiped etcd, or another
 // cluster's), that a second data dir joins the store etcd holds, and that
