@@ -1624,15 +1624,6 @@ func (b *benchServer) waitCached(ctx context.Context, want int) error {
 	}
 }
 
-// processCPU returns the user and system CPU time this process used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // procKBOf reads a kB field of the status file of the process whose /proc
 // directory is proc (0 when unavailable).
 func procKBOf(proc, key string) float64 {
