@@ -652,9 +652,13 @@ func (o *serveOptions) checkEtcdStore(ctx context.Context, store storage.Interfa
 		return fmt.Errorf("read %s: %w", local, err)
 	}
 	localID := strings.TrimSpace(string(had))
-	id, created, err := etcdStoreID(ctx, store)
+	// A start that is going to refuse writes nothing to etcd.
+	id, created, err := etcdStoreID(ctx, store, localID == "" || o.allowNewStore)
 	if err != nil {
 		return fmt.Errorf("read the store's ID from etcd %s: %w", strings.Join(o.etcdServers, ","), err)
+	}
+	if id == "" {
+		return &etcdStoreLostError{Servers: strings.Join(o.etcdServers, ","), Prefix: o.etcdPrefix, File: local, Had: localID, New: true}
 	}
 	if localID != "" && localID != id {
 		lost := &etcdStoreLostError{Servers: strings.Join(o.etcdServers, ","), Prefix: o.etcdPrefix, File: local, Had: localID, Found: id, New: created}
@@ -674,9 +678,10 @@ func (o *serveOptions) checkEtcdStore(ctx context.Context, store storage.Interfa
 }
 
 // etcdStoreID returns the ID of the store in etcd, making one when etcd
-// holds none (created is then true). Replicas that start at once on a
-// new etcd agree: only one create succeeds and the others read it.
-func etcdStoreID(ctx context.Context, store storage.Interface) (id string, created bool, err error) {
+// holds none and mayCreate is set (created is then true), or "" when it
+// is not. Replicas that start at once on a new etcd agree: only one
+// create succeeds and the others read it.
+func etcdStoreID(ctx context.Context, store storage.Interface, mayCreate bool) (id string, created bool, err error) {
 	for range 3 {
 		kv, err := store.Get(ctx, etcdStoreIDKey)
 		if err == nil {
@@ -687,6 +692,9 @@ func etcdStoreID(ctx context.Context, store storage.Interface) (id string, creat
 		}
 		if !errors.Is(err, storage.ErrNotFound) {
 			return "", false, err
+		}
+		if !mayCreate {
+			return "", false, nil
 		}
 		b := make([]byte, 16)
 		if _, err := rand.Read(b); err != nil {
@@ -710,7 +718,7 @@ func etcdStoreID(ctx context.Context, store storage.Interface) (id string, creat
 type etcdStoreLostError struct {
 	Servers, Prefix, File string
 	// Had is the ID in File, Found the one etcd holds; New is set when
-	// etcd held none and this start made Found.
+	// etcd holds none (Found is then empty).
 	Had, Found string
 	New        bool
 }

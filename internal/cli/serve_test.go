@@ -467,19 +467,19 @@ func TestServeRefusesLostEtcdStore(t *testing.T) {
 	// dir still names the old store.
 	second := etcdtest.Start(t, etcdtest.Options{})
 	lost := serveFails(t, second)
-	if lost.Had != id || !lost.New || !strings.Contains(lost.Error(), "holds no kubepki store") {
-		t.Errorf("refusal %+v, want the old store %s and a new one found", lost, id)
+	if lost.Had != id || !lost.New || lost.Found != "" || !strings.Contains(lost.Error(), "holds no kubepki store") {
+		t.Errorf("refusal %+v, want the old store %s and none found", lost, id)
 	}
 	if got := readID(t, idFile); got != id {
 		t.Errorf("the refused start changed the data dir's store ID to %s", got)
 	}
-	// Again: etcd now holds the ID the refused start made, another store.
+	// The refusal wrote nothing to etcd: the same refusal again.
 	lost = serveFails(t, second)
-	if lost.Had != id || lost.New || lost.Found == id || !strings.Contains(lost.Error(), "holds another store") {
-		t.Errorf("second refusal %+v, want the old store %s and another one found", lost, id)
+	if lost.Had != id || !lost.New || lost.Found != "" {
+		t.Errorf("second refusal %+v, want the old store %s and still none found", lost, id)
 	}
 
-	// --allow-new-store goes on with etcd's store, warns, and records it.
+	// --allow-new-store goes on with a new store, warns, and records it.
 	_, log, stop := startServeLog(t, dir, append(flags(second), "--allow-new-store")...)
 	if n := serveCountCSRs(t, filepath.Join(dir, "admin.conf")); n != 0 {
 		t.Errorf("the new etcd lists %d CSRs, want 0", n)
@@ -490,12 +490,13 @@ func TestServeRefusesLostEtcdStore(t *testing.T) {
 	if l := log.String(); !strings.Contains(l, "level=WARN") || !strings.Contains(l, "--allow-new-store") {
 		t.Errorf("log of --allow-new-store lacks the warning:\n%s", l)
 	}
-	if got := readID(t, idFile); got != lost.Found {
-		t.Errorf("after --allow-new-store the data dir names store %s, want etcd's %s", got, lost.Found)
+	newID := readID(t, idFile)
+	if newID == id {
+		t.Errorf("after --allow-new-store the data dir still names the old store %s", id)
 	}
 	// Now the first etcd is the foreign one.
-	if lost := serveFails(t, first); lost.Found != id || lost.Had == id {
-		t.Errorf("back on the first etcd: %+v, want its store %s found and the second's had", lost, id)
+	if lost := serveFails(t, first); lost.Found != id || lost.Had != newID || lost.New || !strings.Contains(lost.Error(), "holds another store") {
+		t.Errorf("back on the first etcd: %+v, want its store %s found and the second's %s had", lost, id, newID)
 	}
 }
 
