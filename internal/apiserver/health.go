@@ -17,8 +17,11 @@ import (
 	"github.com/kubepki/kubepki/internal/storage"
 )
 
-// healthCheckTimeout bounds the store check behind /readyz.
-const healthCheckTimeout = 5 * time.Second
+// healthCheckTimeout bounds the store check behind /healthz and /readyz:
+// kube-apiserver's --etcd-healthcheck-timeout and --etcd-readycheck-timeout
+// default, so that a probe with a short timeout sees a dead store as a
+// failed check rather than as its own timeout.
+const healthCheckTimeout = 2 * time.Second
 
 func everything() labels.Selector       { return labels.Everything() }
 func everythingFields() fields.Selector { return fields.Everything() }
