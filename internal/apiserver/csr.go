@@ -426,8 +426,9 @@ func (s *Server) update(ctx context.Context, u *UserInfo, name, sub string, dry 
 				return nil, storageError(err, name)
 			}
 		}
-		if !dry && sub != "" {
-			st := stateFrom(ctx)
+		// Only requests through the HTTP filters have an audit line; the
+		// controllers' in-process writes (LocalClient) do not.
+		if st, ok := ctx.Value(stateKey{}).(*reqState); ok && !dry && sub != "" {
 			st.auditConditions = addedConditions(csr, old)
 		}
 		// The answer is what the store holds, as its encoding has it

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -238,7 +239,7 @@ func peerTransport(pool *x509.CertPool, transport string, conns int) *http.Trans
 
 // peerRequest sends one request to the peer and checks the answer.
 func peerRequest(ctx context.Context, cl *http.Client, url string, csrPEM []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(string(csrPEM)))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(csrPEM))
 	if err != nil {
 		return err
 	}

@@ -652,18 +652,18 @@ func (o *serveOptions) checkEtcdStore(ctx context.Context, store storage.Interfa
 		return fmt.Errorf("read %s: %w", local, err)
 	}
 	localID := strings.TrimSpace(string(had))
+	servers := strings.Join(o.etcdServers, ",")
 	// A start that is going to refuse writes nothing to etcd.
-	id, created, err := etcdStoreID(ctx, store, localID == "" || o.allowNewStore)
+	id, err := etcdStoreID(ctx, store, localID == "" || o.allowNewStore)
 	if err != nil {
-		return fmt.Errorf("read the store's ID from etcd %s: %w", strings.Join(o.etcdServers, ","), err)
+		return fmt.Errorf("read the store's ID from etcd %s: %w", servers, err)
 	}
 	if id == "" {
-		return &etcdStoreLostError{Servers: strings.Join(o.etcdServers, ","), Prefix: o.etcdPrefix, File: local, Had: localID, New: true}
+		return &etcdStoreLostError{Servers: servers, Prefix: o.etcdPrefix, File: local, Had: localID, New: true}
 	}
 	if localID != "" && localID != id {
-		lost := &etcdStoreLostError{Servers: strings.Join(o.etcdServers, ","), Prefix: o.etcdPrefix, File: local, Had: localID, Found: id, New: created}
 		if !o.allowNewStore {
-			return lost
+			return &etcdStoreLostError{Servers: servers, Prefix: o.etcdPrefix, File: local, Had: localID, Found: id}
 		}
 		log.Warn("etcd does not hold the store this data dir used: going on with etcd's as --allow-new-store asks; clients that cached resourceVersions of the old store must list again",
 			"had", localID, "etcdStoreID", id, "file", local)
@@ -678,39 +678,39 @@ func (o *serveOptions) checkEtcdStore(ctx context.Context, store storage.Interfa
 }
 
 // etcdStoreID returns the ID of the store in etcd, making one when etcd
-// holds none and mayCreate is set (created is then true), or "" when it
-// is not. Replicas that start at once on a new etcd agree: only one
-// create succeeds and the others read it.
-func etcdStoreID(ctx context.Context, store storage.Interface, mayCreate bool) (id string, created bool, err error) {
+// holds none and mayCreate is set, or "" when it is not. Replicas that
+// start at once on a new etcd agree: only one create succeeds and the
+// others read it.
+func etcdStoreID(ctx context.Context, store storage.Interface, mayCreate bool) (string, error) {
 	for range 3 {
 		kv, err := store.Get(ctx, etcdStoreIDKey)
 		if err == nil {
 			if id := strings.TrimSpace(string(kv.Value)); id != "" {
-				return id, false, nil
+				return id, nil
 			}
-			return "", false, fmt.Errorf("the key %s is empty", etcdStoreIDKey)
+			return "", fmt.Errorf("the key %s is empty", etcdStoreIDKey)
 		}
 		if !errors.Is(err, storage.ErrNotFound) {
-			return "", false, err
+			return "", err
 		}
 		if !mayCreate {
-			return "", false, nil
+			return "", nil
 		}
 		b := make([]byte, 16)
 		if _, err := rand.Read(b); err != nil {
-			return "", false, err
+			return "", err
 		}
 		id := hex.EncodeToString(b)
 		_, err = store.Create(ctx, etcdStoreIDKey, []byte(id))
 		if err == nil {
-			return id, true, nil
+			return id, nil
 		}
 		if !errors.Is(err, storage.ErrExists) {
-			return "", false, err
+			return "", err
 		}
 		// Another replica made it first: read it again.
 	}
-	return "", false, fmt.Errorf("the key %s keeps changing", etcdStoreIDKey)
+	return "", fmt.Errorf("the key %s keeps changing", etcdStoreIDKey)
 }
 
 // etcdStoreLostError is returned by [serveOptions.checkEtcdStore] when

@@ -143,20 +143,17 @@ func checkPair(certPath, keyPath string, w want, caCert *x509.Certificate, now t
 		return 0, nil, nil, &MismatchError{File: keyPath, Problem: "does not match " + certPath}
 	}
 	if p := w.problem(cert, caCert, now); p != "" {
-		fix := ""
-		if renewName != "" {
-			fix = expiredFix(cert, now, renewName)
-		}
-		return 0, nil, nil, &MismatchError{File: certPath, Problem: p, Fix: fix}
+		return 0, nil, nil, &MismatchError{File: certPath, Problem: p, Fix: expiredFix(cert, now, renewName)}
 	}
 	return stateValid, cert, key, nil
 }
 
 // expiredFix is the advice for a certificate that expired, which "certs
 // renew NAME" re-issues from the same CA with the same subject and key,
-// or "" (the generic advice) when cert has not expired.
+// or "" (the generic advice) when cert has not expired or renew has no
+// name for it.
 func expiredFix(cert *x509.Certificate, now time.Time, name string) string {
-	if !now.After(cert.NotAfter) {
+	if name == "" || !now.After(cert.NotAfter) {
 		return ""
 	}
 	return fmt.Sprintf("renew it with \"kubepki certs renew %s\", which keeps its key, or rerun with --force to replace it", name)

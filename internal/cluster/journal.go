@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/kubepki/kubepki/internal/pki"
 )
@@ -122,23 +121,11 @@ func (r *run) recoverInterrupted() error {
 // checkFolderPath refuses a folder path whose nearest existing element is
 // not a folder ("afile/pki" with afile a regular file), which otherwise
 // shows first as a puzzling "not a directory" on the commit record.
-// Missing folders are fine: the run makes them.
+// Missing folders are fine: the run makes them, and other errors are
+// reported, with their cause, where the folder is used.
 func checkFolderPath(dir string) error {
-	for d := filepath.Clean(dir); ; {
-		fi, err := os.Stat(d)
-		if err == nil {
-			if !fi.IsDir() {
-				return fmt.Errorf("%s is a file where a folder is needed for %s: choose another folder, or move the file", d, dir)
-			}
-			return nil
-		}
-		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
-			return nil // reported, with its cause, where the folder is used
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			return nil
-		}
-		d = parent
+	if _, blocker, _ := missingFolders(dir); blocker != "" {
+		return fmt.Errorf("%s is a file where a folder is needed for %s: choose another folder, or move the file", blocker, dir)
 	}
+	return nil
 }

@@ -77,11 +77,7 @@ func checkKubeconfig(path string, k KubeconfigSpec, caCert *x509.Certificate, no
 		return 0, nil, nil, "", &MismatchError{File: path, Problem: "has a client-key-data that does not match its client-certificate-data"}
 	}
 	if p := wantOfKubeconfig(k).problem(e.cert, caCert, now); p != "" {
-		fix := ""
-		if name := renewableName(k); name != "" {
-			fix = expiredFix(e.cert, now, name)
-		}
-		return 0, nil, nil, "", &MismatchError{File: path, Problem: "client certificate " + p, Fix: fix}
+		return 0, nil, nil, "", &MismatchError{File: path, Problem: "client certificate " + p, Fix: expiredFix(e.cert, now, renewableName(k))}
 	}
 	warn := ""
 	if e.cluster.Server != k.Server {

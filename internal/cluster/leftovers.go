@@ -95,11 +95,11 @@ func (p *Plan) removeLeftovers() ([]string, error) {
 // (tempPrefix(base) followed by tempName's random base-36 suffix), and
 // whether name is one.
 func tempBase(name string) (string, bool) {
-	i := strings.LastIndex(name, ".tmp-")
+	i := strings.LastIndex(name, tempMark)
 	if !strings.HasPrefix(name, ".") || i <= 1 {
 		return "", false
 	}
-	suffix := name[i+len(".tmp-"):]
+	suffix := name[i+len(tempMark):]
 	if suffix == "" || strings.Trim(suffix, "0123456789abcdefghijklmnopqrstuvwxyz") != "" {
 		return "", false
 	}

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/kubepki/kubepki/internal/pki"
 )
@@ -448,7 +449,10 @@ func (w *writer) renames() []journalEntry {
 
 // tempPrefix is how the name of a temporary file or folder for base
 // begins; recovery accepts only names with it.
-func tempPrefix(base string) string { return "." + base + ".tmp-" }
+func tempPrefix(base string) string { return "." + base + tempMark }
+
+// tempMark separates a temporary name's target base from its random part.
+const tempMark = ".tmp-"
 
 // tempName returns a new random temporary name next to target.
 func tempName(target string) string {
@@ -543,24 +547,13 @@ func parallel(ctx context.Context, workers, n int, fn func(i int) error) error {
 // mkdirs creates dir and its missing parents with mode, whatever the
 // umask, and returns the folders it created, outermost first.
 func mkdirs(dir string, mode fs.FileMode) ([]string, error) {
-	var missing []string
-	for d := dir; ; d = filepath.Dir(d) {
-		fi, err := os.Stat(d)
-		if err == nil {
-			if !fi.IsDir() {
-				return nil, fmt.Errorf("%s is in the way: it is a file where a folder is needed; move it away and retry", d)
-			}
-			break
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("create folder %s: %w", d, err)
-		}
-		missing = append(missing, d)
-		if parent := filepath.Dir(d); parent == d {
-			break
-		}
+	missing, blocker, err := missingFolders(dir)
+	if err != nil {
+		return nil, fmt.Errorf("create folder %s: %w", dir, err)
 	}
-	slices.Reverse(missing)
+	if blocker != "" {
+		return nil, fmt.Errorf("%s is in the way: it is a file where a folder is needed; move it away and retry", blocker)
+	}
 	var created []string
 	for _, d := range missing {
 		if err := os.Mkdir(d, mode); err != nil {
@@ -575,4 +568,29 @@ func mkdirs(dir string, mode fs.FileMode) ([]string, error) {
 		}
 	}
 	return created, nil
+}
+
+// missingFolders walks from dir up to its nearest existing element and
+// returns the folders that do not exist, outermost first. When that
+// element is not a folder (afile in "afile/pki", which the system reports
+// as ENOTDIR on the way up), it is returned as blocker instead.
+func missingFolders(dir string) (missing []string, blocker string, err error) {
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err == nil {
+			if !fi.IsDir() {
+				return nil, d, nil
+			}
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+			return nil, "", err
+		}
+		missing = append(missing, d)
+		if parent := filepath.Dir(d); parent == d {
+			break
+		}
+	}
+	slices.Reverse(missing)
+	return missing, "", nil
 }
