@@ -71,25 +71,34 @@ func ParseRequest(data []byte) (*x509.CertificateRequest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrRequestParse, err)
 	}
-	if err := CheckSignatureAlgorithm(req.SignatureAlgorithm); err != nil {
-		return nil, err
-	}
-	if err := CheckPublicKey(req.PublicKey); err != nil {
-		return nil, err
-	}
-	if err := verified.checkSignature(req); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrRequestSignature, err)
-	}
-	if err := checkSubject(req); err != nil {
-		return nil, err
-	}
-	if err := checkSANs(req); err != nil {
-		return nil, err
-	}
-	if err := checkExtensions(req); err != nil {
+	if err := CheckRequest(req); err != nil {
 		return nil, err
 	}
 	return req, nil
+}
+
+// CheckRequest applies ParseRequest's policy to a request parsed by other
+// means (a PEM or DER file given to "kubepki sign"): signature algorithm,
+// public key, self-signature, subject, SANs and extensions. Errors wrap
+// one of ErrSignatureAlgorithm, ErrPublicKey, ErrRequestSignature,
+// ErrSubject, ErrSANs or ErrExtensions.
+func CheckRequest(req *x509.CertificateRequest) error {
+	if err := CheckSignatureAlgorithm(req.SignatureAlgorithm); err != nil {
+		return err
+	}
+	if err := CheckPublicKey(req.PublicKey); err != nil {
+		return err
+	}
+	if err := verified.checkSignature(req); err != nil {
+		return fmt.Errorf("%w: %v", ErrRequestSignature, err)
+	}
+	if err := checkSubject(req); err != nil {
+		return err
+	}
+	if err := checkSANs(req); err != nil {
+		return err
+	}
+	return checkExtensions(req)
 }
 
 // checkSubject enforces at most one CN (Go keeps the last one while people

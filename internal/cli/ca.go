@@ -107,11 +107,11 @@ func (o *caNewOptions) Run(ctx context.Context, streams IOStreams) error {
 		return err
 	}
 	defer clear(keyPEM)
+	certStatus, keyStatus := statusBefore(o.certOut), statusBefore(o.keyOut)
 	if err := writePair(ctx, o.certOut, pki.MarshalCertificatePEM(ca.Cert), o.keyOut, keyPEM, o.force, o.beforeRename); err != nil {
 		return err
 	}
-	fmt.Fprintf(streams.Out, "created\t%s\ncreated\t%s\n", o.certOut, o.keyOut)
-	return nil
+	return printFileStatuses(streams.Out, fileStatus{certStatus, o.certOut}, fileStatus{keyStatus, o.keyOut})
 }
 
 // writePair writes a key (0600) and a certificate (0644) as a unit (see

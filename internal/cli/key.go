@@ -100,9 +100,9 @@ func (o *keyNewOptions) Run(ctx context.Context, streams IOStreams) error {
 	if err != nil {
 		return err
 	}
+	keyStatus, pubStatus := statusBefore(o.out), statusBefore(o.pubOut)
 	if err := writeKeyAnd(ctx, o.pubOut, pubPEM, pki.ModePublicKey, o.out, keyPEM, o.force, nil); err != nil {
 		return err
 	}
-	fmt.Fprintf(streams.Out, "created\t%s\ncreated\t%s\n", o.out, o.pubOut)
-	return nil
+	return printFileStatuses(streams.Out, fileStatus{keyStatus, o.out}, fileStatus{pubStatus, o.pubOut})
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"crypto/x509"
 	"os"
 	"os/exec"
@@ -254,7 +255,7 @@ func TestCSRNewThroughRoot(t *testing.T) {
 	if csr.Subject.CommonName != "system:node:w1" || len(csr.DNSNames) != 1 || len(csr.IPAddresses) != 1 {
 		t.Errorf("request subject %s DNS %q IPs %v", csr.Subject, csr.DNSNames, csr.IPAddresses)
 	}
-	if err := pki.CheckCSR(csr); err != nil {
+	if err := csr.CheckSignature(); err != nil {
 		t.Errorf("request signature: %v", err)
 	}
 }
@@ -291,5 +292,85 @@ func TestSignWarnsOfSystemMasters(t *testing.T) {
 			t.Errorf("%s: stderr %q, want a system:masters warning: %v", tc.name, errOut, tc.warn)
 		}
 		runOpenSSL(t, openssl, "verify", "-CAfile", p("ca.crt"), out)
+	}
+}
+
+// TestSignAppliesRequestPolicy: sign refuses what the Certificates API
+// refuses in spec.request (two CNs, control characters), reads a request
+// from standard input with --csr -, and says whether it created or
+// replaced its output.
+func TestSignAppliesRequestPolicy(t *testing.T) {
+	t.Parallel()
+	openssl := pkitest.RequireTool(t, "openssl")
+	dir := t.TempDir()
+	p := func(name string) string { return filepath.Join(dir, name) }
+	if out, errOut, code := execPKI(t, "ca", "new", "--cert-out", p("ca.crt"), "--key-out", p("ca.key")); code != 0 || out != "created  "+p("ca.crt")+"\ncreated  "+p("ca.key")+"\n" {
+		t.Fatalf("ca new: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if out, errOut, code := execPKI(t, "key", "new", "-o", p("sa.key"), "--pub-out", p("sa.pub")); code != 0 || out != "created  "+p("sa.key")+"\ncreated  "+p("sa.pub")+"\n" {
+		t.Fatalf("key new: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if out, errOut, code := execPKI(t, "key", "new", "-o", p("sa.key"), "--pub-out", p("sa.pub"), "--force"); code != 0 || out != "replaced  "+p("sa.key")+"\nreplaced  "+p("sa.pub")+"\n" {
+		t.Fatalf("key new --force: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	runOpenSSL(t, openssl, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", p("k.key"))
+	runOpenSSL(t, openssl, "req", "-new", "-key", p("k.key"), "-subj", "/CN=first/CN=second", "-out", p("two.csr"))
+	runOpenSSL(t, openssl, "req", "-new", "-key", p("k.key"), "-subj", "/CN=evil\x1b[31m/O=dev", "-out", p("ctl.csr"))
+	runOpenSSL(t, openssl, "req", "-new", "-key", p("k.key"), "-subj", "/CN=jane/O=dev", "-out", p("jane.csr"))
+	sign := func(in string, args ...string) (string, string, int) {
+		var out, errOut bytes.Buffer
+		c := NewRootCommand(IOStreams{In: strings.NewReader(in), Out: &out, ErrOut: &errOut})
+		c.SetArgs(append([]string{"sign", "--ca-cert", p("ca.crt"), "--ca-key", p("ca.key")}, args...))
+		err := c.ExecuteContext(t.Context())
+		if err != nil {
+			errOut.WriteString("error: " + err.Error() + "\n")
+		}
+		return out.String(), errOut.String(), ExitCode(err)
+	}
+	for _, tc := range []struct{ csr, want string }{
+		{"two.csr", "2 common names, at most one allowed"},
+		{"ctl.csr", "contains control characters"},
+	} {
+		_, errOut, code := sign("", "--csr", p(tc.csr), "-o", p(tc.csr+".crt"))
+		if code != 1 || !strings.Contains(errOut, tc.want) || !strings.Contains(errOut, tc.csr) {
+			t.Errorf("sign %s: exit %d, stderr %q; want exit 1 naming the file and %q", tc.csr, code, errOut, tc.want)
+		}
+		if _, err := os.Stat(p(tc.csr + ".crt")); err == nil {
+			t.Errorf("sign %s wrote a certificate", tc.csr)
+		}
+	}
+
+	// Standard input, PEM and DER, to stdout.
+	pemReq := string(mustRead(t, p("jane.csr")))
+	runOpenSSL(t, openssl, "req", "-in", p("jane.csr"), "-outform", "DER", "-out", p("jane.der"))
+	for name, in := range map[string]string{"PEM": pemReq, "DER": string(mustRead(t, p("jane.der")))} {
+		out, errOut, code := sign(in, "--csr", "-")
+		if code != 0 {
+			t.Fatalf("sign %s from stdin: exit %d: %s", name, code, errOut)
+		}
+		crt := p("stdin-" + name + ".crt")
+		if err := os.WriteFile(crt, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		runOpenSSL(t, openssl, "verify", "-CAfile", p("ca.crt"), crt)
+		if subj := runOpenSSL(t, openssl, "x509", "-in", crt, "-noout", "-subject", "-nameopt", "compat"); !strings.Contains(subj, "CN=jane") {
+			t.Errorf("sign %s from stdin: subject %q", name, subj)
+		}
+	}
+	if _, errOut, code := sign("not a request", "--csr", "-"); code != 1 || !strings.Contains(errOut, "standard input") {
+		t.Errorf("sign of garbage on stdin: exit %d, stderr %q", code, errOut)
+	}
+	if _, errOut, code := sign(strings.Repeat("A", maxSignInput+1), "--csr", "-"); code != 1 || !strings.Contains(errOut, "more than") {
+		t.Errorf("sign of an oversized stdin: exit %d, stderr %q", code, errOut)
+	}
+
+	// The status line: created, then replaced with --force, aligned as init's.
+	out, errOut, code := sign("", "--csr", p("jane.csr"), "-o", p("jane.crt"))
+	if code != 0 || out != "created  "+p("jane.crt")+"\n" {
+		t.Errorf("first sign: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	out, errOut, code = sign("", "--csr", p("jane.csr"), "-o", p("jane.crt"), "--force")
+	if code != 0 || out != "replaced  "+p("jane.crt")+"\n" {
+		t.Errorf("sign --force: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }

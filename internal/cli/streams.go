@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"runtime/debug"
+	"text/tabwriter"
 
 	"github.com/kubepki/kubepki/internal/cluster"
 	"github.com/kubepki/kubepki/internal/pki"
@@ -64,17 +65,42 @@ func fileWriter(force bool) func(path string, data []byte, perm fs.FileMode) err
 
 // writeOutput writes data to stdout when path is empty, and otherwise to
 // path with mode (atomically, replacing only with force), then says
-// "created".
+// "created" or "replaced".
 func writeOutput(streams IOStreams, path string, data []byte, mode fs.FileMode, force bool) error {
 	if path == "" {
 		_, err := streams.Out.Write(data)
 		return err
 	}
+	status := statusBefore(path)
 	if err := fileWriter(force)(path, data, mode); err != nil {
 		return fmt.Errorf("%w; check that the folder exists and is writable", err)
 	}
-	_, err := fmt.Fprintf(streams.Out, "created\t%s\n", path)
-	return err
+	return printFileStatuses(streams.Out, fileStatus{status, path})
+}
+
+// fileStatus is one "STATUS  PATH" line of a command's output.
+type fileStatus struct {
+	status cluster.Status
+	path   string
+}
+
+// statusBefore is what writing path is about to do to it: replace a file
+// that is there, or create one.
+func statusBefore(path string) cluster.Status {
+	if _, err := os.Lstat(path); err == nil {
+		return cluster.StatusReplaced
+	}
+	return cluster.StatusCreated
+}
+
+// printFileStatuses prints one "STATUS  PATH" line per file, aligned as
+// init and certs renew print theirs.
+func printFileStatuses(out io.Writer, files ...fileStatus) error {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	for _, f := range files {
+		fmt.Fprintf(tw, "%s\t%s\n", f.status, f.path)
+	}
+	return tw.Flush()
 }
 
 // tuneGCForRun sets the garbage collector to cluster.GCPercent for the

@@ -11,7 +11,10 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"fmt"
+	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Validity defaults, valued as kubeadm's constants
@@ -125,7 +128,7 @@ func NewSelfSignedCA(opts CAOptions) (*CA, error) {
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: opts.CommonName, Organization: opts.Organization},
-		DNSNames:              []string{opts.CommonName},
+		DNSNames:              caDNSNames(opts.CommonName),
 		NotBefore:             notBefore.UTC(),
 		NotAfter:              notBefore.Add(Backdate + validity).UTC(),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment | x509.KeyUsageCertSign,
@@ -292,4 +295,15 @@ func subjectKeyID(pub crypto.PublicKey) ([]byte, error) {
 	}
 	sum := sha1.Sum(spki.PublicKey.Bytes)
 	return sum[:], nil
+}
+
+// caDNSNames is the SAN of a new CA: its common name, as kubeadm's CAs
+// carry it, when that is a DNS name (in any case: DNS names are
+// case-insensitive). A CN such as "Example Corp CA" would be an invalid
+// dNSName, which strict clients refuse to parse.
+func caDNSNames(cn string) []string {
+	if len(validation.IsDNS1123Subdomain(strings.ToLower(cn))) > 0 {
+		return nil
+	}
+	return []string{cn}
 }

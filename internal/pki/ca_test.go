@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -41,6 +42,26 @@ func TestSelfSignedCAShape(t *testing.T) {
 	}
 	if !bytes.Equal(c.RawIssuer, c.RawSubject) {
 		t.Error("root CA issuer differs from subject")
+	}
+}
+
+// TestCASANOnlyForDNSNames: a CA's common name becomes its DNS SAN, as
+// kubeadm's, only when it is a DNS name.
+func TestCASANOnlyForDNSNames(t *testing.T) {
+	t.Parallel()
+	for cn, want := range map[string][]string{
+		"etcd-ca":           {"etcd-ca"},
+		"Bad CN/with slash": nil,
+		"Example Corp CA":   nil,
+		"Kubernetes-CA":     {"Kubernetes-CA"},
+	} {
+		ca, err := NewSelfSignedCA(CAOptions{CommonName: cn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(ca.Cert.DNSNames, want) || ca.Cert.Subject.CommonName != cn {
+			t.Errorf("CN %q: CN %q DNS %q, want DNS %q", cn, ca.Cert.Subject.CommonName, ca.Cert.DNSNames, want)
+		}
 	}
 }
 
@@ -205,8 +226,8 @@ func TestOpenSSLAcceptsWhatWeSign(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := CheckCSR(csr); err != nil {
-				t.Fatalf("CheckCSR: %v", err)
+			if err := csr.CheckSignature(); err != nil {
+				t.Fatalf("request signature: %v", err)
 			}
 			cert, err := ca.Sign(csr.PublicKey, CertOptions{Subject: csr.Subject, SANs: SANsOf(csr), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
 			if err != nil {

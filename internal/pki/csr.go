@@ -30,19 +30,6 @@ func CreateCSR(key crypto.Signer, subject pkix.Name, sans SANs) ([]byte, error) 
 	return der, nil
 }
 
-// CheckCSR checks a request's self-signature and key strength, and refuses
-// SHA-1 and MD5 signatures, which x509's CheckSignature alone accepts.
-func CheckCSR(csr *x509.CertificateRequest) error {
-	switch csr.SignatureAlgorithm {
-	case x509.MD2WithRSA, x509.MD5WithRSA, x509.SHA1WithRSA, x509.ECDSAWithSHA1, x509.DSAWithSHA1, x509.DSAWithSHA256:
-		return fmt.Errorf("certificate request signed with weak algorithm %s", csr.SignatureAlgorithm)
-	}
-	if err := csr.CheckSignature(); err != nil {
-		return fmt.Errorf("certificate request signature: %w", err)
-	}
-	return CheckKeyStrength(csr.PublicKey)
-}
-
 // SANsOf returns the subject alternative names of a request.
 func SANsOf(csr *x509.CertificateRequest) SANs {
 	return SANs{DNSNames: csr.DNSNames, IPAddresses: csr.IPAddresses, URIs: csr.URIs, EmailAddresses: csr.EmailAddresses}

@@ -72,7 +72,8 @@ func MarshalCertificatesPEM(certs []*x509.Certificate) []byte {
 // "CERTIFICATE REQUEST" with nothing but whitespace after it, or raw DER. The
 // older "NEW CERTIFICATE REQUEST" header that openssl -newhdr writes is
 // refused with ErrWrongPEMType, as the Kubernetes API refuses it. The
-// signature is not checked here; see CheckCSR.
+// signature is not checked here; certificates.CheckRequest checks it with
+// the rest of the Certificates API's request policy.
 func ParseCSRPEM(data []byte) (*x509.CertificateRequest, error) {
 	if len(data) > maxPEMInput {
 		return nil, ErrTooLarge
