@@ -64,9 +64,13 @@ func (f *certsPlanFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.config, "config", "", "cluster file, to include its nodes, kube-proxy and users")
 }
 
-// options returns the cluster options of the flags.
+// options returns the cluster options of the flags. The service CIDR and
+// DNS domain are left empty unless the cluster file sets them: the certs
+// commands do not know the cluster's, and renew then keeps the names of
+// the certificate in service instead of judging it by kubeadm's defaults.
 func (f *certsPlanFlags) options() (cluster.Options, error) {
 	o := cluster.DefaultOptions()
+	o.ServiceCIDR, o.DNSDomain = "", ""
 	if f.config != "" {
 		cf, err := cluster.ReadClusterFile(f.config)
 		if err != nil {

@@ -244,3 +244,51 @@ func TestCertsFlagsCommand(t *testing.T) {
 		t.Errorf("unknown component: exit %d, %q", code, errOut)
 	}
 }
+
+// TestCertsRenewAllNonDefaultNetwork: "certs renew all" renews a cluster
+// made with another service CIDR or DNS domain without being told them,
+// and the renewed apiserver.crt, read by openssl, keeps the cluster's
+// names and chains to the CA.
+func TestCertsRenewAllNonDefaultNetwork(t *testing.T) {
+	t.Parallel()
+	openssl := pkitest.RequireTool(t, "openssl")
+	tests := []struct {
+		name      string
+		flags     []string
+		wantNames []string
+	}{
+		{"other CIDR and domain", []string{"--service-cidr", "10.100.0.0/16", "--service-dns-domain", "corp.local"},
+			[]string{"DNS:kubernetes.default.svc.corp.local", "IP Address:10.100.0.1", "IP Address:10.0.0.10"}},
+		{"IPv6 primary", []string{"--service-cidr", "fd00:10:96::/112,10.96.0.0/12"},
+			[]string{"DNS:kubernetes.default.svc.cluster.local", "IP Address:FD00:10:96:0:0:0:0:1", "IP Address:10.0.0.10"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := initDir(t, tc.flags...)
+			api := filepath.Join(dir, "pki", "apiserver.crt")
+			oldSANs := runOpenSSL(t, openssl, "x509", "-noout", "-ext", "subjectAltName", "-in", api)
+			oldSerial := runOpenSSL(t, openssl, "x509", "-noout", "-serial", "-in", api)
+			out, errOut, code := execPKI(t, append([]string{"certs", "renew", "all"}, dirArgs(dir)...)...)
+			if code != 0 {
+				t.Fatalf("renew all exit %d: %s", code, errOut)
+			}
+			if !strings.Contains(out, "renewed  "+api) {
+				t.Errorf("renew all output does not renew %s:\n%s", api, out)
+			}
+			sans := runOpenSSL(t, openssl, "x509", "-noout", "-ext", "subjectAltName", "-in", api)
+			if sans != oldSANs {
+				t.Errorf("renewed SANs\n%s\nwant the old\n%s", sans, oldSANs)
+			}
+			for _, n := range tc.wantNames {
+				if !strings.Contains(sans, n) {
+					t.Errorf("renewed apiserver.crt SANs lack %s:\n%s", n, sans)
+				}
+			}
+			if serial := runOpenSSL(t, openssl, "x509", "-noout", "-serial", "-in", api); serial == oldSerial {
+				t.Errorf("apiserver.crt serial %s unchanged: not renewed", serial)
+			}
+			runOpenSSL(t, openssl, "verify", "-CAfile", filepath.Join(dir, "pki", "ca.crt"), api)
+		})
+	}
+}

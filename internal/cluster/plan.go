@@ -145,6 +145,11 @@ type Plan struct {
 	Force bool `json:"force"`
 	// Progress is Options.Progress.
 	Progress func(done, total int) `json:"-"`
+
+	// networkGiven reports whether Options set ServiceCIDR or DNSDomain,
+	// so that the planned apiserver names are the cluster's and not only
+	// kubeadm's defaults (see [Plan.Renew]).
+	networkGiven bool
 }
 
 // CertPath returns the path of a file of the certificate folder given its
@@ -496,7 +501,8 @@ func NewPlan(opts Options) (*Plan, error) {
 		Nodes: nodes, Users: opts.Users,
 		Start: now().UTC().Truncate(time.Second), KeyAlgorithm: alg,
 		CertValidity: certValidity, CAValidity: caValidity, Force: opts.Force,
-		Progress: opts.Progress,
+		Progress:     opts.Progress,
+		networkGiven: opts.ServiceCIDR != "" || opts.DNSDomain != "",
 	}
 	for _, n := range nodes {
 		serving, client := nodeCerts(n, r.endpointServer)

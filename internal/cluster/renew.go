@@ -34,6 +34,10 @@ type RenewOptions struct {
 // into a dated backup folder <KubeconfigDir>/tmp/kubepki-backup-<time>
 // (0700), named in the result.
 //
+// Before signing, each renewal is linted like every issuance (see
+// [Plan.Renew] for how the apiserver's names are judged) and must keep
+// every SAN of the certificate it replaces.
+//
 // With an explicit name, a missing file or an external CA is an error;
 // with "all" such entries are skipped with a warning, as kubeadm does. A
 // certificate not signed by its plan CA is an error. All files are staged:
@@ -62,7 +66,13 @@ func (p *Plan) RenewableNames() []string {
 	return names
 }
 
-// Renew is [Renew] on a resolved plan.
+// Renew is [Renew] on a resolved plan. The renewed apiserver certificate
+// is checked for the default names of lint rule L14 against the plan's
+// service CIDR and DNS domain only when the options the plan was made
+// from set ServiceCIDR or DNSDomain (a cluster file that says them, for
+// instance). When both were empty, the plan's values are kubeadm's
+// defaults, which need not be the cluster's: the renewal is then judged
+// against the certificate in service, whose every SAN it keeps.
 func (p *Plan) Renew(ctx context.Context, ro RenewOptions) (*Result, error) {
 	all := slices.Contains(ro.Names, "all")
 	names := ro.Names
@@ -131,7 +141,7 @@ func (p *Plan) Renew(ctx context.Context, ro RenewOptions) (*Result, error) {
 	if err := st.commit(ctx); err != nil {
 		return nil, err
 	}
-	res := &Result{Files: r.results, Warnings: r.warnings}
+	res := &Result{Files: r.results, Warnings: append(r.warnings, r.cappedWarnings()...)}
 	if len(st.files) > 0 {
 		res.BackupDir = backup
 	}
@@ -206,7 +216,7 @@ func (r *run) reissue(ca *pki.CA, old *x509.Certificate, key crypto.Signer, rota
 			return nil, nil, err
 		}
 	}
-	cert, err := r.sign(ca, key.Public(), r.renewTemplate(old), what)
+	cert, err := r.signRenewal(ca, key.Public(), r.renewTemplate(old), what, old)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,9 +1,13 @@
 package cluster
 
 import (
+	"crypto/x509"
 	"errors"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -361,5 +365,119 @@ func TestRenewRotateKeysReplacesUnreadableKey(t *testing.T) {
 	}
 	if _, err := Init(t.Context(), o); err != nil {
 		t.Errorf("Init after renewing with a new key: %v", err)
+	}
+}
+
+// TestRenewKeepsClusterNetworkNames: a cluster made with another service
+// CIDR or DNS domain renews without being told them again, keeping every
+// SAN, while a cluster file that says otherwise still blocks a renewal
+// that lacks its names.
+func TestRenewKeepsClusterNetworkNames(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		serviceCIDR string
+		dnsDomain   string
+		serviceIP   string
+	}{
+		{"other CIDR and domain", "10.100.0.0/16", "corp.local", "10.100.0.1"},
+		{"IPv6 primary", "fd00:10:96::/112,10.96.0.0/12", DefaultDNSDomain, "fd00:10:96::1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			o := testOptions(t)
+			o.ServiceCIDR, o.DNSDomain = tc.serviceCIDR, tc.dnsDomain
+			mustInit(t, o)
+			apiPath := filepath.Join(o.CertDir, "apiserver.crt")
+			old := readCert(t, apiPath)
+			later := testStart.Add(100 * 24 * time.Hour)
+
+			// What the certs commands pass: no network settings.
+			unknown := o
+			unknown.ServiceCIDR, unknown.DNSDomain = "", ""
+			unknown.Now = func() time.Time { return later }
+			if _, err := Renew(t.Context(), unknown, RenewOptions{Names: []string{"all"}}); err != nil {
+				t.Fatalf("Renew(all) without network settings: %v", err)
+			}
+			api := readCert(t, apiPath)
+			if !api.NotAfter.Equal(later.Add(DefaultCertValidity)) {
+				t.Errorf("apiserver.crt valid until %s, want %s: not renewed", api.NotAfter, later.Add(DefaultCertValidity))
+			}
+			if diff := cmp.Diff(describe(old), describe(api)); diff != "" {
+				t.Errorf("renewal changed subject, SANs or usages (-old +new):\n%s", diff)
+			}
+			if !slices.ContainsFunc(api.IPAddresses, func(ip net.IP) bool { return ip.String() == tc.serviceIP }) {
+				t.Errorf("renewed apiserver IPs %v lack the service IP %s", api.IPAddresses, tc.serviceIP)
+			}
+
+			// The cluster's own settings pass too.
+			known := o
+			known.Now = unknown.Now
+			if _, err := Renew(t.Context(), known, RenewOptions{Names: []string{"apiserver"}}); err != nil {
+				t.Errorf("Renew(apiserver) with the cluster's settings: %v", err)
+			}
+
+			// Settings that say kubeadm's defaults are judged, and refused.
+			wrong := unknown
+			wrong.ServiceCIDR, wrong.DNSDomain = DefaultServiceCIDR, "other.example"
+			before := snapshot(t, o.KubeconfigDir)
+			_, err := Renew(t.Context(), wrong, RenewOptions{Names: []string{"all"}})
+			lintErr, ok := errors.AsType[*LintError](err)
+			if !ok || !slices.Contains(lintErr.Rules, "L14") || lintErr.Fix == "" {
+				t.Fatalf("Renew(all) with settings the certificate lacks = %v, want a *LintError for L14 with a fix", err)
+			}
+			if diff := cmp.Diff(before, snapshot(t, o.KubeconfigDir)); diff != "" {
+				t.Errorf("refused renew changed files:\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestLostSANs: a renewal that would lose any kind of SAN is named.
+func TestLostSANs(t *testing.T) {
+	t.Parallel()
+	u, _ := url.Parse("spiffe://cluster.local/ns/a")
+	old := &x509.Certificate{DNSNames: []string{"a", "b"}, IPAddresses: []net.IP{net.ParseIP("10.0.0.1"), net.ParseIP("fd00::1")},
+		URIs: []*url.URL{u}, EmailAddresses: []string{"x@example.com"}}
+	same := &x509.Certificate{DNSNames: []string{"b", "a", "c"}, IPAddresses: []net.IP{net.ParseIP("fd00::1"), net.IPv4(10, 0, 0, 1).To4()},
+		URIs: []*url.URL{u}, EmailAddresses: []string{"x@example.com"}}
+	if got := lostSANs(old, same); len(got) != 0 {
+		t.Errorf("lostSANs(old, superset) = %q, want none", got)
+	}
+	want := []string{"DNS:b", "IP:fd00::1", "URI:spiffe://cluster.local/ns/a", "email:x@example.com"}
+	fewer := &x509.Certificate{DNSNames: []string{"a"}, IPAddresses: []net.IP{net.ParseIP("10.0.0.1")}}
+	if diff := cmp.Diff(want, lostSANs(old, fewer)); diff != "" {
+		t.Errorf("lostSANs (-want +got):\n%s", diff)
+	}
+}
+
+// TestRenewWarnsWhenCappedAtCA: a renewal the CA's expiry cuts short says
+// so instead of silently issuing less than asked.
+func TestRenewWarnsWhenCappedAtCA(t *testing.T) {
+	t.Parallel()
+	o := testOptions(t)
+	o.CAValidity = 2 * 365 * 24 * time.Hour
+	mustInit(t, o)
+	ca := readCert(t, filepath.Join(o.CertDir, "ca.crt"))
+	later := testStart.Add(500 * 24 * time.Hour)
+	o.Now = func() time.Time { return later }
+	res, err := Renew(t.Context(), o, RenewOptions{Names: []string{"apiserver", "admin.conf"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := readCert(t, filepath.Join(o.CertDir, "apiserver.crt"))
+	if !api.NotAfter.Equal(ca.NotAfter) {
+		t.Fatalf("renewed apiserver.crt valid until %s, want the CA's %s", api.NotAfter, ca.NotAfter)
+	}
+	if len(res.Warnings) != 1 || !containsAll(res.Warnings[0], "apiserver.crt", "admin.conf", ca.NotAfter.UTC().Format(time.RFC3339), "8760h0m0s") {
+		t.Errorf("warnings %q, want one naming apiserver.crt, admin.conf, the CA's expiry and the validity asked for", res.Warnings)
+	}
+
+	// Within the CA's lifetime there is nothing to say.
+	o.Now = func() time.Time { return testStart.Add(time.Hour) }
+	res, err = Renew(t.Context(), o, RenewOptions{Names: []string{"apiserver"}})
+	if err != nil || len(res.Warnings) != 0 {
+		t.Errorf("Renew within the CA's lifetime = %v, warnings %q; want none", err, res.Warnings)
 	}
 }

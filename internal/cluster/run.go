@@ -8,9 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -89,6 +92,9 @@ type run struct {
 	jobs     []job
 
 	missingDirs map[string]bool // see missingDir
+
+	cappedMu sync.Mutex
+	capped   map[string]*cappedCerts // by CA common name
 }
 
 func newRun(p *Plan) *run {
@@ -110,6 +116,44 @@ func (r *run) missingDir(dir string) bool {
 		r.missingDirs[dir] = missing
 	}
 	return missing
+}
+
+// noteCapped records that cert, issued by ca, ends at the CA's NotAfter
+// instead of at notAfter, which the run asked for. It may be called from
+// parallel jobs.
+func (r *run) noteCapped(ca *pki.CA, cert *x509.Certificate, notAfter time.Time, certPath string) {
+	if !cert.NotAfter.Before(notAfter) {
+		return
+	}
+	r.cappedMu.Lock()
+	defer r.cappedMu.Unlock()
+	if r.capped == nil {
+		r.capped = map[string]*cappedCerts{}
+	}
+	name := ca.Cert.Subject.CommonName
+	if r.capped[name] == nil {
+		r.capped[name] = &cappedCerts{caNotAfter: ca.Cert.NotAfter}
+	}
+	r.capped[name].paths = append(r.capped[name].paths, certPath)
+}
+
+// cappedCerts are the certificates of a run that one CA's expiry cut short.
+type cappedCerts struct {
+	caNotAfter time.Time
+	paths      []string
+}
+
+// cappedWarnings says, per CA, which certificates of the run are valid
+// only until the CA expires, sooner than the validity asked for.
+func (r *run) cappedWarnings() []string {
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(r.capped)) {
+		c := r.capped[name]
+		paths := slices.Sorted(slices.Values(c.paths))
+		out = append(out, fmt.Sprintf("%s: valid only until the CA %q expires on %s, sooner than the %s asked for; make a new CA before then",
+			strings.Join(paths, ", "), name, c.caNotAfter.UTC().Format(time.RFC3339), r.plan.CertValidity))
+	}
+	return out
 }
 
 func (r *run) result(name, kind, path string, st Status) {
@@ -181,7 +225,7 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 	if err := w.finish(ctx, nil); err != nil {
 		return nil, err
 	}
-	return &Result{Files: r.results, Warnings: r.warnings}, nil
+	return &Result{Files: r.results, Warnings: append(r.warnings, r.cappedWarnings()...)}, nil
 }
 
 // runJobs runs jobs on all cores and hands each job's files to put as
