@@ -274,7 +274,7 @@ SECURITY NOTICE: this signs new credentials with the cluster CAs.`,
 			tuneGCForRun()
 			res, err := cluster.Renew(cmd.Context(), opts, cluster.RenewOptions{Names: args, RotateKeys: o.rotateKeys})
 			if err != nil {
-				if errors.Is(err, cluster.ErrUnknownName) {
+				if _, bad := errors.AsType[*cluster.OptionsError](err); bad || errors.Is(err, cluster.ErrUnknownName) {
 					return &UsageError{Err: err}
 				}
 				return err

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/kubepki/kubepki/internal/pki/pkitest"
 )
 
@@ -290,5 +291,36 @@ func TestCertsRenewAllNonDefaultNetwork(t *testing.T) {
 			}
 			runOpenSSL(t, openssl, "verify", "-CAfile", filepath.Join(dir, "pki", "ca.crt"), api)
 		})
+	}
+}
+
+// TestValidityMinimum: init and renew refuse a validity that would issue
+// certificates expiring at once, and accept the minimum.
+func TestValidityMinimum(t *testing.T) {
+	t.Parallel()
+	dir := initDir(t)
+	before := pkiFolderState(t, dir)
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"init 1s", initArgs(t.TempDir(), "--cert-validity", "1s")},
+		{"init CA 1m", initArgs(t.TempDir(), "--ca-validity", "1m", "--cert-validity", "1m")},
+		{"renew 1m", append([]string{"certs", "renew", "apiserver", "--cert-validity", "1m"}, dirArgs(dir)...)},
+		{"renew 9m59s", append([]string{"certs", "renew", "all", "--cert-validity", "9m59s"}, dirArgs(dir)...)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, errOut, code := execPKI(t, tc.args...)
+			if code != 2 || !strings.Contains(errOut, "minimum 10m0s") {
+				t.Errorf("%v: exit %d, stderr %q; want 2 naming the minimum", tc.args, code, errOut)
+			}
+		})
+	}
+	if diff := cmp.Diff(before, pkiFolderState(t, dir)); diff != "" {
+		t.Errorf("refused renew changed files:\n%s", diff)
+	}
+	if _, errOut, code := execPKI(t, append([]string{"certs", "renew", "apiserver", "--cert-validity", "10m"}, dirArgs(dir)...)...); code != 0 {
+		t.Errorf("renew --cert-validity 10m: exit %d: %s", code, errOut)
 	}
 }

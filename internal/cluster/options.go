@@ -28,6 +28,11 @@ const (
 	DefaultCertValidity = 365 * 24 * time.Hour
 	// DefaultCAValidity is the lifetime of CA certificates.
 	DefaultCAValidity = 10 * 365 * 24 * time.Hour
+	// MinValidity is the shortest lifetime of a certificate or CA that
+	// init and renew issue, as kubepki sign's minimum and the
+	// Certificates API's (spec.expirationSeconds ≥ 600): anything
+	// shorter expires before the components have even restarted with it.
+	MinValidity = 10 * time.Minute
 	// Backdate is how far before the run's start time every certificate
 	// becomes valid, to allow for clock skew (kubeadm's
 	// CertificateBackdate).
@@ -76,10 +81,11 @@ type Options struct {
 	// [pki.DefaultKeyAlgorithm].
 	KeyAlgorithm pki.KeyAlgorithm
 	// CertValidity is the lifetime of leaf certificates; 0 means
-	// [DefaultCertValidity].
+	// [DefaultCertValidity]. It must be at least [MinValidity] and not
+	// longer than CAValidity.
 	CertValidity time.Duration
 	// CAValidity is the lifetime of CA certificates; 0 means
-	// [DefaultCAValidity].
+	// [DefaultCAValidity]. It must be at least [MinValidity].
 	CAValidity time.Duration
 	// Now is the clock; nil means time.Now. It is read once per run, and
 	// that start time dates every certificate of the run.

@@ -470,8 +470,11 @@ func NewPlan(opts Options) (*Plan, error) {
 	if caValidity == 0 {
 		caValidity = DefaultCAValidity
 	}
-	if certValidity < 0 || caValidity < 0 {
-		bad("validity must be positive (certificates %s, CAs %s)", certValidity, caValidity)
+	if certValidity < MinValidity {
+		bad("certificate validity %s is shorter than the minimum %s: such certificates expire before the components use them", certValidity, MinValidity)
+	}
+	if caValidity < MinValidity {
+		bad("CA validity %s is shorter than the minimum %s", caValidity, MinValidity)
 	}
 	if certValidity > caValidity {
 		bad("certificate validity %s is longer than CA validity %s: certificates cannot outlive their CA", certValidity, caValidity)
