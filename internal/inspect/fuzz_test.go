@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"bytes"
+	"crypto/x509"
 	"os"
 	"path/filepath"
 	"slices"
@@ -60,6 +61,10 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("walked %s holding no certificate has no error finding: %+v", name, rep.Findings)
 		}
 
+		// What Go's DER parser takes, Parse takes too.
+		if certs, derErr := x509.ParseCertificates(data); derErr == nil && len(certs) > 0 && !bytes.Contains(data, pemBegin) && err != nil {
+			t.Fatalf("Parse refuses %d DER certificates that crypto/x509 parses: %v", len(certs), err)
+		}
 		if err != nil {
 			if err.Error() == "" {
 				t.Fatal("empty error message")
@@ -91,6 +96,17 @@ func FuzzParse(f *testing.F) {
 			if !ok {
 				t.Fatalf("object of kind %q lacks its value: %+v", o.Kind, o)
 			}
+		}
+		// DER is parsed byte for byte: the certificates of a DER input are
+		// all of it, nothing trimmed.
+		var raw []byte
+		for _, o := range objs {
+			if o.Kind == KindCertificate && o.Format == "DER" {
+				raw = append(raw, o.Certificate.Raw...)
+			}
+		}
+		if raw != nil && !bytes.Equal(raw, data) {
+			t.Fatalf("DER certificates of %d bytes parsed from %d bytes of input", len(raw), len(data))
 		}
 		// Describing and printing what parsed must not fail or panic, and
 		// text output carries no control characters but newlines.

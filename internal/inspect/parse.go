@@ -69,7 +69,9 @@ type Object struct {
 // certificates, certificate requests and keys (unknown block types such as
 // "EC PARAMETERS" are skipped), a DER certificate (or several concatenated),
 // request, PKCS#8, PKCS#1 or SEC1 private key or PKIX public key, a
-// CertificateSigningRequest object or a kubeconfig file in YAML or JSON. It returns [ErrTooLarge] for input over
+// CertificateSigningRequest object or a kubeconfig file in YAML or JSON.
+// White space around text input is ignored; DER input is parsed as is,
+// byte for byte. It returns [ErrTooLarge] for input over
 // [MaxInputSize], [ErrEmpty] for blank input and [ErrUnrecognized] when
 // nothing is found; a PEM block that is present but does not parse is an
 // error naming the block, and one that is truncated or does not decode
@@ -78,14 +80,16 @@ func Parse(data []byte) ([]Object, error) {
 	if len(data) > MaxInputSize {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(data), MaxInputSize)
 	}
+	// Only text is trimmed: DER is binary, and its last byte, part of a
+	// signature or key, may well be 0x09–0x0d or 0x20.
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 {
 		return nil, ErrEmpty
 	}
 	hasPEM := bytes.Contains(data, []byte("-----BEGIN "))
 	switch {
-	case trimmed[0] == 0x30 && !hasPEM: // ASN.1 SEQUENCE: DER
-		if objs, ok := parseDER(trimmed); ok {
+	case trimmed[0] == 0x30 && !hasPEM: // ASN.1 SEQUENCE: DER, parsed as is
+		if objs, ok := parseDER(data); ok {
 			return objs, nil
 		}
 		return nil, fmt.Errorf("%w: binary data is not a DER certificate, request or key", ErrUnrecognized)
