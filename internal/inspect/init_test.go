@@ -2,6 +2,7 @@ package inspect_test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/kubepki/kubepki/internal/cluster"
 	"github.com/kubepki/kubepki/internal/inspect"
 	"github.com/kubepki/kubepki/internal/pki"
+	"github.com/kubepki/kubepki/internal/pki/pkitest"
 )
 
 // initCluster runs kubepki init into a fresh folder and returns the options.
@@ -186,7 +188,7 @@ func TestInspectManifestBroken(t *testing.T) {
 			args: []string{"--requestheader-client-ca-file=" + p("ca.crt"), "--proxy-client-cert-file=" + p("front-proxy-client.crt"), "--proxy-client-key-file=" + p("front-proxy-client.key")}},
 		{name: "missing file", want: []string{inspect.RuleUnreadable}, badItems: 1,
 			args: []string{"--client-ca-file=" + p("nope.crt"), "--tls-cert-file=" + p("apiserver.crt"), "--tls-private-key-file=" + p("apiserver.key")}},
-		{name: "service account keys of two pairs", want: []string{inspect.RuleKeyMismatch},
+		{name: "service account keys of two pairs", want: []string{inspect.RulePublicKeyMismatch},
 			args: []string{"--service-account-key-file=" + p("sa.pub"), "--service-account-signing-key-file=" + p("apiserver.key")}},
 	}
 	for _, tc := range tests {
@@ -310,4 +312,98 @@ func TestLintCopiedCertificate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLintServiceAccountKeyPair replaces sa.pub with the public half of
+// another key, as openssl does when pointed at the wrong file, and shows
+// that lint of the folder and inspect --manifest of kube-apiserver both
+// report it, while a bundle that also holds sa.key's public half, as during
+// a key rotation, is fine.
+func TestLintServiceAccountKeyPair(t *testing.T) {
+	t.Parallel()
+	openssl := pkitest.RequireTool(t, "openssl")
+	for _, tc := range []struct {
+		name   string
+		bundle bool // keep the original sa.pub after the wrong key
+		want   []string
+	}{
+		{name: "public half of apiserver.key", want: []string{inspect.RulePublicKeyMismatch}},
+		{name: "bundle with the right key second", bundle: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			opts := initCluster(t, "")
+			saPub := filepath.Join(opts.CertDir, "sa.pub")
+			orig, err := os.ReadFile(saPub)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.CommandContext(t.Context(), openssl, "pkey", "-in", filepath.Join(opts.CertDir, "apiserver.key"), "-pubout").Output()
+			if err != nil {
+				t.Fatalf("openssl pkey -pubout: %v", err)
+			}
+			if tc.bundle {
+				out = append(out, orig...)
+			}
+			if err := os.WriteFile(saPub, out, 0o600); err != nil {
+				t.Fatal(err)
+			}
+
+			rep, err := inspect.Lint([]string{opts.KubeconfigDir}, inspect.LintOptions{Context: inspect.Context{APIServerAddresses: []string{opts.AdvertiseAddress}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rulesUnder(rep.Findings, saPub); !slices.Equal(got, tc.want) {
+				t.Errorf("lint: rules %q under %s, want %q", got, saPub, tc.want)
+			}
+
+			flags, err := cluster.ComponentFlags(opts, "kube-apiserver", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := writeAPIServerManifest(t, strings.Fields(flags))
+			mrep, err := inspect.InspectManifest(path, inspect.Options{}, inspect.Context{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rulesUnder(mrep.Findings, saPub); !slices.Equal(got, tc.want) {
+				t.Errorf("inspect --manifest: rules %q under %s, want %q", got, saPub, tc.want)
+			}
+		})
+	}
+}
+
+// rulesUnder returns the sorted rule IDs of the findings under source,
+// logging every finding.
+func rulesUnder(fs []inspect.Finding, source string) []string {
+	var got []string
+	for _, f := range fs {
+		if f.Source == source && !slices.Contains(got, f.Rule) {
+			got = append(got, f.Rule)
+		}
+	}
+	slices.Sort(got)
+	return got
+}
+
+// writeAPIServerManifest writes a kube-apiserver static pod manifest with
+// args into a fresh folder and returns its path.
+func writeAPIServerManifest(t *testing.T, args []string) string {
+	t.Helper()
+	pod := corev1.Pod{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{Name: "kube-apiserver", Namespace: "kube-system"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name: "kube-apiserver", Command: append([]string{"kube-apiserver"}, args...),
+		}}},
+	}
+	data, err := yaml.Marshal(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "kube-apiserver.yaml")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -206,9 +206,46 @@ func (s *set) findings(ctx Context) []Finding {
 			fs = append(fs, lintCSRObject(e)...)
 		}
 	}
+	fs = append(fs, s.publicKeyFindings()...)
 	fs = append(fs, s.layoutFindings()...)
 	sortFindings(fs)
 	return fs
+}
+
+// publicKeyFindings reports the public key files that hold no public half
+// of the private key their name pairs them with (sa.pub and sa.key, L43).
+// A file of several public keys, as kube-apiserver's
+// --service-account-key-file takes while keys rotate, is fine when one of
+// them is the key's.
+func (s *set) publicKeyFindings() []Finding {
+	byPath := map[string][]*entry{}
+	var paths []string
+	for _, e := range s.entries {
+		if e.context || e.embedded || e.err != nil || e.obj.Kind != KindPublicKey || e.obj.PublicKey == nil || e.path == "" {
+			continue
+		}
+		if _, ok := byPath[e.path]; !ok {
+			paths = append(paths, e.path)
+		}
+		byPath[e.path] = append(byPath[e.path], e)
+	}
+	var out []Finding
+	for _, p := range paths {
+		pubs := byPath[p]
+		k := s.keyFor(pubs[0])
+		if k == nil || k.obj.PublicKey == nil {
+			continue
+		}
+		if slices.ContainsFunc(pubs, func(e *entry) bool { return publicKeysEqual(e.obj.PublicKey, k.obj.PublicKey) }) {
+			continue
+		}
+		msg := fmt.Sprintf("public key %s is not the public half of private key %s", p, k.source)
+		if fileKey(p) == "sa.pub" {
+			msg += ": kube-apiserver verifies service-account tokens with the one while they are signed with the other, and rejects every token (every pod gets 401)"
+		}
+		out = append(out, finding(RulePublicKeyMismatch, p, "%s", msg))
+	}
+	return out
 }
 
 // layoutFindings reports the files whose name says what they hold and

@@ -273,6 +273,10 @@ func manifestFindings(flags map[string]fileFlag, byFlag map[string][]*entry, s *
 			continue
 		}
 		subject := certs[0]
+		if f.use == "public-key" {
+			fs = append(fs, publicKeyFlagFindings(flag, f.key, certs, byFlag[f.key], s)...)
+			continue
+		}
 		pub := subject.obj.publicKeyOf()
 		if keys := byFlag[f.key]; f.key != "" && len(keys) > 0 && keys[0].err == nil && pub != nil && keys[0].obj.PublicKey != nil {
 			if !publicKeysEqual(pub, keys[0].obj.PublicKey) && s.keyFor(subject) != keys[0] {
@@ -293,6 +297,33 @@ func manifestFindings(flags map[string]fileFlag, byFlag map[string][]*entry, s *
 		}
 	}
 	return fs
+}
+
+// publicKeyFlagFindings checks that the public keys a flag names (every
+// --service-account-key-file, each file possibly a bundle) include the
+// public half of the private key keyFlag names: kube-apiserver verifies the
+// tokens it signs with --service-account-signing-key-file against them
+// (L43). A public key file paired by name with that key file is already
+// checked by [set.publicKeyFindings].
+func publicKeyFlagFindings(flag, keyFlag string, pubs, keys []*entry, s *set) []Finding {
+	if keyFlag == "" || len(keys) == 0 || keys[0].err != nil || keys[0].obj.PublicKey == nil {
+		return nil
+	}
+	key := keys[0]
+	paths := map[string]bool{}
+	for _, e := range pubs {
+		if e.err != nil {
+			return nil // unreadable: an L00 of its own
+		}
+		if pub := e.obj.publicKeyOf(); pub != nil && publicKeysEqual(pub, key.obj.PublicKey) {
+			return nil
+		}
+		paths[e.path] = true
+	}
+	if len(paths) == 1 && s.keyFor(pubs[0]) == key {
+		return nil
+	}
+	return []Finding{finding(RulePublicKeyMismatch, pubs[0].path, "%s %s holds no public half of %s %s: kube-apiserver rejects every service-account token it signs (every pod gets 401)", flag, strings.Join(sortedKeys(paths), ", "), keyFlag, key.source)}
 }
 
 func dedupeFindings(fs []Finding) []Finding {

@@ -67,6 +67,7 @@ const (
 	RuleCANoKeyUsage          = "L40"
 	RuleCSRObjectInvalid      = "L41"
 	RuleMissingPair           = "L42"
+	RulePublicKeyMismatch     = "L43"
 )
 
 var rules = []Rule{
@@ -110,6 +111,7 @@ var rules = []Rule{
 	{RuleCANoKeyUsage, SeverityWarning, "a CA certificate has no key usage extension (RFC 5280 §4.2.1.3 requires Certificate Sign)", "recreate the CA with keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign"},
 	{RuleCSRObjectInvalid, SeverityError, "a CertificateSigningRequest object fails the API's other validation (name, request, conditions)", "fix the field the message names"},
 	{RuleMissingPair, SeverityError, "one half of a kubeadm certificate and key pair is missing in a folder checked (apiserver.key without apiserver.crt, etcd/peer.crt without etcd/peer.key, sa.key without sa.pub, a CA key without its certificate; a CA certificate or sa.pub alone is fine); the component that loads the pair does not start", "restore the missing file from a backup (tmp/kubepki-backup-*); otherwise remove the other half too and rerun kubepki init, which makes the pair again (a new CA or sa.key invalidates what the old one signed)"},
+	{RulePublicKeyMismatch, SeverityError, "a public key file is not the public half of the private key it pairs with (sa.pub and sa.key, or the --service-account-key-file and --service-account-signing-key-file of kube-apiserver); kube-apiserver then rejects every service-account token it issued, and every pod gets 401", "restore both files from a backup (tmp/kubepki-backup-*); or, if the private key is the one in use, write its public half: openssl pkey -in sa.key -pubout -out sa.pub, mode 0600 (a new sa.key would invalidate every token issued)"},
 }
 
 // Rules returns the lint catalogue, ordered by ID.
