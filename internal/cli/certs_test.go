@@ -324,3 +324,19 @@ func TestValidityMinimum(t *testing.T) {
 		t.Errorf("renew --cert-validity 10m: exit %d: %s", code, errOut)
 	}
 }
+
+// TestCertsRenewAllWrongFolder: renew all with a --cert-dir that holds
+// nothing fails naming the folder instead of reporting success.
+func TestCertsRenewAllWrongFolder(t *testing.T) {
+	t.Parallel()
+	dir := initDir(t)
+	wrong := filepath.Join(t.TempDir(), "nothere")
+	_, errOut, code := execPKI(t, "certs", "renew", "all", "--cert-dir", wrong, "--kubeconfig-dir", filepath.Join(t.TempDir(), "k"))
+	if code != 1 || !strings.Contains(errOut, wrong) || strings.Contains(errOut, "Done renewing") {
+		t.Errorf("renew all --cert-dir %s: exit %d, stderr %q; want 1 naming the folder", wrong, code, errOut)
+	}
+	// The right folders still renew.
+	if _, errOut, code := execPKI(t, append([]string{"certs", "renew", "all"}, dirArgs(dir)...)...); code != 0 || !strings.Contains(errOut, "Done renewing") {
+		t.Errorf("renew all: exit %d: %s", code, errOut)
+	}
+}

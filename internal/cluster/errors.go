@@ -13,6 +13,9 @@ var (
 	// ErrUnknownName is returned by Renew for a name that is not in the
 	// plan.
 	ErrUnknownName = errors.New("no such certificate or kubeconfig in the plan")
+	// ErrNothingToRenew is returned by Renew of "all" when the folders
+	// hold none of the plan's certificates and kubeconfigs.
+	ErrNothingToRenew = errors.New("nothing to renew")
 	// ErrNoEmbeddedCert is returned when a kubeconfig's current user does
 	// not embed its client certificate, so it cannot be checked or renewed.
 	ErrNoEmbeddedCert = errors.New("kubeconfig does not have an embedded client certificate")

@@ -39,7 +39,9 @@ type RenewOptions struct {
 // every SAN of the certificate it replaces.
 //
 // With an explicit name, a missing file or an external CA is an error;
-// with "all" such entries are skipped with a warning, as kubeadm does. A
+// with "all" such entries are skipped with a warning, as kubeadm does, but
+// when not one file of the plan is found (wrong folders), "all" fails
+// with [ErrNothingToRenew]. A
 // certificate not signed by its plan CA is an error. All files are staged:
 // on error nothing is changed.
 func Renew(ctx context.Context, opts Options, ro RenewOptions) (*Result, error) {
@@ -93,6 +95,9 @@ func (p *Plan) Renew(ctx context.Context, ro RenewOptions) (*Result, error) {
 		}
 		spec := p.CA(name)
 		crt, keyPath := p.CertPath(spec.BaseName, certSuffix), p.CertPath(spec.BaseName, keySuffix)
+		if !exists(crt) {
+			return nil, fmt.Errorf("CA certificate %s: %w", crt, os.ErrNotExist)
+		}
 		if !exists(keyPath) {
 			return nil, fmt.Errorf("%w: detected external %s (%s is missing)", ErrExternalCA, name, keyPath)
 		}
@@ -107,9 +112,13 @@ func (p *Plan) Renew(ctx context.Context, ro RenewOptions) (*Result, error) {
 	backup := r.backupDir()
 	st := stage{journal: p.journalPath()}
 	var problems []error
+	external := 0
 	skip := func(name string, err error) {
 		if all && (errors.Is(err, ErrExternalCA) || errors.Is(err, os.ErrNotExist)) {
 			r.warnings = append(r.warnings, fmt.Sprintf("%s not renewed: %v", name, err))
+			if errors.Is(err, ErrExternalCA) {
+				external++
+			}
 			return
 		}
 		problems = append(problems, fmt.Errorf("renew %s: %w", name, err))
@@ -137,6 +146,10 @@ func (p *Plan) Renew(ctx context.Context, ro RenewOptions) (*Result, error) {
 	}
 	if len(problems) > 0 {
 		return nil, errors.Join(problems...)
+	}
+	if all && len(st.files) == 0 && external == 0 {
+		return nil, fmt.Errorf("%w: no certificate in %s and no kubeconfig in %s; pass the cluster's folders with --cert-dir and --kubeconfig-dir",
+			ErrNothingToRenew, p.CertDir, p.KubeconfigDir)
 	}
 	if err := st.commit(ctx); err != nil {
 		return nil, err

@@ -481,3 +481,34 @@ func TestRenewWarnsWhenCappedAtCA(t *testing.T) {
 		t.Errorf("Renew within the CA's lifetime = %v, warnings %q; want none", err, res.Warnings)
 	}
 }
+
+// TestRenewAllFindsNothing: "all" on folders that hold none of the
+// cluster's files is an error naming them, not a silent success.
+func TestRenewAllFindsNothing(t *testing.T) {
+	t.Parallel()
+	made := testOptions(t)
+	mustInit(t, made)
+	tests := []struct {
+		name          string
+		certDir       string
+		kubeconfigDir string
+	}{
+		{"both folders empty", t.TempDir(), t.TempDir()},
+		{"both folders missing", filepath.Join(t.TempDir(), "nothere"), filepath.Join(t.TempDir(), "nothere")},
+		{"wrong cert folder, right kubeconfig folder", t.TempDir(), made.KubeconfigDir},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := made
+			o.CertDir, o.KubeconfigDir = tc.certDir, tc.kubeconfigDir
+			before := snapshot(t, made.KubeconfigDir)
+			_, err := Renew(t.Context(), o, RenewOptions{Names: []string{"all"}})
+			if !errors.Is(err, ErrNothingToRenew) || !containsAll(err.Error(), tc.certDir, tc.kubeconfigDir) {
+				t.Fatalf("Renew(all) = %v, want %v naming %s and %s", err, ErrNothingToRenew, tc.certDir, tc.kubeconfigDir)
+			}
+			if diff := cmp.Diff(before, snapshot(t, made.KubeconfigDir)); diff != "" {
+				t.Errorf("Renew(all) changed files:\n%s", diff)
+			}
+		})
+	}
+}
