@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -180,5 +181,41 @@ func TestInitCommandMismatchLeavesFolder(t *testing.T) {
 	out, errOut, code := execPKI(t, initArgs(dir, "--force")...)
 	if code != 0 || !strings.Contains(strings.Join(strings.Fields(out), " "), "replaced "+key) {
 		t.Errorf("init --force exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+// TestInitForceKeepsBackup: a CA key that does not match stops init with
+// the safe fix first; --force replaces the CA and prints where the
+// replaced files are kept.
+func TestInitForceKeepsBackup(t *testing.T) {
+	t.Parallel()
+	dir := initDir(t)
+	pkiDir := filepath.Join(dir, "pki")
+	foreign, err := os.ReadFile(filepath.Join(pkiDir, "front-proxy-ca.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(pkiDir, "ca.key"), foreign, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := execPKI(t, initArgs(dir)...)
+	restore, force := strings.Index(errOut, "restore the original"), strings.Index(errOut, "--force")
+	if code != 1 || restore < 0 || force < restore || !strings.Contains(errOut, "invalidates every certificate and kubeconfig") {
+		t.Fatalf("init with a foreign ca.key: exit %d, stderr %q; want 1, restoring first, then what --force does", code, errOut)
+	}
+	out, errOut, code := execPKI(t, initArgs(dir, "--force")...)
+	if code != 0 {
+		t.Fatalf("init --force: exit %d: %s", code, errOut)
+	}
+	m := regexp.MustCompile(`(?m)^backup +(\S+)$`).FindStringSubmatch(out)
+	if m == nil || !strings.Contains(errOut, "replaced the CA ca") || !strings.Contains(errOut, m[1]) {
+		t.Fatalf("init --force printed no backup folder or CA warning:\n%s\n%s", out, errOut)
+	}
+	saved, err := os.ReadFile(filepath.Join(m[1], "pki", "ca.key"))
+	if err != nil || string(saved) != string(foreign) {
+		t.Errorf("backup of the replaced ca.key missing or different (%v)", err)
+	}
+	if fi, err := os.Stat(filepath.Join(m[1], "pki", "ca.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("backup ca.key: %v, mode %v; want 0600", err, fi.Mode())
 	}
 }

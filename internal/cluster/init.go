@@ -20,7 +20,9 @@ import (
 // such a client certificate. A CA whose key is absent is used as an
 // external CA: its certificates must already exist. Files that do not
 // match make Init fail with a *[MismatchError] for each, unless
-// opts.Force, which replaces them ([StatusReplaced]). Init is idempotent.
+// opts.Force, which replaces them ([StatusReplaced]) after copying each
+// into a backup folder, as [Renew] does (Result.BackupDir). Init is
+// idempotent.
 //
 // Init checks everything and makes all keys and certificates in memory
 // before it writes a file, and restores every file and folder if a write

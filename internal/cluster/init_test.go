@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -124,4 +125,101 @@ func flatten(err error) []error {
 		return out
 	}
 	return []error{err}
+}
+
+// TestInitForceBacksUpReplacedFiles: a CA key that does not match stops
+// Init with advice that puts restoring the key first; Force then replaces
+// the CA and everything it signed, and every replaced file is first
+// copied, byte for byte, into a backup folder (keys and kubeconfigs 0600,
+// folders 0700).
+func TestInitForceBacksUpReplacedFiles(t *testing.T) {
+	t.Parallel()
+	o := testOptions(t)
+	mustInit(t, o)
+	copyFile(t, filepath.Join(o.CertDir, "front-proxy-ca.key"), filepath.Join(o.CertDir, "ca.key"))
+	// A kubeconfig others may read: its copy must not be.
+	if err := os.Chmod(filepath.Join(o.KubeconfigDir, "admin.conf"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, o.KubeconfigDir)
+
+	_, err := Init(t.Context(), o)
+	mm, ok := errors.AsType[*MismatchError](err)
+	if !ok || !strings.HasPrefix(mm.Fix, "restore the original") || !containsAll(mm.Fix, "--force", "invalidates every certificate and kubeconfig") {
+		t.Fatalf("Init with a foreign ca.key = %v, want a *MismatchError whose fix restores the key first and explains --force", err)
+	}
+
+	o.Force = true
+	res := mustInit(t, o)
+	if res.BackupDir == "" {
+		t.Fatal("Init --force replaced files without a backup folder")
+	}
+	if !slices.ContainsFunc(res.Warnings, func(w string) bool { return containsAll(w, "replaced the CA ca", "no longer verify") }) ||
+		!slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, res.BackupDir) }) {
+		t.Errorf("warnings %q, want the replaced CA and the backup folder named", res.Warnings)
+	}
+	replaced := 0
+	for _, f := range res.Files {
+		if f.Status != StatusReplaced {
+			continue
+		}
+		replaced++
+		rel, err := filepath.Rel(o.KubeconfigDir, f.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copyPath := filepath.Join(res.BackupDir, mustPlan(t, o).backupRel(f.Path))
+		data, err := os.ReadFile(copyPath)
+		if err != nil {
+			t.Errorf("no backup of %s: %v", f.Path, err)
+			continue
+		}
+		if string(data) != before[rel].Content {
+			t.Errorf("backup %s differs from the replaced %s", copyPath, f.Path)
+		}
+		fi, err := os.Stat(copyPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := os.FileMode(0o600)
+		if f.Kind == KindCA || f.Kind == KindCert {
+			want = 0o644
+		}
+		if fi.Mode().Perm() != want {
+			t.Errorf("backup %s mode %04o, want %04o", copyPath, fi.Mode().Perm(), want)
+		}
+	}
+	// ca.crt and ca.key, the two leaves the CA signs and the five
+	// kubeconfigs.
+	if replaced != 11 {
+		t.Errorf("%d files replaced, want 11", replaced)
+	}
+	err = filepath.WalkDir(filepath.Join(o.KubeconfigDir, "tmp"), func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if fi, _ := d.Info(); d.IsDir() && fi.Mode().Perm() != 0o700 {
+			t.Errorf("backup folder %s mode %04o, want 0700", p, fi.Mode().Perm())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Nothing replaced, no backup.
+	res = mustInit(t, o)
+	if res.BackupDir != "" {
+		t.Errorf("Init with nothing to replace made backup folder %s", res.BackupDir)
+	}
+}
+
+// mustPlan resolves o.
+func mustPlan(t *testing.T, o Options) *Plan {
+	t.Helper()
+	p, err := NewPlan(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

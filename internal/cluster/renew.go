@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -30,9 +29,10 @@ type RenewOptions struct {
 // the existing certificate, valid from the start time minus Backdate to
 // the start time plus CertValidity, with a new serial. Kubeconfig files
 // get the new certificate (and the current CA certificate) embedded, all
-// other fields kept. Every replaced file is first copied, with its mode,
-// into a dated backup folder <KubeconfigDir>/tmp/kubepki-backup-<time>
-// (0700), named in the result.
+// other fields kept. Every replaced file is first copied, with its mode
+// (never wider than the new file's: 0600 for keys and kubeconfigs), into
+// a dated backup folder <KubeconfigDir>/tmp/kubepki-backup-<time> (0700),
+// named in the result.
 //
 // Before signing, each renewal is linted like every issuance (see
 // [Plan.Renew] for how the apiserver's names are judged) and must keep
@@ -179,29 +179,6 @@ func (p *Plan) kubeconfigSpec(name string) *KubeconfigSpec {
 	return nil
 }
 
-// backupDir returns a backup folder name that does not exist yet.
-func (r *run) backupDir() string {
-	base := filepath.Join(r.plan.KubeconfigDir, "tmp", "kubepki-backup-"+r.now().Format("2006-01-02-150405"))
-	dir := base
-	for i := 1; exists(dir); i++ {
-		dir = fmt.Sprintf("%s-%d", base, i)
-	}
-	return dir
-}
-
-// backupFile stages a copy of path into the backup folder under rel.
-func backupFile(path, backup, rel string) (stagedFile, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return stagedFile{}, err
-	}
-	data, err := pki.ReadFile(path)
-	if err != nil {
-		return stagedFile{}, err
-	}
-	return stagedFile{path: filepath.Join(backup, rel), data: data, mode: fi.Mode().Perm(), dirMode: pki.ModeKeyDir}, nil
-}
-
 // renewTemplate are the options that re-issue old: same subject, SANs,
 // usages; the run's validity.
 func (r *run) renewTemplate(old *x509.Certificate) pki.CertOptions {
@@ -264,11 +241,11 @@ func (r *run) renewPair(name, baseName, caName string, loadCA func(string) (*pki
 		return nil, err
 	}
 	var files []stagedFile
-	for _, path := range []string{crt, keyPath} {
-		if path == keyPath && (!rotate || !exists(keyPath)) {
-			break
+	for _, f := range pairModes(crt, keyPath) {
+		if f.path == keyPath && (!rotate || !exists(keyPath)) {
+			continue
 		}
-		b, err := backupFile(path, backup, filepath.Join("pki", filepath.FromSlash(baseName)+filepath.Ext(path)))
+		b, err := r.plan.backupFile(f.path, backup, f.mode)
 		if err != nil {
 			return nil, err
 		}
@@ -321,7 +298,7 @@ func (r *run) renewKubeconfig(k *KubeconfigSpec, loadCA func(string) (*pki.CA, e
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	b, err := backupFile(path, backup, filepath.Join("kubeconfig", filepath.FromSlash(k.Name)))
+	b, err := r.plan.backupFile(path, backup, pki.ModeKubeconfig)
 	if err != nil {
 		return nil, err
 	}
@@ -329,9 +306,9 @@ func (r *run) renewKubeconfig(k *KubeconfigSpec, loadCA func(string) (*pki.CA, e
 	r.result(k.Name, KindKubeconfig, path, StatusRenewed)
 	if k.CertBaseName != "" {
 		crt, keyPath := r.plan.CertPath(k.CertBaseName, certSuffix), r.plan.CertPath(k.CertBaseName, keySuffix)
-		for _, p := range []string{crt, keyPath} {
-			if exists(p) {
-				b, err := backupFile(p, backup, filepath.Join("pki", filepath.FromSlash(k.CertBaseName)+filepath.Ext(p)))
+		for _, f := range pairModes(crt, keyPath) {
+			if exists(f.path) {
+				b, err := r.plan.backupFile(f.path, backup, f.mode)
 				if err != nil {
 					return nil, err
 				}

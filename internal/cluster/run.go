@@ -137,6 +137,21 @@ func (r *run) noteCapped(ca *pki.CA, cert *x509.Certificate, notAfter time.Time,
 	r.capped[name].paths = append(r.capped[name].paths, certPath)
 }
 
+// replacedWarnings says what replacing files means: for each CA made
+// anew in place of an old one, that everything the old CA signed outside
+// this run no longer verifies; and where the old files are.
+func (r *run) replacedWarnings(backup string) []string {
+	var out []string
+	for _, spec := range r.plan.CAs {
+		for _, f := range r.results {
+			if f.Name == spec.Name && f.Kind == KindCA && f.Status == StatusReplaced {
+				out = append(out, fmt.Sprintf("replaced the CA %s (%s): certificates and kubeconfigs the old one signed elsewhere (other nodes, users, kubelets) no longer verify; reissue them", spec.Name, f.Path))
+			}
+		}
+	}
+	return append(out, fmt.Sprintf("the replaced files are kept in %s", backup))
+}
+
 // cappedCerts are the certificates of a run that one CA's expiry cut short.
 type cappedCerts struct {
 	caNotAfter time.Time
@@ -206,10 +221,28 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 			clear(b)
 		}
 	}()
+	// Every file replaced (with Force) is first copied into a backup
+	// folder, staged with the rest: the copies exist once the new files
+	// do.
+	backup := r.backupDir()
+	backedUp := 0
 	put := func(files []stagedFile) error {
-		mu.Lock()
+		var copies []stagedFile
 		for _, f := range files {
-			if f.mode == pki.ModeKey || f.mode == pki.ModeKubeconfig {
+			if !exists(f.path) {
+				continue
+			}
+			b, err := r.plan.backupFile(f.path, backup, f.mode)
+			if err != nil {
+				return fmt.Errorf("back up %s before replacing it: %w", f.path, err)
+			}
+			copies = append(copies, b)
+		}
+		files = append(copies, files...)
+		mu.Lock()
+		backedUp += len(copies)
+		for _, f := range files {
+			if f.mode&0o077 == 0 {
 				secrets = append(secrets, f.data)
 			}
 		}
@@ -225,7 +258,12 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 	if err := w.finish(ctx, nil); err != nil {
 		return nil, err
 	}
-	return &Result{Files: r.results, Warnings: append(r.warnings, r.cappedWarnings()...)}, nil
+	res := &Result{Files: r.results, Warnings: append(r.warnings, r.cappedWarnings()...)}
+	if backedUp > 0 {
+		res.BackupDir = backup
+		res.Warnings = append(res.Warnings, r.replacedWarnings(backup)...)
+	}
+	return res, nil
 }
 
 // runJobs runs jobs on all cores and hands each job's files to put as
@@ -321,12 +359,12 @@ func (r *run) planCA(spec CASpec) {
 			r.result(spec.Name, KindCA, crt, StatusUnchanged)
 			return
 		}
-		if r.fail(&MismatchError{File: crt, Problem: "cannot be used as CA: " + err.Error()}) {
+		if r.fail(&MismatchError{File: crt, Problem: "cannot be used as CA: " + err.Error(), Fix: r.caFix(spec, crt)}) {
 			return
 		}
 		status = StatusReplaced
 	case !certExists:
-		if r.fail(&MismatchError{File: crt, Problem: "is missing while its key " + keyPath + " exists"}) {
+		if r.fail(&MismatchError{File: crt, Problem: "is missing while its key " + keyPath + " exists", Fix: r.caFix(spec, crt)}) {
 			return
 		}
 		status = StatusReplaced
@@ -342,7 +380,7 @@ func (r *run) planCA(spec CASpec) {
 			r.result(spec.Name, KindKey, keyPath, StatusUnchanged)
 			return
 		}
-		if r.fail(&MismatchError{File: crt, Problem: "cannot be used as CA with " + keyPath + ": " + err.Error()}) {
+		if r.fail(&MismatchError{File: crt, Problem: "cannot be used as CA with " + keyPath + ": " + err.Error(), Fix: r.caFix(spec, keyPath)}) {
 			return
 		}
 		status = StatusReplaced
@@ -364,6 +402,16 @@ func (r *run) planCA(spec CASpec) {
 		cs.ca, cs.cert = ca, ca.Cert
 		return r.pairFiles(spec.BaseName, ca.Cert, ca.Key)
 	})
+}
+
+// caFix is the advice for a CA that cannot be used: restore the file at
+// fault first, since the alternative, a new CA, invalidates everything
+// the old one signed.
+func (r *run) caFix(spec CASpec, fault string) string {
+	return fmt.Sprintf("restore the original %s, for example from a backup (%s); only if the CA is lost, rerun with --force, "+
+		"which makes a new CA %s (replacing %s and %s) and so invalidates every certificate and kubeconfig the old one signed; the replaced files are copied to %s first",
+		fault, filepath.Join(r.plan.KubeconfigDir, "tmp", "kubepki-backup-*"), spec.Name,
+		r.plan.CertPath(spec.BaseName, certSuffix), r.plan.CertPath(spec.BaseName, keySuffix), filepath.Join(r.plan.KubeconfigDir, "tmp"))
 }
 
 // externalCAError says that name cannot be made because its CA has no key.
