@@ -942,7 +942,9 @@ func newConfigCheckCommand(streams IOStreams, flags *configFlags) *cobra.Command
 cluster and user exist, the CA and the client certificate and key files exist
 and parse, the key matches the certificate, the certificate chains to the
 cluster's CA for client auth, and how long it remains valid (a warning within
---expiry-warning). With --connect, also a TLS handshake with the server: its
+--expiry-warning). A cluster or user that names a file and also carries inline
+data for the same CA, certificate or key fails, since kubectl refuses to use
+it. With --connect, also a TLS handshake with the server: its
 certificate must chain to the cluster CA and name the server's host (or
 tls-server-name), and GET /version must succeed with the context's credentials.
 

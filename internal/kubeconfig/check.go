@@ -163,8 +163,8 @@ func checkContext(ctx context.Context, cfg *clientcmdapi.Config, name string, op
 		r.add(CheckEntries, StatusOK, "cluster and user are defined")
 	}
 
-	roots := checkCA(&r, cluster)
-	cert, intermediates, key := checkCredentials(&r, user)
+	roots := checkCA(&r, kctx.Cluster, cluster)
+	cert, intermediates, key := checkCredentials(&r, kctx.AuthInfo, user)
 	if cert != nil {
 		r.Subject = subjectString(cert)
 		na := cert.NotAfter.UTC()
@@ -210,8 +210,13 @@ func checkContext(ctx context.Context, cfg *clientcmdapi.Config, name string, op
 }
 
 // checkCA reports on the cluster's CA and returns its certificates (nil if
-// there is none or it is unusable).
-func checkCA(r *ContextReport, cluster *clientcmdapi.Cluster) []*x509.Certificate {
+// there is none or it is unusable). A cluster with both a CA file and CA
+// data fails, as client-go's validation refuses it.
+func checkCA(r *ContextReport, name string, cluster *clientcmdapi.Cluster) []*x509.Certificate {
+	if cluster.CertificateAuthority != "" && len(cluster.CertificateAuthorityData) > 0 {
+		r.add(CheckCA, StatusFail, "kubectl refuses this context: certificate-authority-data and certificate-authority are both specified for %s; keep one: delete the certificate-authority line to keep the data, or embed the file instead with kubepki config set-cluster %s --certificate-authority %s --embed-certs", name, name, cluster.CertificateAuthority)
+		return nil
+	}
 	data := cluster.CertificateAuthorityData
 	src := "certificate-authority-data"
 	if len(data) == 0 && cluster.CertificateAuthority != "" {
@@ -241,12 +246,27 @@ func checkCA(r *ContextReport, cluster *clientcmdapi.Cluster) []*x509.Certificat
 }
 
 // checkCredentials reports on the user's certificate and key files and
-// returns what parsed.
-func checkCredentials(r *ContextReport, user *clientcmdapi.AuthInfo) (*x509.Certificate, []*x509.Certificate, crypto.Signer) {
+// returns what parsed. A user with both a file and data for its
+// certificate or its key fails, as client-go's validation refuses it.
+func checkCredentials(r *ContextReport, name string, user *clientcmdapi.AuthInfo) (*x509.Certificate, []*x509.Certificate, crypto.Signer) {
 	hasCert := len(user.ClientCertificateData) > 0 || user.ClientCertificate != ""
 	hasKey := len(user.ClientKeyData) > 0 || user.ClientKey != ""
 	if !hasCert && !hasKey {
 		r.add(CheckFiles, StatusSkip, "the user does not authenticate with a client certificate")
+		return nil, nil, nil
+	}
+	// client-go's validateAuthInfo, which kubectl runs before it uses a
+	// context (tools/clientcmd/validation.go).
+	both := false
+	if user.ClientCertificate != "" && len(user.ClientCertificateData) > 0 {
+		r.add(CheckFiles, StatusFail, "kubectl refuses this context: client-cert-data and client-cert are both specified for %s; keep one: delete the client-certificate line to keep the data, or embed the file instead with kubepki config set-credentials %s --client-certificate %s --embed-certs", name, name, user.ClientCertificate)
+		both = true
+	}
+	if user.ClientKey != "" && len(user.ClientKeyData) > 0 {
+		r.add(CheckFiles, StatusFail, "kubectl refuses this context: client-key-data and client-key are both specified for %s; keep one: delete the client-key line to keep the data, or embed the file instead with kubepki config set-credentials %s --client-key %s --embed-certs", name, name, user.ClientKey)
+		both = true
+	}
+	if both {
 		return nil, nil, nil
 	}
 	load := func(data []byte, path, what string) []byte {

@@ -4,8 +4,13 @@ import (
 	"crypto"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -157,4 +162,89 @@ func FuzzCheck(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCheckBothFileAndData writes kubeconfig files that name a file and
+// carry inline data for one credential, and shows that Check fails them,
+// as stock kubectl refuses to use them, while the same file with the data
+// alone passes both: kubectl reaches a loopback server with it.
+func TestCheckBothFileAndData(t *testing.T) {
+	t.Parallel()
+	kubectl := pkitest.RequireTool(t, "kubectl")
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"major":"1","minor":"32","gitVersion":"v1.32.0"}`)
+	}))
+	t.Cleanup(srv.Close)
+	ca := pkitest.NewCA(t, "kubernetes")
+	cert, key := pkitest.ClientCert(t, ca, "jane", "dev")
+	keyPEM, err := pki.MarshalPrivateKeyPEM(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile := pkitest.WritePair(t, dir, "jane", cert, key)
+	caFile := filepath.Join(dir, "server-ca.crt")
+	// The cluster CA bundle: the server's and the client certificate's.
+	serverCA := append(pki.MarshalCertificatePEM(srv.Certificate()), pki.MarshalCertificatePEM(ca.Cert)...)
+	if err := os.WriteFile(caFile, serverCA, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name      string
+		mutate    func(*clientcmdapi.Config)
+		wantCheck string // the check that fails; "" for none
+	}{
+		{name: "data only"},
+		{name: "client certificate file and data", wantCheck: CheckFiles,
+			mutate: func(c *clientcmdapi.Config) { c.AuthInfos["jane"].ClientCertificate = certFile }},
+		{name: "client key file and data", wantCheck: CheckFiles,
+			mutate: func(c *clientcmdapi.Config) { c.AuthInfos["jane"].ClientKey = keyFile }},
+		{name: "CA file and data", wantCheck: CheckCA,
+			mutate: func(c *clientcmdapi.Config) { c.Clusters["kubernetes"].CertificateAuthority = caFile }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := NewCertConfig("kubernetes", srv.URL, serverCA, "jane", pki.MarshalCertificatePEM(cert), keyPEM)
+			if tc.mutate != nil {
+				tc.mutate(cfg)
+			}
+			home := t.TempDir()
+			path := filepath.Join(home, "config")
+			if err := Write(path, cfg); err != nil {
+				t.Fatal(err)
+			}
+
+			loaded, err := LoadingRules(path).Load()
+			if err != nil {
+				t.Fatal(err)
+			}
+			reports, err := Check(t.Context(), loaded, CheckOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var failed []string
+			for _, res := range reports[0].Results {
+				if res.Status == StatusFail {
+					failed = append(failed, res.Check)
+					t.Logf("%s: %s", res.Check, res.Message)
+				}
+			}
+			if tc.wantCheck == "" && len(failed) > 0 {
+				t.Errorf("Check failed %q, want no failure", failed)
+			}
+			if tc.wantCheck != "" && !slices.Equal(failed, []string{tc.wantCheck}) {
+				t.Errorf("Check failed %q, want exactly %q", failed, tc.wantCheck)
+			}
+
+			cmd := exec.CommandContext(t.Context(), kubectl, "--kubeconfig", path, "get", "--raw", "/version", "--request-timeout", "10s")
+			cmd.Env = append(os.Environ(), "HOME="+home, "KUBECONFIG=")
+			out, err := cmd.CombinedOutput()
+			if refused := err != nil; refused != (tc.wantCheck != "") {
+				t.Errorf("kubectl get --raw /version: error %v, want refused %v\n%s", err, tc.wantCheck != "", out)
+			}
+		})
+	}
 }
