@@ -107,6 +107,7 @@ func (s *set) findings(ctx Context) []Finding {
 
 	seen := map[string]bool{} // lint a certificate found twice only once
 	serials := map[string]*entry{}
+	wrongCAData := map[*entry]bool{} // kubeconfig clusters reported under L47
 	// Files first, so that a CA both in ca.crt and in kubeconfig files is
 	// reported under ca.crt.
 	ordered := slices.Clone(certs)
@@ -155,7 +156,15 @@ func (s *set) findings(ctx Context) []Finding {
 			case iss == nil:
 				fs = append(fs, finding(RuleWrongCA, e.source, "%s is signed by none of the CAs read; issuer is %q", r.name, formatName(cert.Issuer)))
 			case want != nil && !s.chainsTo(iss, want):
-				if r.id == RoleFrontProxyClient && roles[iss].id == RoleClusterCA {
+				if e.kubeconfigUser != "" && want.kubeconfigCluster != "" && roles[iss].id == RoleClusterCA && !iss.embedded {
+					// The client certificate is right: kube-apiserver's
+					// --client-ca-file holds the cluster CA. The CA data
+					// the client verifies the server with is wrong.
+					if !wrongCAData[want] {
+						wrongCAData[want] = true
+						fs = append(fs, s.kubeconfigWrongCA(want, iss, roles))
+					}
+				} else if r.id == RoleFrontProxyClient && roles[iss].id == RoleClusterCA {
 					fs = append(fs, finding(RuleFrontProxyCA, e.source, "front-proxy client certificate is signed by the cluster CA %s", iss.source))
 				} else {
 					fs = append(fs, finding(RuleWrongCA, e.source, "%s is signed by %s (%s), not by %s (%s)", r.name, iss.source, roles[iss].name, want.source, roles[want].name))
@@ -190,10 +199,18 @@ func (s *set) findings(ctx Context) []Finding {
 			fs = append(fs, finding(RuleCSRObjectEncoding, e.source, "%v", e.err))
 		case e.err != nil && !e.embedded:
 			fs = append(fs, finding(RuleUnreadable, e.source, "%v", e.err))
+		case e.err != nil && e.kubeconfigCluster != "":
+			f := finding(RuleKubeconfigMissingFile, e.source, "%v", e.err)
+			f.Fix = setClusterFix(e.path, e.kubeconfigCluster)
+			fs = append(fs, f)
 		case e.err != nil:
-			fs = append(fs, finding(RuleKubeconfigMissingFile, e.source, "%v", e.err))
+			f := finding(RuleKubeconfigMissingFile, e.source, "%v", e.err)
+			f.Fix = setCredentialsFix(e.path, e.kubeconfigUser)
+			fs = append(fs, f)
 		case e.userKeyErr != nil:
-			fs = append(fs, finding(RuleKubeconfigMissingFile, e.source, "%v", e.userKeyErr))
+			f := finding(RuleKubeconfigMissingFile, e.source, "%v", e.userKeyErr)
+			f.Fix = setCredentialsFix(e.path, e.kubeconfigUser)
+			fs = append(fs, f)
 		case e.obj.Kind == KindPrivateKey:
 			if e.hasMode && e.mode&0o077 != 0 {
 				fs = append(fs, finding(RuleKeyMode, e.source, "private key file mode is %s; want 0600", modeOctal(uint32(e.mode))))
@@ -246,6 +263,52 @@ func (s *set) publicKeyFindings() []Finding {
 		out = append(out, finding(RulePublicKeyMismatch, p, "%s", msg))
 	}
 	return out
+}
+
+// kubeconfigWrongCA returns the L47 finding for the kubeconfig cluster
+// entry want, whose CA did not sign its user's client certificate while
+// the cluster CA file iss did, with a fix naming the files.
+func (s *set) kubeconfigWrongCA(want, iss *entry, roles map[*entry]role) Finding {
+	what := fmt.Sprintf("CA %q", formatName(want.obj.Certificate.Subject))
+	for _, c := range s.entries {
+		if !c.embedded && c.err == nil && c.obj.Kind == KindCertificate && roles[c].ca && c.obj.Certificate.Equal(want.obj.Certificate) {
+			what = fmt.Sprintf("%s (%s)", c.source, roles[c].name)
+			break
+		}
+	}
+	f := finding(RuleKubeconfigWrongCA, want.source, "certificate-authority of cluster %s is %s, not the cluster CA %s that signed the client certificate; the client cannot verify kube-apiserver", want.kubeconfigCluster, what, iss.source)
+	f.Fix = fmt.Sprintf("kubectl --kubeconfig %s config set-cluster %s --certificate-authority %s --embed-certs", want.path, quoteIfNeeded(want.kubeconfigCluster), iss.path)
+	if name := filepath.Base(want.path); slices.Contains(renewedKubeconfigs, name) {
+		cmd := "kubepki certs renew " + name
+		if d := filepath.Dir(iss.path); d != defaultCertDir {
+			cmd += " --cert-dir " + d
+		}
+		if d := filepath.Dir(want.path); d != defaultKubeconfigDir {
+			cmd += " --kubeconfig-dir " + d
+		}
+		f.Fix = cmd + " rewrites the CA data with the client certificate; or " + f.Fix
+	}
+	return f
+}
+
+// kubeadm's default folders, which "kubepki certs renew" assumes.
+const (
+	defaultCertDir       = "/etc/kubernetes/pki"
+	defaultKubeconfigDir = "/etc/kubernetes"
+)
+
+// renewedKubeconfigs are the kubeconfig files "kubepki certs renew" (like
+// kubeadm's) rewrites, CA data included; the kubelet rotates its own.
+var renewedKubeconfigs = []string{"admin.conf", "super-admin.conf", "controller-manager.conf", "scheduler.conf"}
+
+// setClusterFix is the L32 fix for the CA file of a kubeconfig cluster.
+func setClusterFix(kubeconfig, cluster string) string {
+	return fmt.Sprintf("fix the path (relative paths resolve from the kubeconfig's folder), or embed the CA: kubepki config --kubeconfig %s set-cluster %s --certificate-authority FILE --embed-certs", kubeconfig, quoteIfNeeded(cluster))
+}
+
+// setCredentialsFix is the L32 fix for the files of a kubeconfig user.
+func setCredentialsFix(kubeconfig, user string) string {
+	return fmt.Sprintf("fix the path (relative paths resolve from the kubeconfig's folder), or embed the files: kubepki config --kubeconfig %s set-credentials %s --client-certificate FILE --client-key FILE --embed-certs", kubeconfig, quoteIfNeeded(user))
 }
 
 // layoutFindings reports the files whose name says what they hold and
@@ -379,17 +442,28 @@ func lintKubeconfig(e *entry) []Finding {
 	holdsKey := false
 	for _, name := range sortedKeys(cfg.Clusters) {
 		c := cfg.Clusters[name]
+		// client-go's validation, which kubectl runs before it uses a
+		// context, refuses both (tools/clientcmd/validation.go).
 		if c.CertificateAuthority != "" && len(c.CertificateAuthorityData) > 0 {
-			fs = append(fs, finding(RuleKubeconfigBoth, e.source, "cluster %s has certificate-authority %s and certificate-authority-data", name, c.CertificateAuthority))
+			f := finding(RuleKubeconfigBoth, e.source, "cluster %s has certificate-authority %s and certificate-authority-data; kubectl refuses it: certificate-authority-data and certificate-authority are both specified", name, c.CertificateAuthority)
+			f.Fix = fmt.Sprintf("keep one: delete the certificate-authority line of cluster %s to keep the data, or embed the file instead: kubepki config --kubeconfig %s set-cluster %s --certificate-authority %s --embed-certs", name, e.path, quoteIfNeeded(name), c.CertificateAuthority)
+			fs = append(fs, f)
 		}
 	}
 	for _, name := range sortedKeys(cfg.AuthInfos) {
 		u := cfg.AuthInfos[name]
+		bothFix := func(field, flag, file string) string {
+			return fmt.Sprintf("keep one: delete the %s line of user %s to keep the data, or embed the file instead: kubepki config --kubeconfig %s set-credentials %s --%s %s --embed-certs", field, name, e.path, quoteIfNeeded(name), flag, file)
+		}
 		if u.ClientCertificate != "" && len(u.ClientCertificateData) > 0 {
-			fs = append(fs, finding(RuleKubeconfigBoth, e.source, "user %s has client-certificate %s and client-certificate-data", name, u.ClientCertificate))
+			f := finding(RuleKubeconfigBoth, e.source, "user %s has client-certificate %s and client-certificate-data; kubectl refuses it: client-cert-data and client-cert are both specified", name, u.ClientCertificate)
+			f.Fix = bothFix("client-certificate", "client-certificate", u.ClientCertificate)
+			fs = append(fs, f)
 		}
 		if u.ClientKey != "" && len(u.ClientKeyData) > 0 {
-			fs = append(fs, finding(RuleKubeconfigBoth, e.source, "user %s has client-key %s and client-key-data", name, u.ClientKey))
+			f := finding(RuleKubeconfigBoth, e.source, "user %s has client-key %s and client-key-data; kubectl refuses it: client-key-data and client-key are both specified", name, u.ClientKey)
+			f.Fix = bothFix("client-key", "client-key", u.ClientKey)
+			fs = append(fs, f)
 		}
 		if len(u.ClientKeyData) > 0 {
 			holdsKey = true
@@ -400,7 +474,9 @@ func lintKubeconfig(e *entry) []Finding {
 				p = filepath.Join(base, p)
 			}
 			if _, err := os.Stat(p); err != nil && len(u.ClientCertificateData) == 0 && u.ClientCertificate == "" {
-				fs = append(fs, finding(RuleKubeconfigMissingFile, e.source, "user %s: client-key %s: %v", name, p, err))
+				f := finding(RuleKubeconfigMissingFile, e.source, "user %s: client-key %s: %v", name, p, err)
+				f.Fix = setCredentialsFix(e.path, name)
+				fs = append(fs, f)
 			}
 		}
 	}

@@ -68,6 +68,7 @@ const (
 	RuleCSRObjectInvalid      = "L41"
 	RuleMissingPair           = "L42"
 	RulePublicKeyMismatch     = "L43"
+	RuleKubeconfigWrongCA     = "L47"
 )
 
 var rules = []Rule{
@@ -101,8 +102,8 @@ var rules = []Rule{
 	{RuleFrontProxyCA, SeverityWarning, "the front-proxy client certificate is signed by the cluster CA, collapsing request-header trust into client-certificate trust", "issue front-proxy-client.crt from a separate front-proxy-ca"},
 	{RuleWeakCrypto, SeverityError, "a certificate, request or key uses a SHA-1 or MD5 signature or an RSA key under 2048 bits", "reissue with an ECDSA P-256 or RSA 2048+ key and SHA-256"},
 	{RuleSerial, SeverityWarning, "a serial number is not positive, longer than 20 octets, or has little entropy (under 40 bits, e.g. openssl -set_serial 01)", "reissue with a random serial (openssl -CAcreateserial or kubepki)"},
-	{RuleKubeconfigBoth, SeverityWarning, "a kubeconfig has both a file path and inline data for one credential; the data silently wins", "keep either client-certificate or client-certificate-data (likewise key and CA)"},
-	{RuleKubeconfigMissingFile, SeverityError, "a kubeconfig names a certificate, key or CA file that cannot be read (relative paths resolve from the kubeconfig's directory)", "fix the path, or embed the data with kubepki config set-credentials --embed-certs"},
+	{RuleKubeconfigBoth, SeverityError, "a kubeconfig has both a file path and inline data for one credential (client-certificate and client-certificate-data, client-key and client-key-data, certificate-authority and certificate-authority-data); kubectl and client-go refuse the context (\"client-cert-data and client-cert are both specified\")", "keep either client-certificate or client-certificate-data (likewise key and CA): delete the path line to keep the data, or embed the file instead with kubepki config set-credentials USER --client-certificate FILE --embed-certs (set-cluster CLUSTER --certificate-authority FILE --embed-certs for a CA)"},
+	{RuleKubeconfigMissingFile, SeverityError, "a kubeconfig names a certificate, key or CA file that cannot be read (relative paths resolve from the kubeconfig's directory)", "fix the path, or embed the data: kubepki config set-credentials USER --client-certificate FILE --client-key FILE --embed-certs for a user's files, kubepki config set-cluster CLUSTER --certificate-authority FILE --embed-certs for a cluster's CA"},
 	{RuleKubeletClientGroup, SeverityError, "the apiserver-kubelet-client certificate carries no group authorised for the kubelet API, so kubectl logs and exec fail with 403", "reissue apiserver-kubelet-client.crt with O=kubeadm:cluster-admins"},
 	{RuleExpiringSoon, SeverityWarning, "a certificate expires within --warn-within", "renew the certificate (kubepki certs renew)"},
 	{RuleOutlivesCA, SeverityWarning, "a certificate is valid past the expiry of the CA that signed it", "renew the CA before it expires, or reissue the certificate capped at the CA's expiry"},
@@ -112,6 +113,7 @@ var rules = []Rule{
 	{RuleCSRObjectInvalid, SeverityError, "a CertificateSigningRequest object fails the API's other validation (name, request, conditions)", "fix the field the message names"},
 	{RuleMissingPair, SeverityError, "one half of a kubeadm certificate and key pair is missing in a folder checked (apiserver.key without apiserver.crt, etcd/peer.crt without etcd/peer.key, sa.key without sa.pub, a CA key without its certificate; a CA certificate or sa.pub alone is fine); the component that loads the pair does not start", "restore the missing file from a backup (tmp/kubepki-backup-*); otherwise remove the other half too and rerun kubepki init, which makes the pair again (a new CA or sa.key invalidates what the old one signed)"},
 	{RulePublicKeyMismatch, SeverityError, "a public key file is not the public half of the private key it pairs with (sa.pub and sa.key, or the --service-account-key-file and --service-account-signing-key-file of kube-apiserver); kube-apiserver then rejects every service-account token it issued, and every pod gets 401", "restore both files from a backup (tmp/kubepki-backup-*); or, if the private key is the one in use, write its public half: openssl pkey -in sa.key -pubout -out sa.pub, mode 0600 (a new sa.key would invalidate every token issued)"},
+	{RuleKubeconfigWrongCA, SeverityError, "a kubeconfig's certificate-authority is another CA of the cluster (front-proxy-ca, etcd/ca) than the cluster CA that signed its client certificate; the client cannot verify kube-apiserver (x509: certificate signed by unknown authority)", "rewrite the kubeconfig's CA data: kubepki certs renew NAME.conf for kubeadm's kubeconfig files, or kubectl --kubeconfig FILE config set-cluster CLUSTER --certificate-authority pki/ca.crt --embed-certs"},
 }
 
 // Rules returns the lint catalogue, ordered by ID.
