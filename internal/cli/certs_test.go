@@ -340,3 +340,81 @@ func TestCertsRenewAllWrongFolder(t *testing.T) {
 		t.Errorf("renew all: exit %d: %s", code, errOut)
 	}
 }
+
+// lintFindings runs lint -o json with args and returns rule → fix.
+func lintFindings(t *testing.T, args ...string) map[string]string {
+	t.Helper()
+	out, errOut, _ := execPKI(t, append([]string{"lint", "-o", "json", "--warn-within", "0"}, args...)...)
+	var report struct {
+		Findings []struct{ Rule, Source, Fix string }
+	}
+	if err := json.Unmarshal([]byte(out), &report); err != nil {
+		t.Fatalf("lint -o json: %v\n%s\n%s", err, out, errOut)
+	}
+	got := map[string]string{}
+	for _, f := range report.Findings {
+		got[f.Rule] = f.Fix
+	}
+	return got
+}
+
+// TestLintFixesThatWork follows the fixes lint gives for a missing sa.pub
+// (L42) and for an apiserver certificate without the cluster's default
+// names (L14), and checks that they repair the folder.
+func TestLintFixesThatWork(t *testing.T) {
+	t.Parallel()
+	t.Run("L42 sa.pub", func(t *testing.T) {
+		t.Parallel()
+		dir := initDir(t)
+		saKey := filepath.Join(dir, "pki", "sa.key")
+		key, err := os.ReadFile(saKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(filepath.Join(dir, "pki", "sa.pub"))
+		fix, ok := lintFindings(t, dir)["L42"]
+		if !ok || !strings.Contains(fix, "sa.pub is made again from sa.key by rerunning kubepki init") {
+			t.Fatalf("lint of a folder without sa.pub: L42 fix %q, want rerunning init", fix)
+		}
+		if _, errOut, code := execPKI(t, initArgs(dir)...); code != 0 {
+			t.Fatalf("init: exit %d: %s", code, errOut)
+		}
+		if now, err := os.ReadFile(saKey); err != nil || string(now) != string(key) {
+			t.Error("rerunning init changed sa.key")
+		}
+		if f := lintFindings(t, dir); len(f) != 0 {
+			t.Errorf("lint after rerunning init: %v", f)
+		}
+	})
+	t.Run("L14 apiserver names", func(t *testing.T) {
+		t.Parallel()
+		// Made for the default service CIDR, the cluster's is another.
+		dir := initDir(t)
+		cluster := []string{"--service-cidr", "10.100.0.0/16", "--service-dns-domain", "corp.local"}
+		fix, ok := lintFindings(t, append(cluster, dir)...)["L14"]
+		if !ok || !containsAll(fix, "--service-cidr", "move apiserver.crt and apiserver.key aside", "rerun kubepki init") {
+			t.Fatalf("lint: L14 fix %q, want linting with the cluster's settings or moving the pair aside and rerunning init", fix)
+		}
+		aside := t.TempDir()
+		for _, f := range []string{"apiserver.crt", "apiserver.key"} {
+			if err := os.Rename(filepath.Join(dir, "pki", f), filepath.Join(aside, f)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, errOut, code := execPKI(t, initArgs(dir, cluster...)...); code != 0 {
+			t.Fatalf("init with the cluster's settings: exit %d: %s", code, errOut)
+		}
+		if f := lintFindings(t, append(cluster, dir)...); len(f) != 0 {
+			t.Errorf("lint after following the fix: %v", f)
+		}
+	})
+}
+
+func containsAll(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}
