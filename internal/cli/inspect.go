@@ -40,7 +40,10 @@ With --manifest, inspect reads a static pod manifest (kube-apiserver, etcd,
 kube-controller-manager, kube-scheduler) or a kubelet configuration, inspects
 every certificate, key, CA and kubeconfig file its flags or fields name, and
 checks them together: each key matches its certificate, each certificate
-chains to the CA bundle its peers trust. It exits 1 when such a check fails.
+chains to the CA bundle its peers trust. The kube-apiserver certificate is
+checked against the manifest's --advertise-address and
+--service-cluster-ip-range; --advertise-address and --service-cidr given to
+inspect win. It exits 1 when such a check fails.
 
 Inspect exits 1 when a file cannot be read or parsed.`,
 		Example: `  # What is this file, and who signed it?

@@ -29,9 +29,12 @@ type lintContextFlags struct {
 	nodeName         string
 	// hasWarnWithin is set when --warn-within is a flag of the command.
 	hasWarnWithin bool
+	// changed reports whether the command line set a flag.
+	changed func(name string) bool
 }
 
 func (f *lintContextFlags) addFlags(cmd *cobra.Command, withWarn bool) {
+	f.changed = cmd.Flags().Changed
 	if withWarn {
 		f.hasWarnWithin = true
 		cmd.Flags().DurationVar(&f.warnWithin, "warn-within", inspect.DefaultWarnWithin, "warn about certificates expiring within this duration (0 disables)")
@@ -60,20 +63,25 @@ func (f *lintContextFlags) validate() error {
 	return nil
 }
 
+// context returns the settings to check against. A service CIDR and an
+// advertise address not given on the command line are left empty, so that
+// inspect --manifest takes kube-apiserver's own; lint then uses kubeadm's
+// default service CIDR.
 func (f *lintContextFlags) context() inspect.Context {
 	ctx := inspect.Context{
-		WarnWithin:  f.warnWithin,
-		ServiceCIDR: f.serviceCIDR,
-		DNSDomain:   f.dnsDomain,
-		NodeName:    f.nodeName,
+		WarnWithin:       f.warnWithin,
+		DNSDomain:        f.dnsDomain,
+		NodeName:         f.nodeName,
+		AdvertiseAddress: f.advertiseAddress,
+	}
+	if f.changed == nil || f.changed("service-cidr") {
+		ctx.ServiceCIDR = f.serviceCIDR
 	}
 	if f.hasWarnWithin && f.warnWithin == 0 {
 		ctx.WarnWithin = -1
 	}
-	for _, a := range []string{f.advertiseAddress, f.endpoint} {
-		if a != "" {
-			ctx.APIServerAddresses = append(ctx.APIServerAddresses, a)
-		}
+	if f.endpoint != "" {
+		ctx.APIServerAddresses = append(ctx.APIServerAddresses, f.endpoint)
 	}
 	return ctx
 }

@@ -407,3 +407,49 @@ func writeAPIServerManifest(t *testing.T, args []string) string {
 	}
 	return path
 }
+
+// TestInspectManifestAPIServerSettings gives kube-apiserver's manifest an
+// advertise address and a service range that apiserver.crt does not hold,
+// and shows that inspect --manifest checks the certificate against them,
+// unless the caller's own settings say otherwise.
+func TestInspectManifestAPIServerSettings(t *testing.T) {
+	t.Parallel()
+	opts := initCluster(t, "")
+	flags, err := cluster.ComponentFlags(opts, "kube-apiserver", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiserverCrt := filepath.Join(opts.CertDir, "apiserver.crt")
+	for _, tc := range []struct {
+		name  string
+		extra []string
+		ctx   inspect.Context
+		want  []string
+	}{
+		{name: "the manifest's own settings", extra: []string{"--advertise-address=10.0.0.99", "--service-cluster-ip-range", "10.100.0.0/16"},
+			want: []string{inspect.RuleAPIServerDefaultNames, inspect.RuleAPIServerAddress}},
+		{name: "advertise address only", extra: []string{"--advertise-address", "10.0.0.99", "--service-node-port-range=30000-32767"},
+			want: []string{inspect.RuleAPIServerAddress}},
+		{name: "settings the certificate holds", extra: []string{"--advertise-address=10.0.0.10", "--service-cluster-ip-range=10.96.0.0/12,fd00::/108"}},
+		{name: "the caller's settings win", extra: []string{"--advertise-address=10.0.0.99", "--service-cluster-ip-range=10.100.0.0/16"},
+			ctx: inspect.Context{AdvertiseAddress: "10.0.0.10", ServiceCIDR: "10.96.0.0/12"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := writeAPIServerManifest(t, append(strings.Fields(flags), tc.extra...))
+			rep, err := inspect.InspectManifest(path, inspect.Options{}, tc.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range rep.Findings {
+				t.Logf("%s %s: %s", f.Rule, f.Source, f.Message)
+			}
+			if got := rulesUnder(rep.Findings, apiserverCrt); !slices.Equal(got, tc.want) {
+				t.Errorf("rules %q under %s, want %q", got, apiserverCrt, tc.want)
+			}
+			if len(rep.Findings) != len(tc.want) {
+				t.Errorf("%d findings, want %d", len(rep.Findings), len(tc.want))
+			}
+		})
+	}
+}

@@ -63,6 +63,10 @@ type Context struct {
 	// the kube-apiserver certificate must be valid for: the advertise
 	// address, the control-plane endpoint.
 	APIServerAddresses []string
+	// AdvertiseAddress is kube-apiserver's advertise address, which its
+	// certificate must be valid for too; [InspectManifest] takes the
+	// manifest's --advertise-address when it is "".
+	AdvertiseAddress string
 	// NodeName is the expected node name of a kubelet certificate; "" skips L03.
 	NodeName string
 	// CA is the certificate of the CA that should have signed the
@@ -186,7 +190,7 @@ func lintCert(cert *x509.Certificate, r role, source string, ctx Context) []Find
 		if missing := missingAPIServerNames(cert, ctx); len(missing) > 0 {
 			add(RuleAPIServerDefaultNames, "kube-apiserver certificate lacks %s", strings.Join(missing, ", "))
 		}
-		for _, host := range ctx.APIServerAddresses {
+		for _, host := range append(slices.Clone(ctx.APIServerAddresses), ctx.AdvertiseAddress) {
 			if h := hostOf(host); h != "" && cert.VerifyHostname(h) != nil {
 				add(RuleAPIServerAddress, "kube-apiserver certificate is not valid for %s", h)
 			}

@@ -26,6 +26,12 @@ type Manifest struct {
 	// "kubelet".
 	Component  string      `json:"component"`
 	References []Reference `json:"references"`
+	// AdvertiseAddress and ServiceClusterIPRange are kube-apiserver's
+	// --advertise-address and --service-cluster-ip-range, when the
+	// manifest gives them: its certificate must hold the address and the
+	// first IP of the range (kubernetes-pki.md §1.4).
+	AdvertiseAddress      string `json:"advertiseAddress,omitempty"`
+	ServiceClusterIPRange string `json:"serviceClusterIPRange,omitempty"`
 }
 
 // Reference is one file a flag or field names.
@@ -177,7 +183,8 @@ func podManifest(pod *corev1.Pod) (*Manifest, error) {
 		for i := 0; i < len(args); i++ {
 			name, value, hasValue := strings.Cut(args[i], "=")
 			f, known := flags[name]
-			if !known {
+			setting := component == "kube-apiserver" && (name == "--advertise-address" || name == "--service-cluster-ip-range")
+			if !known && !setting {
 				continue
 			}
 			if !hasValue {
@@ -187,10 +194,15 @@ func podManifest(pod *corev1.Pod) (*Manifest, error) {
 				i++
 				value = args[i]
 			}
-			if value == "" {
-				continue
+			switch {
+			case value == "":
+			case name == "--advertise-address":
+				m.AdvertiseAddress = value // the last one wins, as with kube-apiserver's flags
+			case name == "--service-cluster-ip-range":
+				m.ServiceClusterIPRange = value
+			default:
+				m.References = append(m.References, Reference{Flag: name, Path: value, Use: f.use})
 			}
-			m.References = append(m.References, Reference{Flag: name, Path: value, Use: f.use})
 		}
 	}
 	if m.Component == "" {
@@ -215,7 +227,10 @@ func componentOf(name string, args []string) string {
 // manifest's directory), and checks them together: each certificate with
 // the rules for the role its flag gives it, its key (L22), and the CA
 // bundle that must have signed it (L21). A file that cannot be read is an
-// item with Error and an L00 or L32 finding.
+// item with Error and an L00 or L32 finding. The kube-apiserver
+// certificate is checked against the manifest's --advertise-address and
+// --service-cluster-ip-range, unless ctx.AdvertiseAddress or
+// ctx.ServiceCIDR is set, which win.
 func InspectManifest(path string, opts Options, ctx Context) (*Report, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -253,6 +268,12 @@ func InspectManifest(path string, opts Options, ctx Context) (*Report, error) {
 	now := opts.now()
 	if ctx.Now.IsZero() {
 		ctx.Now = now
+	}
+	if ctx.AdvertiseAddress == "" {
+		ctx.AdvertiseAddress = m.AdvertiseAddress
+	}
+	if ctx.ServiceCIDR == "" {
+		ctx.ServiceCIDR = m.ServiceClusterIPRange
 	}
 	rep := s.report(now)
 	rep.Manifest = m
