@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/kubepki/kubepki/internal/kubeconfig"
 	"github.com/kubepki/kubepki/internal/pki/pkitest"
 )
 
@@ -417,4 +418,44 @@ func containsAll(s string, subs ...string) bool {
 		}
 	}
 	return true
+}
+
+// TestCheckExpirationNotEmbedded: a kubeconfig naming its client
+// certificate by path makes check-expiration fail with advice it can
+// follow (no --force), and following it works.
+func TestCheckExpirationNotEmbedded(t *testing.T) {
+	t.Parallel()
+	dir := initDir(t)
+	path := filepath.Join(dir, "scheduler.conf")
+	cfg, err := kubeconfig.Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crt, key := filepath.Join(dir, "scheduler.crt"), filepath.Join(dir, "scheduler.key")
+	user := cfg.AuthInfos["system:kube-scheduler"]
+	if err := os.WriteFile(crt, user.ClientCertificateData, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, user.ClientKeyData, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	user.ClientCertificateData, user.ClientKeyData, user.ClientCertificate, user.ClientKey = nil, nil, crt, key
+	data, err := kubeconfig.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := execPKI(t, append([]string{"certs", "check-expiration"}, dirArgs(dir)...)...)
+	if code != 1 || strings.Contains(errOut, "--force") || !strings.Contains(errOut, "--embed-certs") {
+		t.Fatalf("check-expiration: exit %d, stderr %q; want 1 with advice to embed, not --force", code, errOut)
+	}
+	if _, errOut, code := execPKI(t, "config", "set-credentials", "system:kube-scheduler", "--client-certificate", crt,
+		"--client-key", key, "--embed-certs", "--kubeconfig", path); code != 0 {
+		t.Fatalf("following the advice: exit %d: %s", code, errOut)
+	}
+	if _, errOut, code := execPKI(t, append([]string{"certs", "check-expiration"}, dirArgs(dir)...)...); code != 0 {
+		t.Errorf("check-expiration after embedding: exit %d: %s", code, errOut)
+	}
 }

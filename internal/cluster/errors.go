@@ -32,7 +32,13 @@ type MismatchError struct {
 	Problem string
 	// Fix says what to do; empty means the generic advice.
 	Fix string
+	// Err, if set, is the condition callers test with errors.Is, such as
+	// [ErrNoEmbeddedCert].
+	Err error
 }
+
+// Unwrap returns e.Err.
+func (e *MismatchError) Unwrap() error { return e.Err }
 
 func (e *MismatchError) Error() string {
 	fix := e.Fix

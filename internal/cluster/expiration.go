@@ -1,7 +1,9 @@
 package cluster
 
 import (
+	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -125,6 +127,9 @@ func (p *Plan) fillRow(row *CertExpiration, path string, isKubeconfig bool) erro
 	var notAfter time.Time
 	if isKubeconfig {
 		e, err := readEmbedded(path)
+		if mm, ok := errors.AsType[*MismatchError](err); ok {
+			mm.Fix = p.unreadableKubeconfigFix(path, errors.Is(err, ErrNoEmbeddedCert))
+		}
 		if err != nil {
 			return err
 		}
@@ -139,6 +144,18 @@ func (p *Plan) fillRow(row *CertExpiration, path string, isKubeconfig bool) erro
 	row.ExpirationDate = metav1.NewTime(notAfter.UTC())
 	row.ResidualTime = int64(notAfter.Sub(p.Start) / time.Second)
 	return nil
+}
+
+// unreadableKubeconfigFix is the advice of check-expiration, which has
+// no --force, for a kubeconfig whose client certificate it cannot read.
+func (p *Plan) unreadableKubeconfigFix(path string, notEmbedded bool) string {
+	backup := filepath.Join(p.KubeconfigDir, "tmp", "kubepki-backup-*")
+	if notEmbedded {
+		return fmt.Sprintf("check-expiration and renew read the client certificate embedded in the file (client-certificate-data), as kubeadm's do: "+
+			"embed it with \"kubepki config set-credentials USER --client-certificate FILE --client-key FILE --embed-certs --kubeconfig %s\", "+
+			"or restore the file from a backup (%s)", path, backup)
+	}
+	return fmt.Sprintf("restore it from a backup (%s), or move it aside and rerun \"kubepki init\", which makes it again", backup)
 }
 
 // ExpiringWithin returns the rows (certificates and CAs) that are missing

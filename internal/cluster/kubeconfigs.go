@@ -36,7 +36,7 @@ func readEmbedded(path string) (*embedded, error) {
 		return nil, &MismatchError{File: path, Problem: fmt.Sprintf("context %q names a cluster or user that is not in the file", cfg.CurrentContext)}
 	}
 	if len(user.ClientCertificateData) == 0 {
-		return nil, &MismatchError{File: path, Problem: fmt.Sprintf("user %q: %v", kctx.AuthInfo, ErrNoEmbeddedCert)}
+		return nil, &MismatchError{File: path, Problem: fmt.Sprintf("user %q: %v", kctx.AuthInfo, ErrNoEmbeddedCert), Err: ErrNoEmbeddedCert}
 	}
 	cert, err := pki.ParseCertificatePEM(user.ClientCertificateData)
 	if err != nil {

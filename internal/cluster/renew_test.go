@@ -512,3 +512,31 @@ func TestRenewAllFindsNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckExpirationNotEmbeddedAdvice: a kubeconfig that names its
+// client certificate by path cannot be checked, and the advice is one
+// check-expiration can follow (it has no --force).
+func TestCheckExpirationNotEmbeddedAdvice(t *testing.T) {
+	t.Parallel()
+	o := testOptions(t)
+	mustInit(t, o)
+	path := filepath.Join(o.KubeconfigDir, "scheduler.conf")
+	cfg, err := kubeconfig.Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range cfg.AuthInfos {
+		u.ClientCertificateData, u.ClientCertificate = nil, filepath.Join(o.CertDir, "scheduler.crt")
+	}
+	data, err := kubeconfig.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pki.WriteFile(path, data, pki.ModeKubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	_, err = CheckExpiration(o)
+	if !errors.Is(err, ErrNoEmbeddedCert) || !containsAll(err.Error(), path, "--embed-certs", "kubepki-backup-") || strings.Contains(err.Error(), "--force") {
+		t.Errorf("CheckExpiration = %v, want %v naming %s with advice to embed the certificate and no --force", err, ErrNoEmbeddedCert, path)
+	}
+}
