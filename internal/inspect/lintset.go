@@ -422,6 +422,9 @@ func lintCSR(e *entry) []Finding {
 	if r.id == RoleKubeletClient || r.id == RoleKubeletServing {
 		fs = append(fs, lintNodeIdentity(csr.Subject.CommonName, csr.Subject.Organization, e.source, "")...)
 	}
+	for _, err := range requestNameProblems(csr) {
+		fs = append(fs, finding(RuleCSRSubject, e.source, "%v", err))
+	}
 	if weakSignature(csr.SignatureAlgorithm) {
 		fs = append(fs, finding(RuleWeakCrypto, e.source, "signature algorithm %s", csr.SignatureAlgorithm))
 	}

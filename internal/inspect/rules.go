@@ -69,6 +69,7 @@ const (
 	RuleMissingPair           = "L42"
 	RulePublicKeyMismatch     = "L43"
 	RuleKubeconfigWrongCA     = "L47"
+	RuleCSRSubject            = "L48"
 )
 
 var rules = []Rule{
@@ -114,6 +115,7 @@ var rules = []Rule{
 	{RuleMissingPair, SeverityError, "one half of a kubeadm certificate and key pair is missing in a folder checked (apiserver.key without apiserver.crt, etcd/peer.crt without etcd/peer.key, sa.key without sa.pub, a CA key without its certificate; a CA certificate or sa.pub alone is fine); the component that loads the pair does not start", "restore the missing file from a backup (tmp/kubepki-backup-*); a missing sa.pub is made again from sa.key by rerunning kubepki init (keep sa.key: a new one invalidates every service-account token); for a leaf certificate, move the other half aside and rerun kubepki init, which makes the pair again; a CA key without its certificate needs the certificate back, since a new CA invalidates everything the old one signed"},
 	{RulePublicKeyMismatch, SeverityError, "a public key file is not the public half of the private key it pairs with (sa.pub and sa.key, or the --service-account-key-file and --service-account-signing-key-file of kube-apiserver); kube-apiserver then rejects every service-account token it issued, and every pod gets 401", "restore both files from a backup (tmp/kubepki-backup-*); or, if the private key is the one in use, write its public half: openssl pkey -in sa.key -pubout -out sa.pub, mode 0600 (a new sa.key would invalidate every token issued)"},
 	{RuleKubeconfigWrongCA, SeverityError, "a kubeconfig's certificate-authority is another CA of the cluster (front-proxy-ca, etcd/ca) than the cluster CA that signed its client certificate; the client cannot verify kube-apiserver (x509: certificate signed by unknown authority)", "rewrite the kubeconfig's CA data: kubepki certs renew NAME.conf for kubeadm's kubeconfig files, or kubectl --kubeconfig FILE config set-cluster CLUSTER --certificate-authority pki/ca.crt --embed-certs"},
+	{RuleCSRSubject, SeverityError, "a certificate request's subject has more than one common name (Go reads the last, people the first) or a name with control characters; the Certificates API and kubepki sign refuse it", "recreate the request with one CN and printable names: openssl req -new -key KEY -subj \"/CN=name/O=group\""},
 }
 
 // Rules returns the lint catalogue, ordered by ID.
