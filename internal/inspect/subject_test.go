@@ -21,7 +21,9 @@ func TestCheckRequestSubject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cn := func(v string) pkix.AttributeTypeAndValue { return pkix.AttributeTypeAndValue{Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: v} }
+	cn := func(v string) pkix.AttributeTypeAndValue {
+		return pkix.AttributeTypeAndValue{Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: v}
+	}
 	tests := []struct {
 		name     string
 		tmpl     x509.CertificateRequest
