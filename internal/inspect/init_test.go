@@ -72,6 +72,8 @@ func TestInitLintsClean(t *testing.T) {
 	}{
 		{name: "defaults"},
 		{name: "rsa-2048", alg: pki.RSA2048},
+		{name: "ecdsa-p256", alg: pki.ECDSAP256},
+		{name: "ecdsa-p384", alg: pki.ECDSAP384},
 		{name: "cluster file", file: clusterFile},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

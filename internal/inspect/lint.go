@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -184,6 +185,8 @@ func lintCert(cert *x509.Certificate, r role, source string, ctx Context) []Find
 	for _, name := range cert.DNSNames {
 		if net.ParseIP(name) != nil {
 			add(RuleIPInDNS, "DNS SAN %q is an IP address; use IP:%s", name, name)
+		} else if why := dnsNameProblem(name); why != "" {
+			add(RuleDNSName, "DNS SAN %q is not a valid DNS name: %s", name, why)
 		}
 	}
 	if r.id == RoleAPIServer {
@@ -233,6 +236,16 @@ func lintCert(cert *x509.Certificate, r role, source string, ctx Context) []Find
 		add(RuleLeafNoConstraints, "%s (X.509 v%d) has no basic constraints extension", r.name, cert.Version)
 	}
 
+	// Key type. RFC 8410 §5: an Ed25519 key only signs.
+	if cert.PublicKeyAlgorithm == x509.Ed25519 {
+		if r.ca {
+			add(RuleEd25519CA, "%s has an Ed25519 key", r.name)
+		}
+		if bad := cert.KeyUsage &^ ed25519KeyUsages; bad != 0 {
+			add(RuleKeyUsageForKey, "%s has an Ed25519 key and key usage %s, which only keys that encrypt or agree keys may have", r.name, strings.Join(keyUsageNames(bad), ", "))
+		}
+	}
+
 	// Validity.
 	now := ctx.now()
 	switch {
@@ -271,6 +284,56 @@ func lintCert(cert *x509.Certificate, r role, source string, ctx Context) []Find
 		add(RuleSerial, "serial number %s has only %d bits", sn, sn.BitLen())
 	}
 	return fs
+}
+
+// ed25519KeyUsages are the key usages RFC 8410 §5 allows with an Ed25519
+// key. ECDSA keys are not held to RFC 5480's list: kubeadm sets key
+// encipherment on every leaf and CA whatever the key (kubernetes-pki.md
+// §1.2, §1.3), and Go and OpenSSL ignore it there.
+const ed25519KeyUsages = x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment | x509.KeyUsageCertSign | x509.KeyUsageCRLSign
+
+// dnsNameProblem returns why name is not a valid DNS name in a SAN, or ""
+// (RFC 5280 §4.2.1.6: the preferred name syntax of RFC 1034 §3.5, with
+// RFC 1123's leading digits): dot-separated labels of letters, digits and
+// hyphens, neither starting nor ending with a hyphen, at most 63 bytes
+// each and 253 in all, no empty label and no trailing dot. A wildcard is
+// allowed as the whole leftmost label ("*.example.org"). Underscores are
+// allowed, a deliberate leniency: service labels such as _dmarc appear in
+// real certificates, and Go's host name matching accepts them.
+func dnsNameProblem(name string) string {
+	if name == "" {
+		return "it is empty"
+	}
+	if len(name) > 253 {
+		return fmt.Sprintf("it is %d bytes long, at most 253", len(name))
+	}
+	labels := strings.Split(name, ".")
+	for i, l := range labels {
+		switch {
+		case l == "" && i == len(labels)-1:
+			return "it ends with a dot"
+		case l == "":
+			return "it has an empty label"
+		case l == "*" && i == 0 && len(labels) > 1:
+			continue
+		case len(l) > 63:
+			return fmt.Sprintf("label %q is %d bytes long, at most 63", l, len(l))
+		case l[0] == '-' || l[len(l)-1] == '-':
+			return fmt.Sprintf("label %q starts or ends with a hyphen", l)
+		}
+		for _, c := range []byte(l) {
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+				switch {
+				case c == '*':
+					return "a wildcard may only be the whole leftmost label"
+				case c >= utf8.RuneSelf:
+					return "it holds non-ASCII characters (an internationalized name goes in its xn-- form)"
+				}
+				return fmt.Sprintf("%q is not a letter, digit or hyphen", string(rune(c)))
+			}
+		}
+	}
+	return ""
 }
 
 // lintNodeIdentity applies L01–L03 (kubernetes-pki.md §5.3).

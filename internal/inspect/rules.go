@@ -68,6 +68,9 @@ const (
 	RuleCSRObjectInvalid      = "L41"
 	RuleMissingPair           = "L42"
 	RulePublicKeyMismatch     = "L43"
+	RuleDNSName               = "L44"
+	RuleEd25519CA             = "L45"
+	RuleKeyUsageForKey        = "L46"
 	RuleKubeconfigWrongCA     = "L47"
 	RuleCSRSubject            = "L48"
 )
@@ -114,6 +117,9 @@ var rules = []Rule{
 	{RuleCSRObjectInvalid, SeverityError, "a CertificateSigningRequest object fails the API's other validation (name, request, conditions)", "fix the field the message names"},
 	{RuleMissingPair, SeverityError, "one half of a kubeadm certificate and key pair is missing in a folder checked (apiserver.key without apiserver.crt, etcd/peer.crt without etcd/peer.key, sa.key without sa.pub, a CA key without its certificate; a CA certificate or sa.pub alone is fine); the component that loads the pair does not start", "restore the missing file from a backup (tmp/kubepki-backup-*); a missing sa.pub is made again from sa.key by rerunning kubepki init (keep sa.key: a new one invalidates every service-account token); for a leaf certificate, move the other half aside and rerun kubepki init, which makes the pair again; a CA key without its certificate needs the certificate back, since a new CA invalidates everything the old one signed"},
 	{RulePublicKeyMismatch, SeverityError, "a public key file is not the public half of the private key it pairs with (sa.pub and sa.key, or the --service-account-key-file and --service-account-signing-key-file of kube-apiserver); kube-apiserver then rejects every service-account token it issued, and every pod gets 401", "restore both files from a backup (tmp/kubepki-backup-*); or, if the private key is the one in use, write its public half: openssl pkey -in sa.key -pubout -out sa.pub, mode 0600 (a new sa.key would invalidate every token issued)"},
+	{RuleDNSName, SeverityWarning, "a DNS subject alternative name is not a valid DNS name (RFC 5280 §4.2.1.6: letters, digits and hyphens in dot-separated labels, a wildcard only as a whole leftmost label); it never matches a host, and strict verifiers refuse the certificate", "reissue the certificate with valid DNS names only; a CA whose common name is no DNS name (\"Example Corp CA\") needs no DNS SAN at all"},
+	{RuleEd25519CA, SeverityWarning, "a CA has an Ed25519 key: kubeadm never makes one and refuses to load Ed25519 keys (certs renew, join), and TLS clients without Ed25519 support (browsers, older Java and OpenSSL before 1.1.1) cannot verify what it signs", "recreate the CA with an ECDSA P-256 or RSA 2048+ key (kubepki init --key-algorithm ecdsa-p256) and reissue what it signed"},
+	{RuleKeyUsageForKey, SeverityWarning, "a certificate for an Ed25519 key has key usage Key Encipherment, which RFC 8410 §5 forbids (an Ed25519 key only signs: Digital Signature, Non Repudiation, Certificate Sign, CRL Sign); strict verifiers refuse it", "reissue the certificate without keyEncipherment: keyUsage=critical,digitalSignature,keyCertSign for a CA, usages \"digital signature\" and \"client auth\" or \"server auth\" for a leaf; or use an ECDSA P-256 key, which kubeadm's usages fit"},
 	{RuleKubeconfigWrongCA, SeverityError, "a kubeconfig's certificate-authority is another CA of the cluster (front-proxy-ca, etcd/ca) than the cluster CA that signed its client certificate; the client cannot verify kube-apiserver (x509: certificate signed by unknown authority)", "rewrite the kubeconfig's CA data: kubepki certs renew NAME.conf for kubeadm's kubeconfig files, or kubectl --kubeconfig FILE config set-cluster CLUSTER --certificate-authority pki/ca.crt --embed-certs"},
 	{RuleCSRSubject, SeverityError, "a certificate request's subject has more than one common name (Go reads the last, people the first) or a name with control characters; the Certificates API and kubepki sign refuse it", "recreate the request with one CN and printable names: openssl req -new -key KEY -subj \"/CN=name/O=group\""},
 }
