@@ -47,3 +47,21 @@ func (e *MismatchError) Error() string {
 	}
 	return fmt.Sprintf("%s %s; %s", e.File, e.Problem, fix)
 }
+
+// BusyError is returned when another process holds the lock of the
+// certificate folder: a kubepki init, renew or issue is working on it.
+type BusyError struct {
+	// Dir is the certificate folder.
+	Dir string
+	// PID is the other process's ID as it wrote it in the lock file, or
+	// 0 when unknown.
+	PID int
+}
+
+func (e *BusyError) Error() string {
+	pid := ""
+	if e.PID > 0 {
+		pid = fmt.Sprintf(" (pid %d)", e.PID)
+	}
+	return fmt.Sprintf("another kubepki is working on %s%s: wait for it to finish, then run this again", e.Dir, pid)
+}

@@ -40,9 +40,10 @@ func Init(ctx context.Context, opts Options) (*Result, error) {
 // Init is [Init] on an already resolved plan.
 func (p *Plan) Init(ctx context.Context) (*Result, error) {
 	r := newRun(p)
-	if err := r.recoverInterrupted(); err != nil {
+	if err := r.start(true); err != nil {
 		return nil, err
 	}
+	defer r.release()
 	for _, ca := range p.CAs {
 		r.planCA(ca)
 	}
@@ -53,5 +54,9 @@ func (p *Plan) Init(ctx context.Context) (*Result, error) {
 	for _, k := range p.Kubeconfigs {
 		r.planKubeconfig(k)
 	}
-	return r.execute(ctx)
+	res, err := r.execute(ctx)
+	if err != nil {
+		r.undoStart()
+	}
+	return res, err
 }

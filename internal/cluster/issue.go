@@ -23,6 +23,7 @@ func IssueNodes(ctx context.Context, opts Options, nodes []Node, server string) 
 	if err != nil {
 		return nil, err
 	}
+	defer r.release()
 	for _, c := range p.Certs {
 		if !c.Kubeadm {
 			r.planCert(c)
@@ -49,6 +50,7 @@ func IssueUser(ctx context.Context, opts Options, user User, server string) (*Re
 	if err != nil {
 		return nil, err
 	}
+	defer r.release()
 	for _, k := range p.Kubeconfigs {
 		if !k.Kubeadm {
 			r.planKubeconfig(k)
@@ -58,7 +60,8 @@ func IssueUser(ctx context.Context, opts Options, user User, server string) (*Re
 }
 
 // issueRun starts a run that signs with the existing "ca" and never makes
-// a CA; server, if set, replaces the kubeconfig servers of the plan.
+// a CA; server, if set, replaces the kubeconfig servers of the plan. The
+// caller must call release on the run.
 func (p *Plan) issueRun(server string) (*run, error) {
 	if server != "" {
 		for i := range p.Kubeconfigs {
@@ -73,7 +76,7 @@ func (p *Plan) issueRun(server string) (*run, error) {
 		return nil, fmt.Errorf("CA certificate %s is missing: run \"kubepki init\" first or pass the right --cert-dir", crt)
 	}
 	r := newRun(p)
-	if err := r.recoverInterrupted(); err != nil {
+	if err := r.start(false); err != nil {
 		return nil, err
 	}
 	force := p.Force
@@ -81,6 +84,7 @@ func (p *Plan) issueRun(server string) (*run, error) {
 	r.planCA(*spec)
 	p.Force = force
 	if len(r.errs) > 0 {
+		r.release()
 		return nil, r.errs[0]
 	}
 	r.results = nil // the CA is only read

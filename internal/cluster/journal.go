@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/kubepki/kubepki/internal/pki"
@@ -95,15 +96,81 @@ func recoverCommit(path string) (int, error) {
 // journalPath is where the plan's commit record lives.
 func (p *Plan) journalPath() string { return filepath.Join(p.CertDir, journalName) }
 
-// recoverInterrupted completes an interrupted earlier run before this one
-// looks at the files, removes what a run killed before its commit record
-// left, and says so in warnings.
-func (r *run) recoverInterrupted() error {
+// LockFileName is the name of the lock file in the certificate folder:
+// init, renew and issue hold an exclusive flock on it (Unix) while they
+// work, and write their process ID into it. It stays when they are done.
+const LockFileName = ".kubepki.lock"
+
+// start begins a run that may write: it checks the folder paths, takes
+// the certificate folder's lock (see [lockFolder]; create makes the
+// folder, 0700, when missing, as init would, while without create a
+// missing folder has nothing to protect), and then recovers an
+// interrupted earlier run. Recovery removes temporary files that are not
+// its own, so only the lock holder may do it. On success the caller must
+// call r.release.
+func (r *run) start(create bool) error {
 	for _, dir := range []string{r.plan.CertDir, r.plan.KubeconfigDir} {
 		if err := checkFolderPath(dir); err != nil {
 			return err
 		}
 	}
+	r.unlock = func() {}
+	if create {
+		dirs, err := mkdirs(r.plan.CertDir, pki.ModeKeyDir)
+		if err != nil {
+			for _, d := range slices.Backward(dirs) {
+				os.Remove(d)
+			}
+			return err
+		}
+		r.startDirs = dirs
+	}
+	if create || exists(r.plan.CertDir) {
+		unlock, err := lockFolder(r.plan.CertDir)
+		if err != nil {
+			// The folder is not ours to remove: the lock holder may
+			// have just made it.
+			r.startDirs = nil
+			return err
+		}
+		r.unlock = unlock
+	}
+	if err := r.recoverInterrupted(); err != nil {
+		r.undoStart()
+		r.release()
+		return err
+	}
+	return nil
+}
+
+// undoStart removes the lock file and the folders start made, if it made
+// the certificate folder, so that a failed first init leaves no trace. It
+// runs while the lock is held: a process that opened the lock file
+// before it is removed still finds it locked, and then sees that it is
+// gone (see lockFolder).
+func (r *run) undoStart() {
+	if len(r.startDirs) == 0 {
+		return
+	}
+	os.Remove(filepath.Join(r.plan.CertDir, LockFileName))
+	for _, d := range slices.Backward(r.startDirs) {
+		os.Remove(d) // only when empty: a file in it is not ours to remove
+	}
+	r.startDirs = nil
+}
+
+// release gives up what start took.
+func (r *run) release() {
+	if r.unlock != nil {
+		r.unlock()
+		r.unlock = nil
+	}
+}
+
+// recoverInterrupted completes an interrupted earlier run before this one
+// looks at the files, removes what a run killed before its commit record
+// left, and says so in warnings. The caller holds the folder's lock.
+func (r *run) recoverInterrupted() error {
 	n, err := recoverCommit(r.plan.journalPath())
 	if err != nil {
 		return err

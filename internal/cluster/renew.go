@@ -85,9 +85,10 @@ func (p *Plan) Renew(ctx context.Context, ro RenewOptions) (*Result, error) {
 		return nil, fmt.Errorf("nothing to renew: name certificates (%s) or all", strings.Join(p.RenewableNames(), ", "))
 	}
 	r := newRun(p)
-	if err := r.recoverInterrupted(); err != nil {
+	if err := r.start(false); err != nil {
 		return nil, err
 	}
+	defer r.release()
 	cas := map[string]*pki.CA{}
 	loadCA := func(name string) (*pki.CA, error) {
 		if ca, ok := cas[name]; ok {

@@ -92,6 +92,8 @@ type run struct {
 	jobs     []job
 
 	missingDirs map[string]bool // see missingDir
+	unlock      func()          // see start
+	startDirs   []string        // folders start made, outermost first
 
 	cappedMu sync.Mutex
 	capped   map[string]*cappedCerts // by CA common name
