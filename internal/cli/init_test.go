@@ -219,3 +219,26 @@ func TestInitForceKeepsBackup(t *testing.T) {
 		t.Errorf("backup ca.key: %v, mode %v; want 0600", err, fi.Mode())
 	}
 }
+
+// TestInitKubeadmConfig: init --config with a kubeadm configuration file
+// says that kubeadm's format is not read and which one is, and writes
+// nothing.
+func TestInitKubeadmConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	config := filepath.Join(dir, "kubeadm.yaml")
+	data := "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nnodeRegistration:\n  name: cp1\n---\n" +
+		"apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.32.0\nnetworking:\n  serviceSubnet: 10.100.0.0/16\n"
+	if err := os.WriteFile(config, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	_, errOut, code := execPKI(t, "init", "--config", config, "--cert-dir", filepath.Join(out, "pki"), "--kubeconfig-dir", out)
+	if code == 0 || strings.Contains(errOut, "unknown field") ||
+		!strings.Contains(errOut, "kubeadm configuration files are not read") || !strings.Contains(errOut, "docs/cluster-config.md") {
+		t.Errorf("init --config kubeadm.yaml: exit %d, stderr %q; want a failure naming the format that is read", code, errOut)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("init --config kubeadm.yaml made %s", out)
+	}
+}

@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/kubepki/kubepki/internal/pki"
@@ -61,10 +62,20 @@ type ClusterFile struct {
 
 // ParseClusterFile decodes a cluster file from YAML (or JSON) strictly:
 // unknown or duplicate fields, a wrong apiVersion or kind, or no
-// control-plane node are errors, each reported at once.
+// control-plane node are errors, each reported at once. A kubeadm
+// configuration file (apiVersion kubeadm.k8s.io/*) is refused with
+// [ErrKubeadmConfig] and the fields that correspond.
 func ParseClusterFile(data []byte) (*ClusterFile, error) {
 	if len(data) > maxClusterFile {
 		return nil, fmt.Errorf("cluster file is %d bytes, more than the %d allowed", len(data), maxClusterFile)
+	}
+	if apiVersion, kind, ok := kubeadmConfig(data); ok {
+		return nil, fmt.Errorf("%w (apiVersion %s, kind %s): kubepki reads its own cluster file, apiVersion %s, kind %s (docs/cluster-config.md). "+
+			"Write one with the same settings (networking.serviceSubnet is serviceCIDR, networking.dnsDomain dnsDomain, controlPlaneEndpoint, "+
+			"apiServer.certSANs apiServerCertSANs, nodeRegistration.name and localAPIEndpoint.advertiseAddress the name and first ip of controlPlaneNodes[0], "+
+			"encryptionAlgorithm keyAlgorithm, certificateValidityPeriod and caCertificateValidityPeriod certValidity and caValidity), "+
+			"or give them as flags (--service-cidr, --service-dns-domain, --control-plane-endpoint, --apiserver-cert-extra-sans, --node-name, --advertise-address, --key-algorithm, --cert-validity, --ca-validity)",
+			ErrKubeadmConfig, apiVersion, kind, ClusterFileAPIVersion, ClusterFileKind)
 	}
 	var f ClusterFile
 	if err := yaml.UnmarshalStrict(data, &f); err != nil {
@@ -156,4 +167,34 @@ func (f *ClusterFile) Apply(o *Options) {
 	o.WorkerNodes = f.WorkerNodes
 	o.Users = f.Users
 	o.KubeProxy = f.KubeProxy == nil || *f.KubeProxy
+}
+
+// kubeadmAPIVersion matches the apiVersion line of a kubeadm configuration
+// document (InitConfiguration, ClusterConfiguration …, any version),
+// kindLine a kind line, and documentSeparator the line between the
+// documents of a YAML stream.
+var (
+	kubeadmAPIVersion = regexp.MustCompile(`(?m)^apiVersion:[ \t]*["']?(kubeadm\.k8s\.io/[A-Za-z0-9]+)`)
+	kindLine          = regexp.MustCompile(`(?m)^kind:[ \t]*["']?([A-Za-z]+)`)
+	documentSeparator = regexp.MustCompile(`(?m)^---`)
+)
+
+// kubeadmConfig reports whether data is a kubeadm configuration file, with
+// the apiVersion and kind of its first kubeadm document. It only looks at
+// top-level lines: kubeadm's files are YAML with a document per kind; a
+// kubeadm document given as JSON falls through to the strict decoding,
+// which names the unknown fields.
+func kubeadmConfig(data []byte) (apiVersion, kind string, ok bool) {
+	for _, doc := range documentSeparator.Split(string(data), -1) {
+		m := kubeadmAPIVersion.FindStringSubmatch(doc)
+		if m == nil {
+			continue
+		}
+		kind = "?"
+		if k := kindLine.FindStringSubmatch(doc); k != nil {
+			kind = k[1]
+		}
+		return m[1], kind, true
+	}
+	return "", "", false
 }

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -97,6 +98,7 @@ func FuzzParseClusterFile(f *testing.F) {
 		"controlPlaneNodes: [{name: cp1, ips: [10.0.0.1, \"::1\"], dnsNames: [a.b]}]\nworkerNodes: [{name: w1}]\nusers: [{name: jane, groups: [dev]}]\nkubeProxy: false\n"))
 	f.Add([]byte("{\"apiVersion\":\"kubepki.io/v1alpha1\",\"kind\":\"Cluster\",\"controlPlaneNodes\":[{\"name\":\"X\"}]}"))
 	f.Add([]byte("a: &a [*a, *a]\n"))
+	f.Add([]byte("apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n"))
 	f.Add([]byte(""))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cf, err := ParseClusterFile(data)
@@ -115,4 +117,38 @@ func FuzzParseClusterFile(f *testing.F) {
 			t.Fatal("empty error")
 		}
 	})
+}
+
+// TestParseClusterFileKubeadmConfig: kubeadm's own configuration files, in
+// both current versions and as a multi-document stream, are recognised
+// and refused with the cluster file's format and field names, not a
+// puzzling unknown field.
+func TestParseClusterFileKubeadmConfig(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, yaml, wantVersion, wantKind string
+	}{
+		{"v1beta4 ClusterConfiguration", "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.32.0\n" +
+			"networking:\n  serviceSubnet: 10.100.0.0/16\n  dnsDomain: corp.local\n", "kubeadm.k8s.io/v1beta4", "ClusterConfiguration"},
+		{"v1beta3 init and cluster", "apiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: 10.0.0.10\n" +
+			"nodeRegistration:\n  name: cp1\n---\napiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nkubernetesVersion: v1.30.0\n",
+			"kubeadm.k8s.io/v1beta3", "InitConfiguration"},
+		{"kubelet document first", "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n---\n" +
+			"apiVersion: \"kubeadm.k8s.io/v1beta4\"\nkind: InitConfiguration\n", "kubeadm.k8s.io/v1beta4", "InitConfiguration"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := ParseClusterFile([]byte(tc.yaml))
+			if !errors.Is(err, ErrKubeadmConfig) ||
+				!containsAll(err.Error(), tc.wantVersion, tc.wantKind, ClusterFileAPIVersion, "docs/cluster-config.md", "serviceCIDR", "--service-cidr") ||
+				strings.Contains(err.Error(), "unknown field") {
+				t.Errorf("ParseClusterFile = %v, want %v naming %s and the cluster file's format", err, ErrKubeadmConfig, tc.wantVersion)
+			}
+		})
+	}
+	// A cluster file is still read.
+	if _, err := ParseClusterFile([]byte("apiVersion: kubepki.io/v1alpha1\nkind: Cluster\ncontrolPlaneNodes: [{name: cp1, ips: [10.0.0.1]}]\n")); err != nil {
+		t.Errorf("ParseClusterFile(cluster file) = %v", err)
+	}
 }

@@ -13,6 +13,10 @@ var (
 	// ErrUnknownName is returned by Renew for a name that is not in the
 	// plan.
 	ErrUnknownName = errors.New("no such certificate or kubeconfig in the plan")
+	// ErrKubeadmConfig is returned by ParseClusterFile for a kubeadm
+	// configuration file (apiVersion kubeadm.k8s.io/*), which kubepki does
+	// not read: its own cluster file has the settings that matter.
+	ErrKubeadmConfig = errors.New("kubeadm configuration files are not read")
 	// ErrNothingToRenew is returned by Renew of "all" when the folders
 	// hold none of the plan's certificates and kubeconfigs.
 	ErrNothingToRenew = errors.New("nothing to renew")
