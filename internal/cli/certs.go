@@ -254,6 +254,11 @@ in it kept. Keys are kept unless --rotate-keys. Every replaced file is first cop
 to a dated backup folder under <kubeconfig-dir>/tmp. Restart kube-apiserver,
 kube-controller-manager, kube-scheduler and etcd afterwards.
 
+A renewal keeps every SAN of the certificate it replaces, whatever the cluster's
+service CIDR and DNS domain; with --config, the apiserver certificate must also
+have the names that the file's serviceCIDR and dnsDomain give. "all" fails when
+the folders hold none of the cluster's files.
+
 SECURITY NOTICE: this signs new credentials with the cluster CAs.`,
 		Example: `  kubepki certs renew all
   kubepki certs renew apiserver admin.conf --rotate-keys`,

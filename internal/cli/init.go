@@ -134,8 +134,11 @@ kube-proxy and extra users get client certificates and kubeconfigs.
 
 Existing files that match are kept and reported "unchanged", so init can be re-run.
 A file that does not match (another CA, subject or SANs, expired, a key that does not
-belong) stops init with the fix; --force replaces it. Nothing is written unless
-everything can be: on any error the folders are left as they were.
+belong) stops init with the fix; --force replaces it, after copying every file it
+replaces to a dated backup folder under <kubeconfig-dir>/tmp (replacing a CA
+invalidates everything the old one signed). Nothing is written unless everything
+can be: on any error the folders are left as they were. One init, renew or issue
+works on a certificate folder at a time.
 
 SECURITY NOTICE: this creates CA keys and credentials with full access to the
 cluster (super-admin.conf is system:masters). Keep the folders private.`,
