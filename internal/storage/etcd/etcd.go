@@ -85,7 +85,10 @@ var _ storage.Healther = (*Store)(nil)
 
 // New connects to the etcd cluster and checks that it answers a
 // linearizable read within cfg.DialTimeout. The error wraps
-// storage.ErrUnavailable when the cluster cannot be reached.
+// storage.ErrUnavailable when the cluster cannot be reached; when no
+// endpoint accepts a TCP connection and TLS handshake either, it names
+// each endpoint's cause (connection refused, a certificate that does not
+// verify, a client certificate etcd refused) instead of the timeout.
 func New(ctx context.Context, cfg Config) (*Store, error) {
 	if len(cfg.Endpoints) == 0 {
 		return nil, errors.New("etcd store: no endpoints given; set --etcd-servers")
@@ -127,6 +130,14 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	defer cancel()
 	if err := s.Health(hctx); err != nil {
 		client.Close()
+		// The client says only that no member answered; a failed TCP
+		// connection or TLS handshake is the likelier cause, and says
+		// which flag to fix.
+		if ctx.Err() == nil && errors.Is(err, storage.ErrUnavailable) {
+			if cause := probeEndpoints(ctx, cfg.Endpoints, cfg.TLS); cause != nil {
+				err = fmt.Errorf("%w: %w", cause, storage.ErrUnavailable)
+			}
+		}
 		return nil, fmt.Errorf("connect to etcd %s: %w", strings.Join(cfg.Endpoints, ","), err)
 	}
 	return s, nil
@@ -280,6 +291,40 @@ func (s *Store) Update(ctx context.Context, key string, expectedRevision int64, 
 		return 0, fmt.Errorf("update %s: %w", key, refusal(resp, expectedRevision))
 	}
 	return resp.Header.Revision, nil
+}
+
+// PutIfRevisions writes every value of puts under its key, in one
+// transaction, if the mod revision of each key in revisions is the one
+// given (0: the key must not exist); keys need not be in both maps. It
+// reports whether it wrote, and writes nothing when any revision differs,
+// so that several servers agreeing on a set of keys (a store's identity)
+// see either all of one server's values or none. At most 64 keys in each
+// map keep the transaction under etcd's 128 operations.
+func (s *Store) PutIfRevisions(ctx context.Context, revisions map[string]int64, puts map[string][]byte) (bool, error) {
+	if err := s.checkOpen(ctx); err != nil {
+		return false, err
+	}
+	if len(revisions) > 64 || len(puts) > 64 {
+		return false, fmt.Errorf("put %d keys if %d revisions: over 64 keys: %w", len(puts), len(revisions), storage.ErrTooLarge)
+	}
+	cmps := make([]clientv3.Cmp, 0, len(revisions))
+	for key, rev := range revisions {
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(s.prefix+key), "=", rev))
+	}
+	ops := make([]clientv3.Op, 0, len(puts))
+	for key, value := range puts {
+		if err := s.checkSize(key, value); err != nil {
+			return false, fmt.Errorf("put %s: %w", key, err)
+		}
+		ops = append(ops, clientv3.OpPut(s.prefix+key, string(value)))
+	}
+	rctx, cancel := s.requestContext(ctx)
+	defer cancel()
+	resp, err := s.client.Txn(rctx).If(cmps...).Then(ops...).Commit()
+	if err != nil {
+		return false, fmt.Errorf("put %d keys: %w", len(puts), mapError(rctx, err))
+	}
+	return resp.Succeeded, nil
 }
 
 // refusal explains a failed compare: the Else branch's Get says whether the

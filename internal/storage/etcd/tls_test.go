@@ -1,9 +1,12 @@
 package etcd
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -140,5 +143,112 @@ func TestTLSConfigErrors(t *testing.T) {
 	}
 	if cfg.MinVersion < 0x0303 || len(cfg.Certificates) != 1 || cfg.RootCAs == nil {
 		t.Errorf("TLSConfig(valid) = MinVersion %x, %d certificates, roots %v", cfg.MinVersion, len(cfg.Certificates), cfg.RootCAs != nil)
+	}
+}
+
+// TestNewNamesTLSCause checks that a refused TLS connection is reported
+// with its cause and the flag to fix, not as a member that did not
+// answer in time.
+func TestNewNamesTLSCause(t *testing.T) {
+	t.Parallel()
+	f := newTLSFixture(t)
+	c := etcdtest.Start(t, etcdtest.Options{ClientTLS: &etcdtest.TLSFiles{CertFile: f.serverCert, KeyFile: f.serverKey, ClientCAFile: f.caFile}})
+	eps := c.Endpoints()
+	other := newTLSFixture(t)
+	tlsConfig := func(ca, cert, key string) *tls.Config {
+		t.Helper()
+		cfg, err := TLSConfig(ca, cert, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedEP := "https://" + closed.Addr().String()
+	closedEP2 := "https://" + closed2.Addr().String()
+	closed.Close()
+	closed2.Close()
+	plain := etcdtest.Start(t, etcdtest.Options{})
+	plainAsHTTPS := "https://" + strings.TrimPrefix(plain.Endpoints()[0], "http://")
+
+	tests := []struct {
+		name      string
+		endpoints []string
+		tls       *tls.Config
+		// check reports what is wrong with err, or "".
+		check func(err error) string
+		flag  string
+	}{
+		{"no client certificate", eps, tlsConfig(f.caFile, "", ""), wantRemoteAlert, "--etcd-certfile"},
+		{"foreign client certificate", eps, tlsConfig(f.caFile, other.clientCert, other.clientKey), wantRemoteAlert, "--trusted-ca-file"},
+		{"wrong CA", eps, tlsConfig(other.caFile, f.clientCert, f.clientKey), wantAs[*tls.CertificateVerificationError], "--etcd-cafile"},
+		{"nothing listening", []string{closedEP}, tlsConfig(f.caFile, f.clientCert, f.clientKey), wantAs[*net.OpError], closedEP},
+		{"two endpoints, neither listening", []string{closedEP, closedEP2}, tlsConfig(f.caFile, f.clientCert, f.clientKey), func(err error) string {
+			if msg := err.Error(); !strings.Contains(msg, closedEP+": dial") || strings.Contains(msg, "\n") {
+				return "want one line naming each endpoint's cause"
+			}
+			return ""
+		}, closedEP2 + ": dial"},
+		{"plain member written as https", []string{plainAsHTTPS}, tlsConfig(f.caFile, f.clientCert, f.clientKey), wantIs(io.EOF), "http://"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s, err := New(t.Context(), Config{Endpoints: tc.endpoints, TLS: tc.tls, DialTimeout: 2 * time.Second})
+			if err == nil {
+				s.Close()
+				t.Fatalf("New() succeeded, want a refused connection")
+			}
+			if !errors.Is(err, storage.ErrUnavailable) {
+				t.Errorf("New() error = %v, want %v", err, storage.ErrUnavailable)
+			}
+			if problem := tc.check(err); problem != "" {
+				t.Errorf("New() error = %v: %s", err, problem)
+			}
+			if !strings.Contains(err.Error(), tc.flag) {
+				t.Errorf("New() error = %v, want it to name %s", err, tc.flag)
+
+			}
+			if strings.Contains(err.Error(), "did not answer in time") {
+				t.Errorf("New() error = %v, want the cause instead of the timeout", err)
+			}
+			if n := strings.Count(err.Error(), "connect to etcd"); n != 1 {
+				t.Errorf("New() error = %v, says \"connect to etcd\" %d times, want once", err, n)
+			}
+		})
+	}
+}
+
+// wantRemoteAlert reports whether err carries a TLS alert from the peer.
+func wantRemoteAlert(err error) string {
+	if !isRemoteAlert(err) {
+		return "want a TLS alert from etcd"
+	}
+	return ""
+}
+
+// wantAs returns a check that err holds an error of type E.
+func wantAs[E error](err error) string {
+	if _, ok := errors.AsType[E](err); !ok {
+		var e E
+		return fmt.Sprintf("want a %T in the chain", e)
+	}
+	return ""
+}
+
+// wantIs returns a check that err wraps target.
+func wantIs(target error) func(error) string {
+	return func(err error) string {
+		if !errors.Is(err, target) {
+			return fmt.Sprintf("want %v in the chain", target)
+		}
+		return ""
 	}
 }
