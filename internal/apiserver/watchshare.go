@@ -15,6 +15,14 @@ import (
 // that is further behind decodes on its own.
 const sharedEventsSize = 256
 
+// sharedEventsBytes bounds the stored bytes (each event's value and the
+// value before it) of the events held, which their decoded objects and
+// encodings multiply: 256 events of ordinary CSRs hold about 1.5 MB, but
+// 256 objects near the 1.5 MiB object limit, made of many small labels,
+// would hold gigabytes once decoded. An event larger than the whole
+// budget is not shared: each watch decodes it on its own.
+const sharedEventsBytes = 4 << 20
+
 // sharedEvent is one store event as every watch sends it: the stored
 // object (and, for selectors, the one before) decoded once, and encoded
 // once per wire format, as kube-apiserver's watch cache serializes an
@@ -94,14 +102,19 @@ type eventKey struct {
 	key      string
 }
 
-// sharedEvents holds the last sharedEventsSize events, oldest replaced
-// first.
+// sharedEvents holds the last sharedEventsSize events, at most
+// sharedEventsBytes of them, oldest dropped first.
 type sharedEvents struct {
 	mu    sync.Mutex
 	items map[eventKey]*sharedEvent
-	ring  [sharedEventsSize]eventKey
-	next  int
+	ring  [sharedEventsSize]eventKey // held events, oldest at ring[head]
+	head  int
+	n     int
+	bytes int
 }
+
+// size is what an event counts against sharedEventsBytes.
+func (e *sharedEvent) size() int { return len(e.kv.Value) + len(e.prevValue) }
 
 // get returns the shared form of ev, adding it if it is not held.
 func (c *sharedEvents) get(ev storage.Event) *sharedEvent {
@@ -111,15 +124,25 @@ func (c *sharedEvents) get(ev storage.Event) *sharedEvent {
 	if e, ok := c.items[k]; ok {
 		return e
 	}
+	e := &sharedEvent{kv: ev.KV, prevValue: ev.PrevValue}
+	size := e.size()
+	if size > sharedEventsBytes {
+		return e
+	}
 	if c.items == nil {
 		c.items = make(map[eventKey]*sharedEvent, sharedEventsSize)
 	}
-	if old := c.ring[c.next]; old.key != "" {
+	for c.n > 0 && (c.n == sharedEventsSize || c.bytes+size > sharedEventsBytes) {
+		old := c.ring[c.head]
+		c.bytes -= c.items[old].size()
 		delete(c.items, old)
+		c.ring[c.head] = eventKey{}
+		c.head = (c.head + 1) % sharedEventsSize
+		c.n--
 	}
-	e := &sharedEvent{kv: ev.KV, prevValue: ev.PrevValue}
 	c.items[k] = e
-	c.ring[c.next] = k
-	c.next = (c.next + 1) % sharedEventsSize
+	c.ring[(c.head+c.n)%sharedEventsSize] = k
+	c.n++
+	c.bytes += size
 	return e
 }
