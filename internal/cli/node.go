@@ -6,6 +6,7 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -128,16 +129,30 @@ func (o *nodeAddOptions) Complete(args []string) error {
 	return nil
 }
 
-// Validate checks the node name and SANs, then the common flags.
+// maxNodeName is the longest node name whose user name,
+// "system:node:NAME", fits the 64 characters of a certificate CN.
+const maxNodeName = 64 - len(nodeUserPrefix)
+
+// Validate checks the node name and SANs, then the serving files' paths
+// (the kubeconfig's is checked by Run, with the common flags).
 func (o *nodeAddOptions) Validate() error {
 	if errs := validation.IsDNS1123Subdomain(o.name); len(errs) > 0 {
 		return &UsageError{Err: fmt.Errorf("node name %q is not a valid node name: %s", o.name, strings.Join(errs, "; "))}
 	}
+	if len(o.name) > maxNodeName {
+		return &UsageError{Err: fmt.Errorf("node name %q is %d characters long; at most %d fit, since the certificate CN system:node:NAME may have 64", o.name, len(o.name), maxNodeName)}
+	}
 	var specs []string
 	for _, ip := range o.ips {
+		if _, err := pki.ParseSANs([]string{"IP:" + ip}); err != nil {
+			return &UsageError{Err: fmt.Errorf("--ip %q is not an IP address", ip)}
+		}
 		specs = append(specs, "IP:"+ip)
 	}
 	for _, d := range o.dnsNames {
+		if err := checkDNSFlag(d); err != nil {
+			return err
+		}
 		specs = append(specs, "DNS:"+d)
 	}
 	sans, err := pki.ParseSANs(specs)
@@ -146,13 +161,58 @@ func (o *nodeAddOptions) Validate() error {
 	}
 	o.sans = sans
 	if o.serving() {
-		for _, p := range []string{o.servingCert, o.servingKey} {
-			if err := checkOutputPath(p, o.force, "serving key and certificate"); err != nil {
+		seen := map[string]string{absPath(o.output): "-o"}
+		for _, f := range []struct{ flag, path string }{{"--serving-cert-file", o.servingCert}, {"--serving-key-file", o.servingKey}} {
+			if other, dup := seen[absPath(f.path)]; dup {
+				return &UsageError{Err: fmt.Errorf("%s %s is the file of %s too; give each file its own path", f.flag, f.path, other)}
+			}
+			seen[absPath(f.path)] = f.flag
+			if err := checkOutputPath(f.path, o.force, "serving key and certificate"); err != nil {
 				return err
 			}
 		}
 	}
 	return validateIdentity(nodeUserPrefix+o.name, []string{nodesGroup})
+}
+
+// absPath returns path made absolute and clean, for comparing paths; as
+// given if that fails.
+func absPath(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return filepath.Clean(path)
+}
+
+// checkDNSFlag checks one --dns value as the kubelet serving certificate
+// needs it, an RFC 1123 subdomain (a leading "*." label allowed, as
+// [pki.ParseSANs] does), and names the value as the user typed it: the
+// certificate holds it lower-cased, since DNS names match case-blind.
+func checkDNSFlag(d string) error {
+	name := strings.TrimSuffix(d, ".")
+	if name == "" {
+		return &UsageError{Err: errors.New("--dns must not be empty")}
+	}
+	if len(name) > 253 {
+		return &UsageError{Err: fmt.Errorf("--dns %q is longer than the 253 characters of a DNS name", d)}
+	}
+	labels := strings.Split(name, ".")
+	for i, l := range labels {
+		if l == "*" && i == 0 && len(labels) > 1 {
+			continue
+		}
+		if l == "" || len(l) > 63 {
+			return &UsageError{Err: fmt.Errorf("--dns %q: label %q must be 1 to 63 characters", d, l)}
+		}
+		for j := 0; j < len(l); j++ {
+			c := l[j]
+			alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+			if !alnum && !(c == '-' && j > 0 && j < len(l)-1) {
+				return &UsageError{Err: fmt.Errorf("--dns %q: label %q may hold only letters, digits and inner '-'", d, l)}
+			}
+		}
+	}
+	return nil
 }
 
 // serving reports whether a serving certificate was asked for.
@@ -161,7 +221,9 @@ func (o *nodeAddOptions) serving() bool {
 }
 
 // Run enrols the node's client (and serving) certificate and writes the
-// files.
+// files. Before any request is created, it checks every output path and
+// the identity's permissions ([enroller.preflight]); after, every failure
+// deletes the requests it created and says so.
 func (o *nodeAddOptions) Run(ctx context.Context, streams IOStreams) error {
 	if err := o.complete(); err != nil {
 		return err
@@ -173,7 +235,7 @@ func (o *nodeAddOptions) Run(ctx context.Context, streams IOStreams) error {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	subject := pkix.Name{CommonName: nodeUserPrefix + o.name, Organization: []string{nodesGroup}}
-	client, err := e.enroll(ctx, enrollRequest{
+	clientReq := enrollRequest{
 		kind:        "node",
 		subject:     subject,
 		signerName:  certv1.KubeAPIServerClientKubeletSignerName,
@@ -183,13 +245,11 @@ func (o *nodeAddOptions) Run(ctx context.Context, streams IOStreams) error {
 		expiration:  o.expiration,
 		approve:     o.approve,
 		approver:    "kubepki node add",
-	})
-	if err != nil {
-		return err
 	}
-	var srv *enrollResult
+	reqs := []*enrollRequest{&clientReq}
+	var servingReq enrollRequest
 	if o.serving() {
-		srv, err = e.enroll(ctx, enrollRequest{
+		servingReq = enrollRequest{
 			kind:        "node-serving",
 			subject:     subject,
 			sans:        o.sans,
@@ -200,21 +260,34 @@ func (o *nodeAddOptions) Run(ctx context.Context, streams IOStreams) error {
 			expiration:  o.expiration,
 			approve:     o.approve,
 			approver:    "kubepki node add",
-		})
+		}
+		reqs = append(reqs, &servingReq)
+	}
+	for _, r := range reqs {
+		if err := r.chooseName(); err != nil {
+			return err
+		}
+	}
+	if err := e.preflight(ctx, reqs); err != nil {
+		return err
+	}
+	client, err := e.enroll(ctx, clientReq)
+	if err != nil {
+		return err
+	}
+	var srv *enrollResult
+	if o.serving() {
+		srv, err = e.enroll(ctx, servingReq)
 		if err != nil {
-			what := "its request was deleted"
-			if !e.abandon(client.obj) {
-				what = "delete its request as the warning says"
-			}
-			return fmt.Errorf("%w (the client certificate from CertificateSigningRequest %s was not saved either; %s)", err, client.csrName, what)
+			return e.discard(client.obj, fmt.Errorf("%w; the client certificate was not saved either", err))
 		}
 	}
 	if err := o.writeFiles(context.WithoutCancel(ctx), subject.CommonName, client, srv); err != nil {
-		e.abandon(client.obj)
+		err = fmt.Errorf("%w; no file was written", err)
 		if srv != nil {
-			e.abandon(srv.obj)
+			err = e.discard(srv.obj, err)
 		}
-		return fmt.Errorf("%w; no file was written and the requests were deleted (unless a warning says otherwise)", err)
+		return e.discard(client.obj, err)
 	}
 	fmt.Fprintf(streams.Out, "node %q added: wrote %s (certificate from CertificateSigningRequest %s, valid until %s)\n",
 		o.name, o.output, client.csrName, client.cert.NotAfter.UTC().Format(time.RFC3339))

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"net/http"
 	"os"
@@ -20,8 +21,11 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	certv1 "k8s.io/api/certificates/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -30,6 +34,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	authzclient "k8s.io/client-go/kubernetes/typed/authorization/v1"
 	certclient "k8s.io/client-go/kubernetes/typed/certificates/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -68,21 +73,62 @@ func (f *clientFlags) clientConfig() clientcmd.ClientConfig {
 // csrClient returns the typed CertificateSigningRequest client for the
 // flags, with errors that say which kubeconfig and context were used.
 func (f *clientFlags) csrClient() (certclient.CertificateSigningRequestInterface, error) {
+	cs, err := f.clientset()
+	if err != nil {
+		return nil, err
+	}
+	return cs.CertificatesV1().CertificateSigningRequests(), nil
+}
+
+// clientset returns the API client for the flags. When no kubeconfig file
+// exists where the flags and $KUBECONFIG point, the error says so
+// ([missingKubeconfig]) instead of what client-go makes of no files.
+func (f *clientFlags) clientset() (*kubernetes.Clientset, error) {
 	rc, err := f.clientConfig().ClientConfig()
 	if err != nil {
+		if merr := missingKubeconfig(f.kubeconfig); merr != nil {
+			return nil, merr
+		}
 		return nil, fmt.Errorf("load client configuration: %w; pass --kubeconfig and --context, or check $KUBECONFIG", err)
 	}
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("create API client: %w", err)
 	}
-	return cs.CertificatesV1().CertificateSigningRequests(), nil
+	return cs, nil
+}
+
+// missingKubeconfig returns an error naming where kubeconfig files were
+// looked for when none of them exists, as kubectl's "Config not found:
+// PATH" does: explicitPath (--kubeconfig) if set, else every path of
+// $KUBECONFIG, else ~/.kube/config. It returns nil when one exists (or
+// cannot be checked: the loader's own error then says why).
+func missingKubeconfig(explicitPath string) error {
+	if explicitPath != "" {
+		if _, err := os.Stat(explicitPath); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("kubeconfig not found: %s (--kubeconfig) does not exist; check the path, or pass the admin kubeconfig of the cluster", explicitPath)
+		}
+		return nil
+	}
+	paths := kubeconfig.LoadingRules("").Precedence
+	for _, p := range paths {
+		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+	}
+	if os.Getenv(clientcmd.RecommendedConfigPathEnvVar) != "" {
+		return fmt.Errorf("kubeconfig not found: no file exists at %s ($KUBECONFIG); set KUBECONFIG to an existing kubeconfig file or pass --kubeconfig FILE", strings.Join(paths, ", "))
+	}
+	return fmt.Errorf("kubeconfig not found: $KUBECONFIG is not set and %s does not exist; pass --kubeconfig FILE (such as the admin.conf of kubepki init) or set KUBECONFIG", strings.Join(paths, ", "))
 }
 
 // enrollRequest is one certificate to obtain through the Certificates API.
 type enrollRequest struct {
 	// kind names the request in messages and CSR names: "user", "node".
-	kind       string
+	kind string
+	// name is the CertificateSigningRequest's object name; see
+	// [enrollRequest.chooseName]. If empty, enroll chooses one.
+	name       string
 	subject    pkix.Name
 	sans       pki.SANs
 	signerName string
@@ -111,6 +157,12 @@ type enrollResult struct {
 // enroller runs enrolments against one API server.
 type enroller struct {
 	client certclient.CertificateSigningRequestInterface
+	// reviews asks the API server what the identity may do; nil skips
+	// the checks of [enroller.preflight].
+	reviews authzclient.SelfSubjectAccessReviewInterface
+	// poll makes waits GET every pollInterval from the start, because
+	// the identity may not watch (found by preflight).
+	poll bool
 	// roots verify the issued certificate's chain.
 	roots  []*x509.Certificate
 	errOut io.Writer
@@ -156,9 +208,10 @@ func csrObjectName(kind, name string) (string, error) {
 // ends, and verifies the certificate: its public key must be ours, its
 // subject the one requested, and it must chain to e.roots for the
 // requested usage. It only ever follows the object it created (same UID).
-// An unissued request it created is deleted again when approving or
-// waiting fails, times out or is interrupted ([enroller.discard]); one
-// whose certificate is refused is kept.
+// A request it created is deleted again when approving or waiting fails,
+// times out or is interrupted, and when its certificate is refused
+// ([enroller.discard]), whose error says so; the error then names the
+// refused certificate by serial and issuer.
 func (e *enroller) enroll(ctx context.Context, req enrollRequest) (*enrollResult, error) {
 	key, err := pki.GenerateKey(req.keyAlg)
 	if err != nil {
@@ -168,10 +221,10 @@ func (e *enroller) enroll(ctx context.Context, req enrollRequest) (*enrollResult
 	if err != nil {
 		return nil, err
 	}
-	name, err := csrObjectName(req.kind, req.subject.CommonName)
-	if err != nil {
-		return nil, fmt.Errorf("choose CSR name: %w", err)
+	if err := req.chooseName(); err != nil {
+		return nil, err
 	}
+	name := req.name
 	usages := slices.Clone(req.usages)
 	if _, isRSA := key.Public().(*rsa.PublicKey); isRSA {
 		usages = append(usages, certv1.UsageKeyEncipherment)
@@ -191,7 +244,7 @@ func (e *enroller) enroll(ctx context.Context, req enrollRequest) (*enrollResult
 	created, err := e.client.Create(ctx, obj, metav1.CreateOptions{})
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, &ExitError{Code: 1, Err: fmt.Errorf("%s while creating CertificateSigningRequest %s; no file was written; the request may exist on the server: check with \"kubepki csr get %s\", delete it with \"kubepki csr delete %s\" and run the command again: %w", stopReason(ctx), name, name, name, errWaitEnded)}
+			return nil, waitEnded("%s while creating CertificateSigningRequest %s; no file was written; the request may exist on the server: check with \"kubepki csr get %s\", delete it with \"kubepki csr delete %s\" and run the command again", stopReason(ctx), name, name, name)
 		}
 		return nil, fmt.Errorf("create CertificateSigningRequest %s: %w", name, apiError(err))
 	}
@@ -212,23 +265,26 @@ func (e *enroller) enroll(ctx context.Context, req enrollRequest) (*enrollResult
 	}
 	certs, err := pki.ParseCertificatesPEM(done.Status.Certificate)
 	if err != nil {
-		return nil, fmt.Errorf("CertificateSigningRequest %s: parse issued certificate: %w", name, err)
+		return fail(fmt.Errorf("CertificateSigningRequest %s: parse issued certificate: %w; no file was written", name, err))
 	}
 	leaf := certs[0]
+	// The refused certificate is named by serial and issuer, since its
+	// request is deleted with the rest.
+	refused := fmt.Sprintf("serial %s, issuer %q", leaf.SerialNumber.Text(16), leaf.Issuer.String())
 	if !pki.PublicKeysEqual(leaf.PublicKey, key.Public()) {
-		return nil, fmt.Errorf("CertificateSigningRequest %s: the issued certificate is for a different public key than the one this command generated; refusing it (the signer or the object is not trustworthy); no file was written", name)
+		return fail(fmt.Errorf("CertificateSigningRequest %s: the issued certificate (%s) is for a different public key than the one this command generated; refusing it (the signer or the object is not trustworthy); no file was written", name, refused))
 	}
-	if leaf.Subject.CommonName != req.subject.CommonName || !slices.Equal(leaf.Subject.Organization, req.subject.Organization) {
-		return nil, fmt.Errorf("CertificateSigningRequest %s: the issued certificate is for CN=%q O=%q, but CN=%q O=%q was requested; refusing it; no file was written", name, leaf.Subject.CommonName, leaf.Subject.Organization, req.subject.CommonName, req.subject.Organization)
+	if leaf.Subject.CommonName != req.subject.CommonName || !sameGroups(leaf.Subject.Organization, req.subject.Organization) {
+		return fail(fmt.Errorf("CertificateSigningRequest %s: the issued certificate (%s) is for CN=%q O=%q, but CN=%q O=%q was requested; refusing it; no file was written", name, refused, leaf.Subject.CommonName, leaf.Subject.Organization, req.subject.CommonName, req.subject.Organization))
 	}
 	if len(e.roots) > 0 {
 		if err := pki.VerifyChain(leaf, e.roots, certs[1:], req.extKeyUsage, e.now()); err != nil {
-			return nil, fmt.Errorf("CertificateSigningRequest %s: the issued certificate does not chain to the cluster CA: %w; no file was written; pass --client-ca-file if the API server trusts another CA for client certificates", name, err)
+			return fail(fmt.Errorf("CertificateSigningRequest %s: the issued certificate (%s) does not chain to the cluster CA: %w; no file was written; pass --client-ca-file if the API server trusts another CA for client certificates", name, refused, err))
 		}
 	}
 	keyPEM, err := pki.MarshalPrivateKeyPEM(key)
 	if err != nil {
-		return nil, err
+		return fail(fmt.Errorf("%w; no file was written", err))
 	}
 	// The leaf first, then any intermediates the signer returned, so that
 	// the API server can build the chain.
@@ -237,6 +293,172 @@ func (e *enroller) enroll(ctx context.Context, req enrollRequest) (*enrollResult
 		certPEM = append(certPEM, pki.MarshalCertificatePEM(c)...)
 	}
 	return &enrollResult{obj: created, csrName: name, key: key, keyPEM: keyPEM, cert: leaf, certPEM: certPEM}, nil
+}
+
+// sameGroups reports whether a and b hold the same groups, in any order:
+// the API server reads a certificate's O values as a set of groups, and
+// a signer may write them in another order than the request's.
+func sameGroups(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
+
+// chooseName sets r.name with [csrObjectName] unless it is set.
+func (r *enrollRequest) chooseName() error {
+	if r.name != "" {
+		return nil
+	}
+	name, err := csrObjectName(r.kind, r.subject.CommonName)
+	if err != nil {
+		return fmt.Errorf("choose CSR name: %w", err)
+	}
+	r.name = name
+	return nil
+}
+
+// permission is one thing the identity must be allowed to do for an
+// enrolment, as a SelfSubjectAccessReview asks it.
+type permission struct {
+	attrs authorizationv1.ResourceAttributes
+	// alt, if set, suffices too: a signer's "DOMAIN/*" for its name, as
+	// the API server's CSR approval check accepts either.
+	alt *authorizationv1.ResourceAttributes
+	// approval marks the permissions only --approve needs.
+	approval bool
+}
+
+// String names the permission as "kubectl auth can-i" takes it:
+// "get certificatesigningrequests.certificates.k8s.io/NAME".
+func (p permission) String() string {
+	a := p.attrs
+	s := a.Verb + " " + a.Resource + "." + a.Group
+	if a.Subresource != "" {
+		s += "/" + a.Subresource
+	}
+	if a.Name != "" {
+		s += fmt.Sprintf(" %q", a.Name)
+	}
+	if p.alt != nil {
+		s += fmt.Sprintf(" (or %q)", p.alt.Name)
+	}
+	return s
+}
+
+// csrPermission returns the permission to verb the request named name
+// (subresource may be empty).
+func csrPermission(verb, subresource, name string) permission {
+	return permission{attrs: authorizationv1.ResourceAttributes{Verb: verb, Group: certv1.GroupName, Resource: "certificatesigningrequests", Subresource: subresource, Name: name}}
+}
+
+// permissions returns what the identity needs for req, whose name is
+// chosen: create it, get it and, with approve, update its approval and
+// approve its signer (KEP-1513's "approve" verb on signers, by name or
+// "DOMAIN/*"). Watch is asked separately: without it the wait polls.
+func (req *enrollRequest) permissions() []permission {
+	ps := []permission{
+		csrPermission("create", "", ""),
+		csrPermission("get", "", req.name),
+	}
+	if req.approve {
+		signer := authorizationv1.ResourceAttributes{Verb: "approve", Group: certv1.GroupName, Resource: "signers", Name: req.signerName}
+		p := permission{attrs: signer, approval: true}
+		if domain, _, ok := strings.Cut(req.signerName, "/"); ok {
+			alt := signer
+			alt.Name = domain + "/*"
+			p.alt = &alt
+		}
+		approval := csrPermission("update", "approval", req.name)
+		approval.approval = true
+		ps = append(ps, approval, p)
+	}
+	return ps
+}
+
+// preflight asks the API server, with SelfSubjectAccessReviews, whether
+// the identity may do what reqs need (their names chosen), before any of
+// them is created, so that an identity that may create requests but not
+// read or approve them leaves no pending request behind for an approver
+// to approve by mistake. It returns an error naming every missing
+// permission. When the identity may get but not watch the requests,
+// waits poll from the start. A review the server refuses, does not serve
+// or cannot evaluate makes preflight give up silently: the command then
+// runs as without it, and the API answers each step.
+func (e *enroller) preflight(ctx context.Context, reqs []*enrollRequest) error {
+	if e.reviews == nil {
+		return nil
+	}
+	var read, approval []string
+	for _, req := range reqs {
+		for _, p := range req.permissions() {
+			allowed, known := e.canI(ctx, p.attrs)
+			if known && !allowed && p.alt != nil {
+				allowed, known = e.canI(ctx, *p.alt)
+			}
+			if !known {
+				return e.preflightStopped(ctx)
+			}
+			missing := &read
+			if p.approval {
+				missing = &approval
+			}
+			if !allowed && !slices.Contains(*missing, p.String()) {
+				*missing = append(*missing, p.String())
+			}
+		}
+	}
+	if len(read)+len(approval) > 0 {
+		var lacks, next []string
+		if len(read) > 0 {
+			lacks = append(lacks, fmt.Sprintf("may not %s, so it could not obtain the certificate (a request it may create but not read would be left pending, for an approver to approve by mistake)", strings.Join(read, ", ")))
+			next = append(next, "use a kubeconfig whose identity may create, get and watch certificatesigningrequests (check with \"kubectl auth can-i get certificatesigningrequests\")")
+		}
+		if len(approval) > 0 {
+			lacks = append(lacks, fmt.Sprintf("may not %s, which --approve needs", strings.Join(approval, ", ")))
+			next = append(next, "run without --approve and have an approver run \"kubepki csr approve NAME\" (or \"kubectl certificate approve NAME\") while this command waits")
+		}
+		return fmt.Errorf("the identity of your kubeconfig %s; nothing was created; %s", strings.Join(lacks, ", and "), strings.Join(next, ", and "))
+	}
+	for _, req := range reqs {
+		watch := csrPermission("watch", "", req.name)
+		allowed, known := e.canI(ctx, watch.attrs)
+		if !known {
+			return e.preflightStopped(ctx)
+		}
+		if !allowed {
+			fmt.Fprintf(e.errOut, "warning: the identity of your kubeconfig may not %s; checking the request with get every %s instead\n", watch, pollInterval)
+			e.poll = true
+			break
+		}
+	}
+	return nil
+}
+
+// preflightStopped is what preflight returns when a review got no
+// answer: ctx's end, or nil to go on without the checks.
+func (e *enroller) preflightStopped(ctx context.Context) error {
+	if ctx.Err() != nil {
+		return waitEnded("%s while checking permissions; nothing was created; run the command again", stopReason(ctx))
+	}
+	return nil
+}
+
+// canI asks one SelfSubjectAccessReview. known is false when the server
+// gave no usable answer: the review failed (refused, not served, no
+// connection) or the authorizer reported an evaluation error without
+// allowing it.
+func (e *enroller) canI(ctx context.Context, attrs authorizationv1.ResourceAttributes) (allowed, known bool) {
+	r, err := e.reviews.Create(ctx, &authorizationv1.SelfSubjectAccessReview{
+		Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &attrs},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return false, false
+	}
+	if r.Status.Allowed {
+		return true, true
+	}
+	return false, r.Status.EvaluationError == ""
 }
 
 // approve adds an Approved condition to the request, retrying on
@@ -316,11 +538,25 @@ func approveStopped(ctx context.Context, name string, last error) error {
 	if stopReason(ctx) == "timed out" {
 		next += ", with a longer --timeout if the API server is slow to answer"
 	}
-	return &ExitError{Code: 1, Err: fmt.Errorf("%s while approving CertificateSigningRequest %s%s; no file was written; %s: %w", stopReason(ctx), name, cause, next, errWaitEnded)}
+	return waitEnded("%s while approving CertificateSigningRequest %s%s; no file was written; %s", stopReason(ctx), name, cause, next)
 }
 
-// errWaitEnded is returned when the wait ends without a certificate.
+// errWaitEnded is matched (errors.Is) by the errors of a wait that
+// ended without a certificate: timed out or interrupted.
 var errWaitEnded = errors.New("stopped waiting")
+
+// waitEndedError is an error that matches [errWaitEnded] but reads as its
+// own message alone, a sentence that ends with what to do next.
+type waitEndedError struct{ msg string }
+
+func (e *waitEndedError) Error() string        { return e.msg }
+func (e *waitEndedError) Is(target error) bool { return target == errWaitEnded }
+
+// waitEnded returns an *ExitError (status 1) with the formatted message
+// that matches [errWaitEnded].
+func waitEnded(format string, args ...any) error {
+	return &ExitError{Code: 1, Err: &waitEndedError{msg: fmt.Sprintf(format, args...)}}
+}
 
 // Bounds of the wait for a certificate.
 const (
@@ -396,7 +632,7 @@ func (e *enroller) wait(ctx context.Context, created *certv1.CertificateSigningR
 	if e.progress {
 		fmt.Fprintf(e.errOut, "waiting for CertificateSigningRequest %s to be approved and issued...\n", created.Name)
 	}
-	w := &waiter{e: e, created: created, rv: created.ResourceVersion, retrier: e.retrier("waiting for CertificateSigningRequest " + created.Name)}
+	w := &waiter{e: e, created: created, rv: created.ResourceVersion, poll: e.poll, retrier: e.retrier("waiting for CertificateSigningRequest " + created.Name)}
 	for {
 		var obj *certv1.CertificateSigningRequest
 		var done bool
@@ -648,7 +884,7 @@ func (e *enroller) explainTimeout(created *certv1.CertificateSigningRequest, err
 	if gerr != nil || cur.UID != created.UID || !hasCondition(cur, certv1.CertificateApproved) {
 		return err
 	}
-	return &ExitError{Code: 1, Err: fmt.Errorf("timed out: CertificateSigningRequest %s was approved but not issued; check that a signer for %s runs (kube-controller-manager with --cluster-signing-cert-file, or kubepki serve with a signing CA); no file was written; run the command again once it does: %w", created.Name, created.Spec.SignerName, errWaitEnded)}
+	return waitEnded("timed out: CertificateSigningRequest %s was approved but not issued; check that a signer for %s runs (kube-controller-manager with --cluster-signing-cert-file, or kubepki serve with a signing CA); no file was written; run the command again once it does", created.Name, created.Spec.SignerName)
 }
 
 // abandon deletes a request this run created and whose result is not
@@ -685,9 +921,9 @@ func waitError(ctx context.Context, name string) error {
 		what = "CertificateSigningRequest " + name
 	}
 	if stopReason(ctx) == "timed out" {
-		return &ExitError{Code: 1, Err: fmt.Errorf("timed out waiting for %s to be approved and issued; no file was written; have it approved sooner (or pass --approve) and run the command again, with a longer --timeout if needed: %w", what, errWaitEnded)}
+		return waitEnded("timed out waiting for %s to be approved and issued; no file was written; have it approved sooner (or pass --approve) and run the command again, with a longer --timeout if needed", what)
 	}
-	return &ExitError{Code: 1, Err: fmt.Errorf("interrupted while waiting for %s; no file was written; run the command again to start over: %w", what, errWaitEnded)}
+	return waitEnded("interrupted while waiting for %s; no file was written; run the command again to start over", what)
 }
 
 // stopReason says why ctx ended: "timed out" or "interrupted".
@@ -708,9 +944,13 @@ func hasCondition(csr *certv1.CertificateSigningRequest, t certv1.RequestConditi
 	return false
 }
 
-// apiError formats an API Status error as kubectl does:
-// "Error from server (Reason): message". Other errors pass through.
+// apiError formats an API Status error as kubectl does, as a
+// [*serverError]: "Error from server (Reason): message". Other errors
+// (nil too) pass through, and so does an error that is one already.
 func apiError(err error) error {
+	if _, ok := errors.AsType[*serverError](err); ok {
+		return err
+	}
 	var se apierrors.APIStatus
 	if errors.As(err, &se) {
 		st := se.Status()
@@ -718,10 +958,23 @@ func apiError(err error) error {
 		if reason == "" {
 			reason = fmt.Sprint(st.Code)
 		}
-		return fmt.Errorf("Error from server (%s): %w", reason, err)
+		return &serverError{reason: reason, err: err}
 	}
 	return err
 }
+
+// serverError is an API server's answer (a Status) as kubectl prints it.
+// When a command's error is one (or all of an [errors.Join] are), main
+// prints it without its "error: " prefix, as kubectl does.
+type serverError struct {
+	reason string
+	err    error
+}
+
+func (e *serverError) Error() string {
+	return fmt.Sprintf("Error from server (%s): %v", e.reason, e.err)
+}
+func (e *serverError) Unwrap() error { return e.err }
 
 // enrollOptions are the flags shared by "user add" and "node add".
 type enrollOptions struct {
@@ -775,6 +1028,9 @@ func (o *enrollOptions) complete() error {
 	cc := o.client.clientConfig()
 	raw, err := cc.RawConfig()
 	if err != nil {
+		if merr := missingKubeconfig(o.client.kubeconfig); merr != nil {
+			return merr
+		}
 		return fmt.Errorf("load kubeconfig: %w", err)
 	}
 	ctxName := o.client.context
@@ -783,6 +1039,12 @@ func (o *enrollOptions) complete() error {
 	}
 	kctx, ok := raw.Contexts[ctxName]
 	if !ok {
+		if merr := missingKubeconfig(o.client.kubeconfig); merr != nil {
+			return merr
+		}
+		if ctxName == "" {
+			return errors.New("the kubeconfig has no current-context; pass --context NAME or --kubeconfig with an admin kubeconfig")
+		}
 		return fmt.Errorf("kubeconfig context %q not found; pass --context or --kubeconfig with an admin kubeconfig", ctxName)
 	}
 	cluster, ok := raw.Clusters[kctx.Cluster]
@@ -811,39 +1073,49 @@ func (o *enrollOptions) complete() error {
 	return nil
 }
 
-// checkOutputPath fails early, before anything is requested, if path
-// cannot be written: its directory is missing, it exists and force is
-// not set, or it is a symlink, folder or other non-regular file, which
-// no write replaces even with force ([pki.ErrUnsafePath]). what names
-// the file in that last message ("kubeconfig").
+// checkOutputPath fails early, before anything is requested, where the
+// final write ([pki.WriteFile], [pki.WriteFileNew] or
+// [cluster.WriteFiles]) would fail: path's directory is missing or not a
+// directory, path exists and force is not set, path is a symlink (even a
+// dangling one), folder or other non-regular file, which no write
+// replaces even with force ([pki.ErrUnsafePath]), path cannot be looked
+// at, or no file can be created in its directory (tried with a temporary
+// file, removed at once, as the write's own temporary file would be
+// made). what names the file in the unsafe-path message ("kubeconfig").
 func checkOutputPath(path string, force bool, what string) error {
 	dir := filepath.Dir(path)
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return fmt.Errorf("cannot write %s: directory %s does not exist; create it first", path, dir)
 	}
 	fi, err := os.Lstat(path)
-	if err != nil {
-		return nil
-	}
-	if !force {
+	switch {
+	case err == nil && !force:
 		return fmt.Errorf("%s already exists; choose another path or pass --force to replace it", path)
-	}
-	if !fi.Mode().IsRegular() {
+	case err == nil && !fi.Mode().IsRegular():
 		return fmt.Errorf("write %s: write %s: %w; remove it or choose another path", what, path, pki.ErrUnsafePath)
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("cannot write %s: %w", path, err)
 	}
+	probe, err := os.CreateTemp(dir, "."+filepath.Base(path)+".check-*")
+	if err != nil {
+		return fmt.Errorf("cannot write %s: %w; choose a folder you may write to", path, err)
+	}
+	probe.Close()
+	os.Remove(probe.Name())
 	return nil
 }
 
 // enroller returns an enroller for the options' API server.
 func (o *enrollOptions) enroller(streams IOStreams) (*enroller, error) {
-	client, err := o.client.csrClient()
+	cs, err := o.client.clientset()
 	if err != nil {
 		return nil, err
 	}
+	client := cs.CertificatesV1().CertificateSigningRequests()
 	if len(o.roots) == 0 {
 		fmt.Fprintf(streams.ErrOut, "warning: cluster %q has no certificate-authority; the issued certificate's chain is not verified\n", o.clusterName)
 	}
-	return &enroller{client: client, roots: o.roots, errOut: streams.ErrOut, progress: isTerminal(streams.ErrOut), now: time.Now}, nil
+	return &enroller{client: client, reviews: cs.AuthorizationV1().SelfSubjectAccessReviews(), roots: o.roots, errOut: streams.ErrOut, progress: isTerminal(streams.ErrOut), now: time.Now}, nil
 }
 
 // marshalKubeconfig returns a kubeconfig for userName with the options'
@@ -963,7 +1235,10 @@ func (o *userAddOptions) Validate() error {
 	if err := validateIdentity(o.name, o.groups); err != nil {
 		return err
 	}
-	if strings.HasPrefix(o.name, "system:node:") {
+	if err := checkNotMasters(o.groups); err != nil {
+		return err
+	}
+	if strings.HasPrefix(o.name, nodeUserPrefix) {
 		return &UsageError{Err: fmt.Errorf("user name %q is a node identity; use \"kubepki node add\"", o.name)}
 	}
 	if o.output == "" {
@@ -973,10 +1248,18 @@ func (o *userAddOptions) Validate() error {
 }
 
 // validateIdentity checks a user name and groups as the API server's
-// certificate authenticator reads them.
+// certificate authenticator reads them: the CN is the user name and each
+// O a group, taken byte for byte. Each must be non-empty valid UTF-8, at
+// most 64 bytes (RFC 5280's ub-common-name and ub-organization-name), with
+// no leading or trailing white space (which the name would keep, so that
+// RBAC bindings for the trimmed name would not match) and no control
+// characters. The first problem is returned as a [*UsageError].
 func validateIdentity(name string, groups []string) error {
 	if strings.TrimSpace(name) == "" {
 		return &UsageError{Err: errors.New("the user name must not be empty")}
+	}
+	if err := checkIdentityText("user name", name); err != nil {
+		return err
 	}
 	if len(name) > 64 {
 		return &UsageError{Err: fmt.Errorf("user name %q is longer than the 64 characters a certificate CN may have", name)}
@@ -985,6 +1268,9 @@ func validateIdentity(name string, groups []string) error {
 		if strings.TrimSpace(g) == "" {
 			return &UsageError{Err: errors.New("--group must not be empty")}
 		}
+		if err := checkIdentityText("group", g); err != nil {
+			return err
+		}
 		if len(g) > 64 {
 			return &UsageError{Err: fmt.Errorf("group %q is longer than the 64 characters a certificate O may have", g)}
 		}
@@ -992,9 +1278,122 @@ func validateIdentity(name string, groups []string) error {
 	return nil
 }
 
-// Run enrols the user and writes the kubeconfig. On any failure after
-// the request was created (approving, waiting, or writing the kubeconfig)
-// the request is deleted again, as [enroller.discard] says.
+// checkIdentityText refuses, as a [*UsageError], a user name or group
+// (what) that is not valid UTF-8, begins or ends with white space, or
+// holds a control character.
+func checkIdentityText(what, s string) error {
+	if !utf8.ValidString(s) {
+		return &UsageError{Err: fmt.Errorf("%s %q is not valid UTF-8", what, s)}
+	}
+	first, _ := utf8.DecodeRuneInString(s)
+	last, _ := utf8.DecodeLastRuneInString(s)
+	if unicode.IsSpace(first) || unicode.IsSpace(last) {
+		return &UsageError{Err: fmt.Errorf("%s %q begins or ends with white space, which the certificate would keep: the API server would see %q, which no RBAC binding for %q matches; remove it", what, s, s, strings.TrimSpace(s))}
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return &UsageError{Err: fmt.Errorf("%s %q holds the control character %U; names and groups may hold printable characters only", what, s, r)}
+		}
+	}
+	return nil
+}
+
+// Groups with a fixed meaning in every kubeadm cluster (kubernetes-pki
+// reference §2.1 and §2.4).
+const (
+	// mastersGroup is bound to cluster-admin by a binding RBAC cannot
+	// remove, and kube-apiserver authorizes it before RBAC runs.
+	mastersGroup = "system:masters"
+	// clusterAdminsGroup is bound to cluster-admin by kubeadm.
+	clusterAdminsGroup = "kubeadm:cluster-admins"
+	// reservedPrefix starts the names Kubernetes keeps for itself.
+	reservedPrefix = "system:"
+)
+
+// checkNotMasters refuses group system:masters: a certificate in it is a
+// super-user credential that no RBAC change takes away and that cannot be
+// revoked, which is what super-admin.conf is for.
+func checkNotMasters(groups []string) error {
+	if slices.Contains(groups, mastersGroup) {
+		return &UsageError{Err: fmt.Errorf("refusing --group %s: its members pass every authorization check before RBAC is asked, so the certificate would be a super-user credential that no role or binding can take away and that cannot be revoked until it expires; the break-glass credential of a cluster is the super-admin.conf that \"kubepki init\" (and kubeadm init) wrote; for an administrator use --group %s, which RBAC binds to cluster-admin and can unbind", mastersGroup, clusterAdminsGroup)}
+	}
+	return nil
+}
+
+// identityWarnings returns one warning for the user name and for each
+// group that carries more than its name says: kubeadm:cluster-admins, and
+// the names and groups under "system:", which Kubernetes reserves and
+// grants permissions to by default. Each says what the identity gets.
+func identityWarnings(name string, groups []string) []string {
+	var ws []string
+	if w := reservedUserName(name); w != "" {
+		ws = append(ws, fmt.Sprintf("user name %q %s", name, w))
+	}
+	for _, g := range groups {
+		if w := privilegedGroup(g); w != "" {
+			ws = append(ws, fmt.Sprintf("group %q %s", g, w))
+		}
+	}
+	return ws
+}
+
+// reservedUserName says what a certificate for user name gets when the
+// name is one Kubernetes reserves, or returns "".
+func reservedUserName(name string) string {
+	if !strings.HasPrefix(name, reservedPrefix) {
+		return ""
+	}
+	rest := strings.TrimPrefix(name, reservedPrefix)
+	switch {
+	case strings.HasPrefix(rest, "serviceaccount:"):
+		if ns, sa, ok := strings.Cut(strings.TrimPrefix(rest, "serviceaccount:"), ":"); ok && ns != "" && sa != "" {
+			return fmt.Sprintf("is the identity of service account %q in namespace %q: the certificate gets every permission RBAC grants that service account, whose bindings match by this user name, for as long as it is valid, even after the service account is deleted", sa, ns)
+		}
+		return "is in the form of service-account identities (system:serviceaccount:NAMESPACE:NAME): RBAC bindings to such a service account would match it"
+	case name == "system:anonymous":
+		return "is the name of unauthenticated requests: the certificate gets everything granted to anonymous access, and audit logs show its requests as anonymous"
+	case name == "system:kube-controller-manager", name == "system:kube-scheduler":
+		return fmt.Sprintf("is the identity of a control-plane component: the certificate gets what the default ClusterRoleBinding %s grants (and the component's other default roles)", name)
+	case name == "system:kube-proxy":
+		return "is kube-proxy's identity: the certificate gets what the default ClusterRoleBinding system:node-proxier grants"
+	case strings.HasPrefix(rest, "kube-"):
+		return "is in the form of Kubernetes components' identities (system:kube-*): the certificate gets whatever default and other RBAC bindings grant that component"
+	}
+	return "starts with \"system:\", which Kubernetes reserves for its own identities: the certificate gets whatever RBAC grants that name, default bindings included"
+}
+
+// privilegedGroup says what a certificate in group g gets when g is
+// kubeadm:cluster-admins or a group Kubernetes reserves, or returns "".
+func privilegedGroup(g string) string {
+	switch {
+	case g == clusterAdminsGroup:
+		return "is bound to cluster-admin by kubeadm (ClusterRoleBinding kubeadm:cluster-admins): the certificate has full control of the cluster until it expires, and cannot be revoked"
+	case !strings.HasPrefix(g, reservedPrefix):
+		return ""
+	case g == "system:nodes":
+		return "is the kubelets' group: the certificate gets every permission bound to it, such as having node client certificates approved at once (selfnodeclient); for a kubelet use \"kubepki node add\""
+	case g == "system:bootstrappers" || strings.HasPrefix(g, "system:bootstrappers:"):
+		return "is the group of bootstrap tokens: in kubeadm clusters its members may create node client requests that are approved at once (nodeclient), so the certificate can obtain kubelet credentials for any node"
+	case g == "system:serviceaccounts":
+		return "is the group of all service accounts: the certificate gets every permission granted to all of them"
+	case strings.HasPrefix(g, "system:serviceaccounts:"):
+		return fmt.Sprintf("is the group of the service accounts of namespace %q: the certificate gets every permission granted to all of them", strings.TrimPrefix(g, "system:serviceaccounts:"))
+	case g == "system:authenticated":
+		return "is added by the API server to every authenticated user anyway: it gives nothing more, but it is reserved"
+	case g == "system:unauthenticated":
+		return "is the group of anonymous requests: the certificate gets everything granted to unauthenticated access"
+	case g == "system:monitoring":
+		return "is bound to ClusterRole system:monitoring: the certificate may read the API server's metrics and health endpoints"
+	}
+	return "starts with \"system:\", which Kubernetes reserves for its own groups: the certificate gets whatever RBAC grants that group, default bindings included"
+}
+
+// Run enrols the user and writes the kubeconfig. Before the request is
+// created, it checks the identity's permissions ([enroller.preflight])
+// and warns on stderr about a privileged identity ([identityWarnings]).
+// On any failure after the request was created (approving, waiting, or
+// writing the kubeconfig) the request is deleted again, as
+// [enroller.discard] says.
 func (o *userAddOptions) Run(ctx context.Context, streams IOStreams) error {
 	e, err := o.enroller(streams)
 	if err != nil {
@@ -1002,7 +1401,7 @@ func (o *userAddOptions) Run(ctx context.Context, streams IOStreams) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	res, err := e.enroll(ctx, enrollRequest{
+	req := enrollRequest{
 		kind:        "user",
 		subject:     pkix.Name{CommonName: o.name, Organization: o.groups},
 		signerName:  certv1.KubeAPIServerClientSignerName,
@@ -1012,7 +1411,17 @@ func (o *userAddOptions) Run(ctx context.Context, streams IOStreams) error {
 		expiration:  o.expiration,
 		approve:     o.approve,
 		approver:    "kubepki user add",
-	})
+	}
+	if err := req.chooseName(); err != nil {
+		return err
+	}
+	if err := e.preflight(ctx, []*enrollRequest{&req}); err != nil {
+		return err
+	}
+	for _, w := range identityWarnings(o.name, o.groups) {
+		fmt.Fprintf(streams.ErrOut, "warning: %s\n", w)
+	}
+	res, err := e.enroll(ctx, req)
 	if err != nil {
 		return err
 	}

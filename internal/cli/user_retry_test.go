@@ -58,6 +58,28 @@ type faultProxy struct {
 
 func startFaultProxy(t *testing.T, srv *apiservertest.Server, fault approvalFault) *faultProxy {
 	t.Helper()
+	p := &faultProxy{}
+	p.addr = startProxy(t, srv, func(w http.ResponseWriter, r *http.Request, rp http.Handler) {
+		if r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/approval") {
+			p.mu.Lock()
+			p.approvals = append(p.approvals, time.Now())
+			n := len(p.approvals)
+			p.mu.Unlock()
+			if fault != nil && fault(n, w, r, rp) {
+				return
+			}
+		}
+		rp.ServeHTTP(w, r)
+	})
+	return p
+}
+
+// startProxy starts a TLS reverse proxy on 127.0.0.1 in front of srv,
+// trusted through srv's CA and reaching srv as the admin, whose handler
+// answers every request, passing it on with pass or not. It returns the
+// proxy's host:port.
+func startProxy(t *testing.T, srv *apiservertest.Server, handler func(w http.ResponseWriter, r *http.Request, pass http.Handler)) string {
+	t.Helper()
 	target, err := url.Parse(srv.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -72,18 +94,8 @@ func startFaultProxy(t *testing.T, srv *apiservertest.Server, fault approvalFaul
 	rp := httputil.NewSingleHostReverseProxy(target)
 	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{clientCert}}}
 	rp.FlushInterval = -1 // watches stream
-	p := &faultProxy{}
 	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/approval") {
-			p.mu.Lock()
-			p.approvals = append(p.approvals, time.Now())
-			n := len(p.approvals)
-			p.mu.Unlock()
-			if fault != nil && fault(n, w, r, rp) {
-				return
-			}
-		}
-		rp.ServeHTTP(w, r)
+		handler(w, r, rp)
 	}))
 	serving, servingKey := pkitest.Leaf(t, srv.CA, pki.CertOptions{
 		Subject:     pkix.Name{CommonName: "fault-proxy"},
@@ -95,8 +107,7 @@ func startFaultProxy(t *testing.T, srv *apiservertest.Server, fault approvalFaul
 	ts.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{serving.Raw}, PrivateKey: servingKey, Leaf: serving}}}
 	ts.StartTLS()
 	t.Cleanup(ts.Close)
-	p.addr = strings.TrimPrefix(ts.URL, "https://")
-	return p
+	return strings.TrimPrefix(ts.URL, "https://")
 }
 
 // attempts returns the arrival times of the approval requests so far.

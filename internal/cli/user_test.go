@@ -276,21 +276,25 @@ func TestUserAddFailures(t *testing.T) {
 			if r.code != 1 || r.err == nil || !strings.Contains(r.err.Error(), tc.wantErr) {
 				t.Fatalf("user add = exit %d, err %v; want exit 1 with %q", r.code, r.err, tc.wantErr)
 			}
-			issued := tc.mode == signOtherKey || tc.mode == signOtherCA
 			if !strings.Contains(r.err.Error(), "no file was written") {
 				t.Errorf("error %q does not say that nothing was written", r.err)
 			}
 			if _, err := os.Lstat(out); err == nil {
 				t.Errorf("%s was written despite the failure", out)
 			}
-			if !issued {
-				admin := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
-				if names := listCSRs(t, admin); len(names) != 0 {
-					t.Errorf("CSRs left after the failure: %v, want the unissued request deleted", names)
-				}
-				if !regexp.MustCompile(`the request this command created \(CertificateSigningRequest kubepki-user-jane-[0-9a-f]{8}\) was deleted$`).MatchString(r.err.Error()) {
-					t.Errorf("error %q does not end saying that the request was deleted", r.err)
-				}
+			// Issued or not, the request is of no use once refused.
+			client := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
+			if names := listCSRs(t, client); len(names) != 0 {
+				t.Errorf("CSRs left after the failure: %v, want the request deleted", names)
+			}
+			if !regexp.MustCompile(`the request this command created \(CertificateSigningRequest kubepki-user-jane-[0-9a-f]{8}\) was deleted$`).MatchString(r.err.Error()) {
+				t.Errorf("error %q does not end saying that the request was deleted", r.err)
+			}
+			if strings.Contains(r.err.Error(), "stopped waiting") {
+				t.Errorf("error %q holds the sentinel's text; want sentences only", r.err)
+			}
+			if wantEnded := tc.name == "timeout" || tc.name == "approved but no signer"; errors.Is(r.err, errWaitEnded) != wantEnded {
+				t.Errorf("errors.Is(%v, errWaitEnded) = %v, want %v", r.err, !wantEnded, wantEnded)
 			}
 			entries, _ := os.ReadDir(filepath.Dir(out))
 			if len(entries) != 0 {
@@ -300,27 +304,36 @@ func TestUserAddFailures(t *testing.T) {
 	}
 }
 
+// TestUserAddApproveForbidden: an identity that may not approve is told
+// so before any request is created, with the permissions it lacks.
 func TestUserAddApproveForbidden(t *testing.T) {
 	t.Parallel()
-	srv := apiservertest.Start(t, apiservertest.Options{})
-	bob := srv.KubeconfigFor("bob", "dev")
+	srv := apiservertest.Start(t, apiservertest.Options{Policy: csrReaderPolicy()})
+	reader := srv.KubeconfigFor("rita", "csr-readers")
 	out := filepath.Join(t.TempDir(), "eve.conf")
-	r := runCLI(t, "user", "add", "eve", "--group", "dev", "--approve", "--kubeconfig", bob, "-o", out, "--timeout", "30s")
+	r := runCLI(t, "user", "add", "eve", "--group", "dev", "--approve", "--kubeconfig", reader, "-o", out, "--timeout", "30s")
 	if r.code != 1 || r.err == nil {
-		t.Fatalf("user add as bob = exit %d, %v; want a failure", r.code, r.err)
+		t.Fatalf("user add as rita = exit %d, %v; want a failure", r.code, r.err)
 	}
-	if !strings.Contains(r.err.Error(), "Forbidden") || !strings.Contains(r.err.Error(), "may not read or approve") {
-		t.Errorf("error = %q, want the Forbidden answer and what to do", r.err)
+	for _, want := range []string{
+		`may not update certificatesigningrequests.certificates.k8s.io/approval "kubepki-user-eve-`,
+		`approve signers.certificates.k8s.io "kubernetes.io/kube-apiserver-client" (or "kubernetes.io/*"), which --approve needs`,
+		"nothing was created",
+		"run without --approve",
+	} {
+		if !strings.Contains(r.err.Error(), want) {
+			t.Errorf("error = %q, want %q", r.err, want)
+		}
+	}
+	if strings.Contains(r.err.Error(), "may not get") {
+		t.Errorf("error = %q names get, which rita may", r.err)
 	}
 	if _, err := os.Lstat(out); err == nil {
 		t.Errorf("%s written although the request could not be approved", out)
 	}
 	admin := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
-	for _, name := range listCSRs(t, admin) {
-		c, err := admin.Get(t.Context(), name, metav1.GetOptions{})
-		if err == nil && hasCondition(c, certv1.CertificateApproved) {
-			t.Errorf("CSR %s was approved by an identity without approve permission", name)
-		}
+	if names := listCSRs(t, admin); len(names) != 0 {
+		t.Errorf("CSRs %v created, want none", names)
 	}
 }
 
@@ -1014,25 +1027,34 @@ func TestUserAddPollsWithoutWatch(t *testing.T) {
 }
 
 // TestUserAddCannotRead: an identity that may create requests but not
-// read them fails at once, not at the timeout, and its request is deleted
-// where allowed or the command says how to delete it.
+// read them is refused before anything is created, by user add and node
+// add alike, so that no pending request is left for an approver to
+// approve by mistake.
 func TestUserAddCannotRead(t *testing.T) {
 	t.Parallel()
 	srv := apiservertest.Start(t, apiservertest.Options{})
 	bob := srv.KubeconfigFor("bob", "dev")
-	start := time.Now()
-	r := runCLI(t, "user", "add", "eve", "--kubeconfig", bob, "-o", filepath.Join(t.TempDir(), "eve.conf"), "--timeout", "60s")
-	if r.code != 1 || r.err == nil || !strings.Contains(r.err.Error(), "may create requests but not read them") {
-		t.Fatalf("user add as bob = exit %d, %v; want exit 1, may not read", r.code, r.err)
-	}
-	if d := time.Since(start); d > 30*time.Second {
-		t.Errorf("user add as bob took %s, want it to end at once", d)
-	}
-	if !strings.Contains(r.stderr, `delete it with "kubectl delete csr kubepki-user-eve-`) {
-		t.Errorf("stderr = %q, want the kubectl command to delete the request bob may not delete", r.stderr)
-	}
-	if !strings.Contains(r.err.Error(), "could not be deleted: delete it as the warning says") {
-		t.Errorf("error %q does not point to the warning about the request left behind", r.err)
+	admin := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"user", "add", "bob2", "-o", filepath.Join(dir, "bob2.conf")}, `may not get certificatesigningrequests.certificates.k8s.io "kubepki-user-bob2-`},
+		{[]string{"node", "add", "jn", "-o", filepath.Join(dir, "jn.conf")}, `may not get certificatesigningrequests.certificates.k8s.io "kubepki-node-system-node-jn-`},
+	} {
+		r := runCLI(t, append(tc.args, "--kubeconfig", bob, "--timeout", "60s")...)
+		if r.code != 1 || r.err == nil {
+			t.Fatalf("%v as bob = exit %d, %v; want exit 1", tc.args, r.code, r.err)
+		}
+		for _, want := range []string{tc.want, "nothing was created", "may create, get and watch certificatesigningrequests"} {
+			if !strings.Contains(r.err.Error(), want) {
+				t.Errorf("%v: error %q does not say %q", tc.args, r.err, want)
+			}
+		}
+		if names := listCSRs(t, admin); len(names) != 0 {
+			t.Errorf("%v: CSRs %v left behind, want none created", tc.args, names)
+		}
 	}
 }
 
