@@ -42,9 +42,11 @@ func lockFolder(dir string) (unlock func(), err error) {
 		return nil, &BusyError{Dir: dir}
 	}
 	// The ID is only a hint for the message; failing to write it is no
-	// reason to stop.
-	if f.Truncate(0) == nil {
-		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	// reason to stop. Written before the old one is cut off, so that a
+	// reader never finds the file empty.
+	id := []byte(strconv.Itoa(os.Getpid()) + "\n")
+	if _, err := f.WriteAt(id, 0); err == nil {
+		f.Truncate(int64(len(id)))
 	}
 	return func() { f.Close() }, nil
 }
