@@ -377,9 +377,14 @@ func attributes(st *reqState) Attributes {
 	if !ri.resource {
 		return Attributes{User: st.user, Verb: ri.verb, Path: ri.path}
 	}
+	name := ri.name
+	if name == "" {
+		// A list or watch limited to one object by its fieldSelector.
+		name = ri.selectorName
+	}
 	return Attributes{
 		User: st.user, Verb: ri.verb, APIGroup: ri.group, APIVersion: ri.version,
-		Resource: ri.kind, Subresource: ri.subresource, Namespace: ri.namespace, Name: ri.name, Path: ri.path,
+		Resource: ri.kind, Subresource: ri.subresource, Namespace: ri.namespace, Name: name, Path: ri.path,
 		ResourceRequest: true,
 	}
 }

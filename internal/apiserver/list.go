@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/kubepki/kubepki/internal/storage"
@@ -25,7 +24,9 @@ import (
 type selector struct {
 	labels labels.Selector
 	fields fields.Selector
-	// name is set when the field selector pins metadata.name to one value.
+	// name is set when the field selector pins metadata.name to one
+	// valid name, the one authorization checked (see listSelectorName):
+	// the list then reads that one key.
 	name string
 }
 
@@ -35,6 +36,8 @@ func csrFields(csr *certv1.CertificateSigningRequest) fields.Set {
 }
 
 func parseSelector(q url.Values) (selector, error) {
+	// The first of repeated parameters counts, as in kube-apiserver and
+	// listSelectorName.
 	ls, err := labels.Parse(q.Get("labelSelector"))
 	if err != nil {
 		return selector{}, apierrors.NewBadRequest(fmt.Sprintf("invalid labelSelector: %v", err))
@@ -51,9 +54,9 @@ func parseSelector(q url.Values) (selector, error) {
 			return selector{}, apierrors.NewBadRequest(fmt.Sprintf(
 				"field label not supported: %s (use metadata.name or spec.signerName)", req.Field))
 		}
-		if req.Field == "metadata.name" && (req.Operator == selection.Equals || req.Operator == selection.DoubleEquals) {
-			sel.name = req.Value
-		}
+	}
+	if name, ok := fs.RequiresExactMatch("metadata.name"); ok && validateNameSegment(name) == "" {
+		sel.name = name
 	}
 	return sel, nil
 }
@@ -255,11 +258,15 @@ func parseList(q url.Values) (listParams, error) {
 		return listParams{}, err
 	}
 	p := listParams{sel: sel, cont: q.Get("continue")}
-	if v := q.Get("limit"); v != "" {
-		p.limit, err = strconv.ParseInt(v, 10, 64)
-		if err != nil || p.limit < 0 {
-			return listParams{}, apierrors.NewBadRequest(fmt.Sprintf("invalid limit %q: use a non-negative integer", v))
-		}
+	limit, _, err := queryInt64(q, "limit")
+	if err != nil || limit < 0 {
+		return listParams{}, apierrors.NewBadRequest(fmt.Sprintf("invalid limit %q: use a non-negative integer", q.Get("limit")))
+	}
+	p.limit = limit
+	// A list ignores timeoutSeconds, but, as in kube-apiserver, only once
+	// it is an integer.
+	if _, _, err := queryInt64(q, "timeoutSeconds"); err != nil {
+		return listParams{}, err
 	}
 	var rev int64
 	v := q.Get("resourceVersion")

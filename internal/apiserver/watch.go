@@ -29,19 +29,33 @@ type watchParams struct {
 	timeout          time.Duration
 }
 
+// parseWatch reads the query parameters of a watch. Booleans are read as
+// kube-apiserver reads them (see queryBool). timeoutSeconds ends the
+// watch after that many seconds, capped by MaxWatchDuration, which also
+// applies when it is absent or 0.
 func (s *Server) parseWatch(q url.Values) (watchParams, error) {
 	sel, err := parseSelector(q)
 	if err != nil {
 		return watchParams{}, err
 	}
-	p := watchParams{sel: sel, bookmarks: q.Get("allowWatchBookmarks") == "true", timeout: s.cfg.MaxWatchDuration}
-	if v := q.Get("timeoutSeconds"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
+	p := watchParams{sel: sel, bookmarks: queryBool(q, "allowWatchBookmarks"), timeout: s.cfg.MaxWatchDuration}
+	// A watch ignores limit, but, as in kube-apiserver, only once it is
+	// an integer.
+	if _, _, err := queryInt64(q, "limit"); err != nil {
+		return watchParams{}, err
+	}
+	if n, ok, err := queryInt64(q, "timeoutSeconds"); ok {
 		if err != nil || n < 0 {
-			return watchParams{}, apierrors.NewBadRequest(fmt.Sprintf("invalid timeoutSeconds %q: use a non-negative integer", v))
+			// kube-apiserver takes a negative value as a deadline already
+			// passed: its watch ends at once, empty. Here it stays a 400,
+			// which tells the client of its bug instead of handing it an
+			// empty stream to open again in a loop.
+			return watchParams{}, apierrors.NewBadRequest(fmt.Sprintf("invalid timeoutSeconds %q: use a non-negative integer", q.Get("timeoutSeconds")))
 		}
-		if d := time.Duration(n) * time.Second; n > 0 && d < p.timeout {
-			p.timeout = d
+		// Compared in seconds: n seconds as a time.Duration overflows
+		// from 9223372037 on, and would end the watch at once.
+		if n > 0 && n <= int64(p.timeout/time.Second) {
+			p.timeout = time.Duration(n) * time.Second
 		}
 	}
 	rv := q.Get("resourceVersion")
@@ -52,27 +66,28 @@ func (s *Server) parseWatch(q url.Values) (watchParams, error) {
 		}
 		p.resourceVersion = n
 	}
-	switch v := q.Get("sendInitialEvents"); v {
-	case "true":
-		if q.Get("resourceVersionMatch") != string(metav1.ResourceVersionMatchNotOlderThan) {
+	// sendInitialEvents is a pointer in ListOptions: absent is unset, any
+	// value present is a boolean.
+	_, initialSet := queryFirst(q, "sendInitialEvents")
+	switch match := q.Get("resourceVersionMatch"); {
+	case initialSet && queryBool(q, "sendInitialEvents"):
+		if match != string(metav1.ResourceVersionMatchNotOlderThan) {
 			return watchParams{}, invalidWatch("resourceVersionMatch", "sendInitialEvents=true requires resourceVersionMatch=NotOlderThan")
 		}
 		if !p.bookmarks {
 			return watchParams{}, invalidWatch("allowWatchBookmarks", "sendInitialEvents=true requires allowWatchBookmarks=true")
 		}
 		p.initialEvents, p.initialEventsEnd = true, true
-	case "false":
-		if q.Get("resourceVersionMatch") != "" && q.Get("resourceVersionMatch") != string(metav1.ResourceVersionMatchNotOlderThan) {
+	case initialSet:
+		if match != "" && match != string(metav1.ResourceVersionMatchNotOlderThan) {
 			return watchParams{}, invalidWatch("resourceVersionMatch", "use NotOlderThan or leave it out")
 		}
-	case "":
-		if q.Get("resourceVersionMatch") != "" {
+	default:
+		if match != "" {
 			return watchParams{}, invalidWatch("resourceVersionMatch", "resourceVersionMatch is forbidden for watch unless sendInitialEvents is set")
 		}
 		// Legacy watch: "" and "0" start with the current state.
 		p.initialEvents = p.resourceVersion == 0
-	default:
-		return watchParams{}, apierrors.NewBadRequest(fmt.Sprintf("invalid sendInitialEvents %q: use true or false", v))
 	}
 	return p, nil
 }
