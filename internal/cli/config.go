@@ -205,6 +205,11 @@ func (o *configViewOptions) Run(out io.Writer) error {
 			return err
 		}
 	} else if !o.raw {
+		// As kubectl config view: passwords and every other secret field
+		// become REDACTED, then data fields DATA+OMITTED.
+		if err := clientcmdapi.RedactSecrets(cfg); err != nil {
+			return fmt.Errorf("redact the kubeconfig's secrets: %w", err)
+		}
 		clientcmdapi.ShortenConfig(cfg)
 	}
 	v1, err := latest.Scheme.ConvertToVersion(cfg, latest.ExternalVersion)

@@ -60,6 +60,10 @@ users:
 - name: bob
   user:
     token: secret-token
+- name: dana
+  user:
+    username: dana
+    password: secret-password
 contexts:
 - name: bob@beta
   context:
