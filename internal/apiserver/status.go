@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -59,7 +60,8 @@ func storageError(err error, name string) error {
 // storeFaultError is the Status of a store that cannot serve: 503 while it
 // is unavailable, 500 when it has no space left. Clients get a generic
 // message, as kube-apiserver withholds etcd's own; the cause (no quorum,
-// the file and its errno, …) goes to the server log.
+// the file and its errno, …) goes to the server log. Neither carries
+// Retry-After (see writeStatus).
 type storeFaultError struct {
 	*apierrors.StatusError
 	cause error
@@ -167,13 +169,33 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	s.writeStatus(w, st)
 }
 
+// writeStatus answers with st as JSON.
+//
+// Retry-After is sent, as kube-apiserver sends it, when the Status asks
+// for a retry (details.retryAfterSeconds: the 429s of the in-flight and
+// per-user limits, and the 504 of a resourceVersion the store has not
+// reached yet), and on every 429 whatever built it. client-go retries
+// any 5xx or 429 that carries Retry-After, up to 10 times, so it is never
+// sent for a store that cannot answer (503, or the 500 of a full disk): each
+// of those requests already waited for the store, and ten more attempts
+// would only make every command hang before it fails.
+//
+// Unlike kube-apiserver with --shutdown-send-retry-after, a server that
+// is shutting down answers no 429 with Retry-After: it keeps no delay in
+// which it still accepts requests. Run stops accepting at once (HTTP/2
+// clients get GOAWAY), lets the requests in flight finish and ends the
+// watches cleanly, so that clients reconnect, to another server or to
+// this one once it is back, instead of retrying one that is going away.
 func (s *Server) writeStatus(w http.ResponseWriter, st *metav1.Status) {
 	st.Kind, st.APIVersion = "Status", "v1"
 	st.Status = metav1.StatusFailure
 	if st.Code == 0 {
 		st.Code = http.StatusInternalServerError
 	}
-	if st.Code == http.StatusTooManyRequests || st.Code == http.StatusServiceUnavailable {
+	switch {
+	case st.Details != nil && st.Details.RetryAfterSeconds > 0:
+		w.Header().Set("Retry-After", strconv.Itoa(int(st.Details.RetryAfterSeconds)))
+	case st.Code == http.StatusTooManyRequests:
 		w.Header().Set("Retry-After", "1")
 	}
 	out := output{info: s.jsonInfo, contentType: mediaJSON}
