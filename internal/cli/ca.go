@@ -36,9 +36,9 @@ func newCANewCommand(streams IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "new",
 		Short: "Create a self-signed root CA (openssl req -x509 -newkey)",
-		Long: `Create a self-signed root CA in kubeadm's shape: subject CN, the CN as DNS SAN,
-CA:TRUE, key usages digitalSignature, keyEncipherment and keyCertSign, a subject key
-ID and a 128-bit random serial. The key is written 0600, the certificate 0644. Existing
+		Long: `Create a self-signed root CA in kubeadm's shape: subject CN, the CN as DNS SAN
+when it is a DNS name, CA:TRUE, key usages digitalSignature, keyEncipherment (not
+for an Ed25519 key) and keyCertSign, a subject key ID and a 128-bit random serial. The key is written 0600, the certificate 0644. Existing
 files are not replaced unless --force.
 
 SECURITY NOTICE: the CA key signs credentials; keep it private.`,
@@ -56,7 +56,7 @@ SECURITY NOTICE: the CA key signs credentials; keep it private.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.commonName, "common-name", "kubernetes", "subject CN (and DNS SAN) of the CA")
+	f.StringVar(&o.commonName, "common-name", "kubernetes", "subject CN of the CA (and its DNS SAN, when it is a DNS name)")
 	f.StringVar(&o.certOut, "cert-out", "ca.crt", "file for the CA certificate (0644)")
 	f.StringVar(&o.keyOut, "key-out", "ca.key", "file for the CA key (0600)")
 	f.StringVar(&o.keyAlgorithm, "algorithm", string(pki.DefaultKeyAlgorithm), "key type: ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096, ed25519")

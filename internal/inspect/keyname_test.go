@@ -101,7 +101,7 @@ func TestLintNamesAndKeyTypes(t *testing.T) {
 		{name: "serving certificate with a space in a name", cert: signRaw(t, ca, serving("web.example.org", "my host.example.org"), nil), want: []string{RuleDNSName}},
 		{name: "serving certificate with a wildcard", cert: signRaw(t, ca, serving("*.apps.example.org", "apps.example.org"), nil)},
 		{name: "serving certificate with a wildcard inside", cert: signRaw(t, ca, serving("web.*.example.org"), nil), want: []string{RuleDNSName}},
-		{name: "Ed25519 CA", cert: edCA.Cert, want: []string{RuleEd25519CA, RuleKeyUsageForKey}},
+		{name: "Ed25519 CA", cert: edCA.Cert, want: []string{RuleEd25519CA}},
 		{name: "Ed25519 leaf with key encipherment", cert: signRaw(t, ca, client(dsKE), edPub), want: []string{RuleKeyUsageForKey}},
 		{name: "Ed25519 leaf with key agreement", cert: signRaw(t, ca, client(x509.KeyUsageDigitalSignature|x509.KeyUsageKeyAgreement), edPub), want: []string{RuleKeyUsageForKey}},
 		{name: "Ed25519 leaf signing only", cert: signRaw(t, ca, client(x509.KeyUsageDigitalSignature), edPub)},

@@ -131,7 +131,7 @@ func NewSelfSignedCA(opts CAOptions) (*CA, error) {
 		DNSNames:              caDNSNames(opts.CommonName),
 		NotBefore:             notBefore.UTC(),
 		NotAfter:              notBefore.Add(Backdate + validity).UTC(),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment | x509.KeyUsageCertSign,
+		KeyUsage:              caKeyUsage(key.Public()),
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		SubjectKeyId:          skid,
@@ -306,4 +306,15 @@ func caDNSNames(cn string) []string {
 		return nil
 	}
 	return []string{cn}
+}
+
+// caKeyUsage is kubeadm's CA key usage (digital signature, key
+// encipherment, certificate signing), without key encipherment for an
+// Ed25519 key, which RFC 8410 §5 does not allow it.
+func caKeyUsage(pub crypto.PublicKey) x509.KeyUsage {
+	ku := x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign
+	if _, ok := pub.(ed25519.PublicKey); !ok {
+		ku |= x509.KeyUsageKeyEncipherment
+	}
+	return ku
 }

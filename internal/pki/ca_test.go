@@ -45,6 +45,25 @@ func TestSelfSignedCAShape(t *testing.T) {
 	}
 }
 
+// TestCAKeyUsageByKeyType: kubeadm's CA usages, without key encipherment
+// for an Ed25519 key (RFC 8410 §5).
+func TestCAKeyUsageByKeyType(t *testing.T) {
+	t.Parallel()
+	for _, alg := range []KeyAlgorithm{ECDSAP256, RSA2048, Ed25519} {
+		ca, err := NewSelfSignedCA(CAOptions{CommonName: "kubernetes", KeyAlgorithm: alg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment | x509.KeyUsageCertSign
+		if alg == Ed25519 {
+			want = x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign
+		}
+		if ca.Cert.KeyUsage != want {
+			t.Errorf("%s CA: key usage %v, want %v", alg, ca.Cert.KeyUsage, want)
+		}
+	}
+}
+
 // TestCASANOnlyForDNSNames: a CA's common name becomes its DNS SAN, as
 // kubeadm's, only when it is a DNS name.
 func TestCASANOnlyForDNSNames(t *testing.T) {
