@@ -252,6 +252,9 @@ func (s *Server) create(ctx context.Context, u *UserInfo, csr *certv1.Certificat
 	if err := admitCreate(csr); err != nil {
 		return nil, err
 	}
+	if err := s.checkPendingQuota(u, csr.Name); err != nil {
+		return nil, err
+	}
 	for attempt := 0; ; attempt++ {
 		value, err := encodeStored(csr)
 		if err != nil {
@@ -274,6 +277,11 @@ func (s *Server) create(ctx context.Context, u *UserInfo, csr *certv1.Certificat
 			return nil, storageError(err, csr.Name)
 		}
 		csr.ResourceVersion = strconv.FormatInt(rev, 10)
+		if s.pending != nil {
+			// Counted now, so that a burst of creates is bounded
+			// before the index's watch sees them.
+			s.pending.set(csr.Name, csr.Spec.Username, true)
+		}
 		return csr, nil
 	}
 }

@@ -79,6 +79,10 @@ type Config struct {
 	// slowly it sends, holds the whole MaxInFlight budget. 0 means a
 	// quarter of MaxInFlight.
 	MaxInFlightPerUser int
+	// MaxPendingPerUser caps the pending CSRs (neither approved nor
+	// denied) of one requester: creates beyond it are refused with 403.
+	// 0 means DefaultMaxPendingPerUser; a negative value sets no limit.
+	MaxPendingPerUser int
 	// MaxListPage caps the items of one list answer; larger or unlimited
 	// lists are paged with a continue token. 0 means DefaultMaxListPage.
 	MaxListPage int64
@@ -131,6 +135,8 @@ type Server struct {
 	lists    chan struct{} // list pages being read for clients
 	// events shares decoded and encoded store events among watches.
 	events sharedEvents
+	// pending counts each requester's pending CSRs; nil without a limit.
+	pending *pendingIndex
 
 	// faultLogs rate-limit the log lines of store faults, one per kind.
 	faultLogs [numFaults]faultLog
@@ -180,6 +186,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxListPage <= 0 {
 		cfg.MaxListPage = DefaultMaxListPage
 	}
+	if cfg.MaxPendingPerUser == 0 {
+		cfg.MaxPendingPerUser = DefaultMaxPendingPerUser
+	}
 	if cfg.MaxWatchDuration <= 0 {
 		cfg.MaxWatchDuration = DefaultMaxWatchDuration
 	}
@@ -217,6 +226,9 @@ func New(cfg Config) (*Server, error) {
 		watches:     map[string]int{},
 		inFlight:    map[string]int{},
 		stopping:    make(chan struct{}),
+	}
+	if cfg.MaxPendingPerUser > 0 {
+		s.pending = newPendingIndex()
 	}
 	m, err := newMetrics(cfg.Registry, s)
 	if err != nil {
@@ -275,6 +287,11 @@ func (s *Server) Run(ctx context.Context, ln net.Listener, tlsConfig *tls.Config
 	loop := newHTTPServer()
 	loop.ConnContext = func(ctx context.Context, _ net.Conn) context.Context {
 		return context.WithValue(ctx, loopbackKey{}, true)
+	}
+	if s.pending != nil {
+		ictx, stopIndex := context.WithCancel(context.WithValue(ctx, loopbackKey{}, true))
+		defer stopIndex()
+		go s.runPendingIndex(ictx)
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- public.Serve(tls.NewListener(ln, tlsConfig)) }()

@@ -727,6 +727,8 @@ type benchServer struct {
 	store    *bolt.Store
 	admin    certv1client.CertificateSigningRequestInterface
 	adminCfg *rest.Config
+	// filler creates the CSRs that stay pending (watch and memory parts).
+	filler certv1client.CertificateSigningRequestInterface
 	csrPEMs  [][]byte
 	cancel   context.CancelFunc
 	done     chan error
@@ -869,6 +871,18 @@ func (b *benchServer) serve(ctx context.Context) error {
 	if err := waitReady(ctx, cs); err != nil {
 		return err
 	}
+	// The CSRs the watch and memory parts create stay pending, far more
+	// than one user outside system:masters may have (the server's
+	// pending limit per user): a system:masters user creates them.
+	fillCfg, err := b.clientConfig("kubepki-bench-filler", apiserver.GroupMasters)
+	if err != nil {
+		return err
+	}
+	fcs, err := kubernetes.NewForConfig(fillCfg)
+	if err != nil {
+		return err
+	}
+	b.filler = fcs.CertificatesV1().CertificateSigningRequests()
 	return nil
 }
 
@@ -1272,7 +1286,7 @@ func (b *benchServer) runWatch(ctx context.Context, n, events int) (*BenchWatchR
 	for range events {
 		csr := b.newCSR("bench-fanout", map[string]string{benchLabel: label})
 		sent.Store(csr.Name, time.Now())
-		if _, err := b.admin.Create(ctx, csr, metav1.CreateOptions{}); err != nil {
+		if _, err := b.filler.Create(ctx, csr, metav1.CreateOptions{}); err != nil {
 			cancel()
 			wg.Wait()
 			return nil, fmt.Errorf("create fan-out CSR: %w", err)
@@ -1319,7 +1333,7 @@ func (b *benchServer) runMemory(ctx context.Context, total int, load time.Durati
 		wg.Go(func() {
 			for next.Add(1) <= int64(need) && ctx.Err() == nil {
 				csr := b.newCSR("bench-stored", map[string]string{benchLabel: "stored"})
-				if _, err := b.admin.Create(ctx, csr, metav1.CreateOptions{}); err != nil {
+				if _, err := b.filler.Create(ctx, csr, metav1.CreateOptions{}); err != nil {
 					once.Do(func() { firstErr = err })
 					return
 				}
