@@ -38,6 +38,7 @@ func lockFolder(dir string) (unlock func(), err error) {
 	// A failed first init removes the lock file (and its folder) before
 	// it lets go; a lock taken on that file meanwhile protects nothing.
 	if held, err := f.Stat(); err != nil || !sameFile(held, path) {
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
 		f.Close()
 		return nil, &BusyError{Dir: dir}
 	}
@@ -48,7 +49,13 @@ func lockFolder(dir string) (unlock func(), err error) {
 	if _, err := f.WriteAt(id, 0); err == nil {
 		f.Truncate(int64(len(id)))
 	}
-	return func() { f.Close() }, nil
+	// Unlock explicitly: a child process forked elsewhere in this
+	// process may hold a copy of the descriptor until it execs, and
+	// closing ours alone would leave the lock held by that copy.
+	return func() {
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		f.Close()
+	}, nil
 }
 
 // sameFile reports whether path still names the file fi describes.
