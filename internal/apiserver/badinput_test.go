@@ -216,6 +216,8 @@ i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
 		{"not found", admin, "GET", base + "/nope", "", nil, nil, 404, metav1.StatusReasonNotFound, ""},
 		{"unknown subresource", admin, "GET", base + "/stored/nope", "", nil, nil, 404, metav1.StatusReasonNotFound, ""},
 		{"method not allowed", admin, "POST", base + "/stored", "application/json", csrJSON(t, nil), nil, 405, metav1.StatusReasonMethodNotAllowed, ""},
+		{"PUT on the collection", admin, "PUT", base, "application/json", approvedBody, nil, 405, metav1.StatusReasonMethodNotAllowed, ""},
+		{"PATCH on the collection", admin, "PATCH", base, "application/merge-patch+json", []byte(`{"metadata":{"labels":{"a":"b"}}}`), nil, 405, metav1.StatusReasonMethodNotAllowed, ""},
 		{"bad label selector", admin, "GET", base + "?labelSelector=a%20in%20(", "", nil, nil, 400, metav1.StatusReasonBadRequest, ""},
 		{"unsupported field selector", admin, "GET", base + "?fieldSelector=spec.username%3Dx", "", nil, nil, 400, metav1.StatusReasonBadRequest, ""},
 		{"bad limit", admin, "GET", base + "?limit=-1", "", nil, nil, 400, metav1.StatusReasonBadRequest, ""},

@@ -90,11 +90,16 @@ func (s *Server) serveCSR(w http.ResponseWriter, r *http.Request, st *reqState) 
 		s.getCSR(w, r, ri.name)
 		return
 	case "update":
-		s.updateCSR(w, r, st, ri.name, ri.subresource)
-		return
+		// PUT and PATCH have no route on the collection, as in kube.
+		if ri.name != "" {
+			s.updateCSR(w, r, st, ri.name, ri.subresource)
+			return
+		}
 	case "patch":
-		s.patchCSR(w, r, st, ri.name, ri.subresource)
-		return
+		if ri.name != "" {
+			s.patchCSR(w, r, st, ri.name, ri.subresource)
+			return
+		}
 	case "delete":
 		if ri.subresource == "" {
 			s.deleteCSR(w, r, st, ri.name)
