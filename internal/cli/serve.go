@@ -3,12 +3,14 @@ package cli
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -51,6 +53,12 @@ const (
 	serveEtcdStoreID = "etcd-store-id"
 	// etcdStoreIDKey is the store's ID in etcd, under --etcd-prefix.
 	etcdStoreIDKey = "/kubepki.io/store-id"
+	// etcdSigningCAKey and etcdClientCAKey, under --etcd-prefix, hold
+	// the fingerprints of the signing CA and the client CAs of the
+	// store's replicas, which every replica must share (see
+	// checkEtcdStore).
+	etcdSigningCAKey = "/kubepki.io/signing-ca"
+	etcdClientCAKey  = "/kubepki.io/client-ca"
 	// serveElectionKey, under --etcd-prefix, is the key prefix of the
 	// controllers' leader election of a store with a prefix other than
 	// the default (see electionPrefix).
@@ -84,6 +92,7 @@ type serveOptions struct {
 	leaderElect     bool
 	leaseDuration   time.Duration
 	allowNewStore   bool
+	allowNewCA      bool
 
 	// initPKI is set by Complete when the data dir's PKI is ours to create.
 	initPKI bool
@@ -131,6 +140,25 @@ and refuses to start when etcd does not hold the store the data dir used
 (etcd lost its data, or the flags point at another cluster's); a new data
 dir adopts etcd's store, as a second replica does, and --allow-new-store goes
 on with etcd's store on purpose.
+
+Replicas sharing etcd must sign with one CA and trust the same client CAs. The
+first replica records the SHA-256 fingerprints of its signing CA certificate
+and of its client CA certificates in etcd next to the store ID (keys
+/kubepki.io/signing-ca and /kubepki.io/client-ca); a replica with other CAs
+refuses to start, naming both fingerprints, and a data dir without pki/ is
+not given a new PKI while etcd holds a store: copy pki/ from an existing
+replica. To rotate the CA, stop every replica, give the first the new CA and
+start it once with --allow-new-ca, which records its CAs instead; then start
+the others with the same pki/ (docs/ha.md). A start refused for any of these
+reasons writes nothing to etcd and leaves the data dir as it was.
+
+A first start that fails (a busy port, a refused store) leaves the data dir
+as it was: the port is bound before anything is written, and what a start
+added to the data dir is removed again if it fails before serving.
+
+Private keys (the serving key, the keys under DIR/pki, the etcd client key)
+and admin.conf that group or others may read get a warning with the chmod
+that fixes it; a signing CA key that they may read stops serve.
 
 Every certificate is checked with kubepki lint's rules before the CA key signs
 it; one that breaks an error-level rule ends Failed instead. Before signing, the
@@ -213,6 +241,7 @@ for its disk; GOMAXPROCS in the environment decides instead.`,
 	f.StringVar(&o.etcdPrefix, "etcd-prefix", "", "key prefix in etcd (default /registry)")
 	f.BoolVar(&o.leaderElect, "leader-elect", true, "with --etcd-servers, run the signer, approver and cleaner only on the replica elected leader through etcd")
 	f.DurationVar(&o.leaseDuration, "leader-elect-lease-duration", controller.DefaultLeaseTTL, "how long a lost leader's lease blocks a new leader; the leader stops signing before it runs out")
+	f.BoolVar(&o.allowNewCA, "allow-new-ca", false, "with --etcd-servers, start although the signing or client CA differs from the one the store's replicas recorded in etcd, or create a new PKI in a data dir without one although etcd holds a store, and record this replica's CAs for the store (a CA rotation: replicas with the old CAs then refuse to start)")
 	f.BoolVar(&o.allowNewStore, "allow-new-store", false, "start with a new, empty DIR/kubepki.db even though the data dir shows it held a store before (all CSRs are lost and resourceVersions restart); with --etcd-servers, go on with the store etcd holds although this data dir used another")
 	return cmd
 }
@@ -265,6 +294,9 @@ func (o *serveOptions) Validate() error {
 	if len(o.etcdServers) == 0 && (o.etcdCAFile != "" || o.etcdCertFile != "" || o.etcdPrefix != "") {
 		return usage("--etcd-cafile, --etcd-certfile, --etcd-keyfile and --etcd-prefix need --etcd-servers")
 	}
+	if len(o.etcdServers) == 0 && o.allowNewCA {
+		return usage("--allow-new-ca needs --etcd-servers: only replicas sharing etcd record their CA")
+	}
 	return nil
 }
 
@@ -286,21 +318,60 @@ func (o *serveOptions) logger(w io.Writer) *slog.Logger {
 }
 
 // Run starts the server and blocks until ctx ends.
-func (o *serveOptions) Run(ctx context.Context, streams IOStreams) error {
+//
+// The order is chosen so that a start that fails leaves the data dir and
+// etcd as they were: flag files are read and the port is bound before
+// anything is created; checks that may refuse the start (a lost store,
+// another replica's CA) run before anything is written; what this start
+// added to the data dir (all of it, if the dir is new) is removed again
+// if it fails before serving, unless etcd may already record its CA. The store is opened before the PKI
+// is created, so that a first start that fails later is never mistaken
+// for one whose store was lost.
+func (o *serveOptions) Run(ctx context.Context, streams IOStreams) (err error) {
 	log := o.logger(streams.ErrOut)
-	if err := os.MkdirAll(o.dataDir, pki.ModeKeyDir); err != nil {
-		return fmt.Errorf("create data dir %s: %w", o.dataDir, err)
+	policy := apiserver.DefaultPolicy()
+	if o.policyFile != "" {
+		if policy, err = apiserver.LoadPolicyFile(o.policyFile); err != nil {
+			return fmt.Errorf("load --authorization-policy-file: %w", err)
+		}
 	}
-	// The store is opened first, so that a first start that fails later
-	// (a busy port, a bad flag file) still leaves a store behind and is
-	// not mistaken for a lost one on the next start.
+	var tokens []apiserver.BootstrapToken
+	if o.tokenFile != "" {
+		if tokens, err = apiserver.LoadBootstrapTokenFile(o.tokenFile); err != nil {
+			return fmt.Errorf("load --bootstrap-token-file: %w", err)
+		}
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(o.bindAddress, strconv.Itoa(o.securePort)))
+	if err != nil {
+		return fmt.Errorf("listen on %s:%d: %w; choose another --secure-port or --bind-address", o.bindAddress, o.securePort, err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	url := "https://" + net.JoinHostPort(o.clientHost(), strconv.Itoa(port))
+
+	undo, err := prepareDataDir(o.dataDir)
+	if err != nil {
+		return err
+	}
+	// mayUndo is set once this start holds the data dir (its lock or the
+	// bbolt file's), and cleared once it serves or etcd records its CA.
+	mayUndo := false
 	if len(o.etcdServers) > 0 {
 		release, err := lockDataDir(o.dataDir)
 		if err != nil {
 			return err
 		}
 		defer release()
+		mayUndo = true
 	}
+	// Runs after the store is closed and before the lock is released.
+	defer func() {
+		if err != nil && mayUndo && undo != nil {
+			if uerr := undo(); uerr != nil {
+				log.Warn("remove what the failed start wrote to the new data dir", "dir", o.dataDir, "error", uerr.Error())
+			}
+		}
+	}()
 	if err := o.checkStoreNotLost(log); err != nil {
 		return err
 	}
@@ -308,13 +379,15 @@ func (o *serveOptions) Run(ctx context.Context, streams IOStreams) error {
 	if err != nil {
 		return err
 	}
+	mayUndo = true
 	defer func() {
 		if cerr := store.Close(); cerr != nil {
 			log.Error("close the store", "error", cerr.Error())
 		}
 	}()
-	if len(o.etcdServers) > 0 {
-		if err := o.checkEtcdStore(ctx, store, log); err != nil {
+	var join *etcdJoin
+	if es, ok := store.(*etcd.Store); ok {
+		if join, err = o.checkEtcdStore(ctx, es); err != nil {
 			return err
 		}
 	}
@@ -326,15 +399,11 @@ func (o *serveOptions) Run(ctx context.Context, streams IOStreams) error {
 			return err
 		}
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(o.bindAddress, strconv.Itoa(o.securePort)))
-	if err != nil {
-		return fmt.Errorf("listen on %s:%d: %w; choose another --secure-port or --bind-address", o.bindAddress, o.securePort, err)
-	}
-	defer ln.Close()
-	port := ln.Addr().(*net.TCPAddr).Port
-	url := "https://" + net.JoinHostPort(o.clientHost(), strconv.Itoa(port))
 
 	adminConf := filepath.Join(o.dataDir, serveAdminConf)
+	// Before ensurePKI, which may rewrite admin.conf with mode 0600: the
+	// warning is about how the files were found.
+	o.warnOpenKeys(log, streams.ErrOut, adminConf)
 	if o.initPKI {
 		created, err := o.ensurePKI(ctx, port, url, adminConf)
 		if err != nil {
@@ -361,19 +430,19 @@ func (o *serveOptions) Run(ctx context.Context, streams IOStreams) error {
 	if err != nil {
 		return fmt.Errorf("load the signing CA: %w; check --cluster-signing-cert-file and --cluster-signing-key-file", err)
 	}
-	policy := apiserver.DefaultPolicy()
-	if o.policyFile != "" {
-		if policy, err = apiserver.LoadPolicyFile(o.policyFile); err != nil {
-			return fmt.Errorf("load --authorization-policy-file: %w", err)
+	if join != nil {
+		recorded, err := o.joinEtcdStore(ctx, join, fingerprintCAs(signingCA.Cert, roots), log)
+		if recorded {
+			// etcd may name this replica's CA now: its files must stay.
+			mayUndo = false
+		}
+		if err != nil {
+			return err
 		}
 	}
 
 	authn := apiserver.NewX509Authenticator(pool, time.Now)
 	if o.tokenFile != "" {
-		tokens, err := apiserver.LoadBootstrapTokenFile(o.tokenFile)
-		if err != nil {
-			return fmt.Errorf("load --bootstrap-token-file: %w", err)
-		}
 		authn = apiserver.NewUnionAuthenticator(authn, apiserver.NewBootstrapTokenAuthenticator(tokens, time.Now))
 	}
 	reg := prometheus.NewRegistry()
@@ -412,6 +481,7 @@ func (o *serveOptions) Run(ctx context.Context, streams IOStreams) error {
 		<-serverDone
 		return err
 	}
+	mayUndo = false
 	log.Info("serving", "url", url, "store", o.storeName())
 	if o.initPKI {
 		fmt.Fprintf(streams.Out, "export KUBECONFIG=%s\nkubectl get csr\n", adminConf)
@@ -440,6 +510,88 @@ func (o *serveOptions) Run(ctx context.Context, streams IOStreams) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// prepareDataDir creates the data dir dir (mode 0700) when it is missing,
+// and returns a function that removes what was added to it since: the
+// dir itself if this call created it, else the entries it did not hold
+// (a store, a PKI, admin.conf, the lock file), so that a start that
+// fails before serving leaves the data dir as it found it. The caller
+// runs it only while it holds the data dir (its lock, or the bbolt
+// file's), so that it never removes another serve's files.
+func prepareDataDir(dir string) (undo func() error, err error) {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := os.MkdirAll(dir, pki.ModeKeyDir); err != nil {
+			return nil, fmt.Errorf("create data dir %s: %w", dir, err)
+		}
+		return func() error { return os.RemoveAll(dir) }, nil
+	case err != nil:
+		return nil, fmt.Errorf("read data dir %s: %w", dir, err)
+	}
+	had := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		had[e.Name()] = true
+	}
+	return func() error {
+		now, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		var errs []error
+		for _, e := range now {
+			if !had[e.Name()] {
+				errs = append(errs, os.RemoveAll(filepath.Join(dir, e.Name())))
+			}
+		}
+		return errors.Join(errs...)
+	}, nil
+}
+
+// openFileMask selects the permission bits of group and others, which
+// private keys and kubeconfigs must not have (security.md §2, item 8).
+const openFileMask os.FileMode = 0o077
+
+// warnOpenKeys warns, in the log and in a line on errOut, about each
+// private key and credential that group or others may read or write:
+// the serving key (--tls-private-key-file), the etcd client key, every
+// *.key under DIR/pki and adminConf, a cluster-admin credential. It
+// skips the signing CA's key, which [pki.LoadCA] refuses to use when it
+// is open, and files that do not exist. serve goes on: unlike the CA
+// key, a leaked serving key or admin.conf does not let anyone sign.
+func (o *serveOptions) warnOpenKeys(log *slog.Logger, errOut io.Writer, adminConf string) {
+	paths := []string{o.tlsKeyFile, o.etcdKeyFile}
+	pkiDir := filepath.Join(o.dataDir, servePKIDir)
+	_ = filepath.WalkDir(pkiDir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(d.Name(), ".key") {
+			paths = append(paths, path)
+		}
+		return nil // an unreadable folder is reported by what reads it
+	})
+	paths = append(paths, adminConf)
+	skip := filepath.Clean(o.signingKeyFile)
+	seen := map[string]bool{skip: true}
+	for _, p := range paths {
+		if p == "" || seen[filepath.Clean(p)] {
+			continue
+		}
+		seen[filepath.Clean(p)] = true
+		fi, err := os.Stat(p)
+		if err != nil || fi.Mode().Perm()&openFileMask == 0 {
+			continue
+		}
+		what, access := "private key", "readable"
+		if p == adminConf {
+			what = "cluster-admin kubeconfig"
+		}
+		if fi.Mode().Perm()&0o044 == 0 {
+			access = "writable"
+		}
+		fix := "chmod 600 " + p
+		log.Warn("a "+what+" is "+access+" by group or others", "path", p, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()), "fix", fix)
+		fmt.Fprintf(errOut, "warning: %s %s has mode %04o, %s by group or others; run %q\n", what, p, fi.Mode().Perm(), access, fix)
+	}
 }
 
 // clientHost is the host clients use to reach the listener.
@@ -634,83 +786,322 @@ func (e *storeLostError) Error() string {
 		"or pass --allow-new-store to start with an empty store on purpose", e.Path, what, e.Evidence, e.Path)
 }
 
-// checkEtcdStore is checkStoreNotLost for etcd, which serve can only
-// ask once connected. The store's ID is a random value kept in etcd
-// under etcdStoreIDKey and, once a server has used the store, in its
-// data dir. serve refuses to start when its data dir names a store that
-// etcd does not hold: etcd lost its data (or was restored from before
-// the store was made) or --etcd-servers and --etcd-prefix point at
-// another cluster's, and either way resourceVersions would go back
-// under clients that cached higher ones (security.md §2, items 9 and
-// 10). A new etcd gets a new ID, and a new data dir adopts the one etcd
-// holds, as a second replica does. With --allow-new-store it logs a
-// warning, and the data dir adopts etcd's store.
-func (o *serveOptions) checkEtcdStore(ctx context.Context, store storage.Interface, log *slog.Logger) error {
-	local := filepath.Join(o.dataDir, serveEtcdStoreID)
-	had, err := os.ReadFile(local)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("read %s: %w", local, err)
-	}
-	localID := strings.TrimSpace(string(had))
-	servers := strings.Join(o.etcdServers, ",")
-	// A start that is going to refuse writes nothing to etcd.
-	id, err := etcdStoreID(ctx, store, localID == "" || o.allowNewStore)
-	if err != nil {
-		return fmt.Errorf("read the store's ID from etcd %s: %w", servers, err)
-	}
-	if id == "" {
-		return &etcdStoreLostError{Servers: servers, Prefix: o.etcdPrefix, File: local, Had: localID, New: true}
-	}
-	if localID != "" && localID != id {
-		if !o.allowNewStore {
-			return &etcdStoreLostError{Servers: servers, Prefix: o.etcdPrefix, File: local, Had: localID, Found: id}
+// etcdRecord is what the replicas of one etcd store share besides the
+// CSRs, under --etcd-prefix: the store's ID and the fingerprints of the
+// CAs they sign with and trust, each with the key's mod revision (0 while
+// the key is absent).
+type etcdRecord struct {
+	storeID, signingCA, clientCA          string
+	storeIDRev, signingCARev, clientCARev int64
+}
+
+// holdsStore reports whether any replica has used the store.
+func (r etcdRecord) holdsStore() bool {
+	return r.storeIDRev != 0 || r.signingCARev != 0 || r.clientCARev != 0
+}
+
+// readEtcdRecord reads the record with linearizable reads.
+func readEtcdRecord(ctx context.Context, store storage.Interface) (etcdRecord, error) {
+	var r etcdRecord
+	for _, f := range []struct {
+		key string
+		val *string
+		rev *int64
+	}{
+		{etcdStoreIDKey, &r.storeID, &r.storeIDRev},
+		{etcdSigningCAKey, &r.signingCA, &r.signingCARev},
+		{etcdClientCAKey, &r.clientCA, &r.clientCARev},
+	} {
+		kv, err := store.Get(ctx, f.key)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
 		}
-		log.Warn("etcd does not hold the store this data dir used: going on with etcd's as --allow-new-store asks; clients that cached resourceVersions of the old store must list again",
-			"had", localID, "etcdStoreID", id, "file", local)
+		if err != nil {
+			return etcdRecord{}, err
+		}
+		v := strings.TrimSpace(string(kv.Value))
+		if v == "" {
+			return etcdRecord{}, fmt.Errorf("the key %s is empty", f.key)
+		}
+		*f.val, *f.rev = v, kv.Revision
 	}
-	if localID == id {
+	return r, nil
+}
+
+// caFingerprints are the SHA-256 fingerprints, in hex as kubepki inspect
+// prints them, of the DER of the signing CA certificate and of each
+// client CA certificate (sorted, comma-separated, so that the order of a
+// bundle does not matter).
+type caFingerprints struct {
+	signing, client string
+}
+
+// fingerprintCAs returns the fingerprints of signing and clients.
+func fingerprintCAs(signing *x509.Certificate, clients []*x509.Certificate) caFingerprints {
+	sum := func(c *x509.Certificate) string {
+		h := sha256.Sum256(c.Raw)
+		return hex.EncodeToString(h[:])
+	}
+	var cs []string
+	for _, c := range clients {
+		cs = append(cs, sum(c))
+	}
+	slices.Sort(cs)
+	return caFingerprints{signing: sum(signing), client: strings.Join(slices.Compact(cs), ",")}
+}
+
+// readCAFingerprints is fingerprintCAs of the certificate files of the
+// flags.
+func (o *serveOptions) readCAFingerprints() (caFingerprints, error) {
+	signing, err := pki.ReadCertificateFile(o.signingCertFile)
+	if err != nil {
+		return caFingerprints{}, fmt.Errorf("read the signing CA: %w; check --cluster-signing-cert-file", err)
+	}
+	clients, err := pki.ReadCertificatesFile(o.clientCAFile)
+	if err != nil {
+		return caFingerprints{}, fmt.Errorf("read client CA %s: %w; check --client-ca-file", o.clientCAFile, err)
+	}
+	return fingerprintCAs(signing, clients), nil
+}
+
+// etcdJoin is what [serveOptions.checkEtcdStore] found, for
+// [serveOptions.joinEtcdStore].
+type etcdJoin struct {
+	store *etcd.Store
+	// localFile is DIR/etcd-store-id and localID the ID in it, if any.
+	localFile, localID string
+	record             etcdRecord
+}
+
+// checkEtcdStore is checkStoreNotLost for etcd, which serve can only ask
+// once connected, and it checks that this replica shares the CAs of the
+// store's other replicas. It writes nothing, to etcd or to the data dir:
+// [serveOptions.joinEtcdStore] does, once the start is sure to go on.
+//
+// The store's ID is a random value kept in etcd under etcdStoreIDKey and,
+// once a server has used the store, in its data dir. serve refuses to
+// start when its data dir names a store that etcd does not hold: etcd
+// lost its data (or was restored from before the store was made) or
+// --etcd-servers and --etcd-prefix point at another cluster's, and either
+// way resourceVersions would go back under clients that cached higher
+// ones (security.md §2, items 9 and 10). A new data dir adopts the ID
+// etcd holds, as a second replica does. With --allow-new-store it logs a
+// warning (in joinEtcdStore), and the data dir adopts etcd's store.
+//
+// Every replica of a store must sign with the same CA and trust the same
+// client CAs (docs/ha.md), or a replica with another CA would, once
+// elected, sign certificates nobody trusts. The first replica records
+// the fingerprints of its CAs next to the store's ID; serve refuses to
+// start when its CAs are not the recorded ones, and refuses to create a
+// new PKI in a data dir without one when etcd already holds a store,
+// since that PKI's CA could only be another. --allow-new-ca lets both
+// go on and records this replica's CAs instead (a CA rotation).
+func (o *serveOptions) checkEtcdStore(ctx context.Context, store *etcd.Store) (*etcdJoin, error) {
+	j := &etcdJoin{store: store, localFile: filepath.Join(o.dataDir, serveEtcdStoreID)}
+	had, err := os.ReadFile(j.localFile)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read %s: %w", j.localFile, err)
+	}
+	j.localID = strings.TrimSpace(string(had))
+	if j.record, err = readEtcdRecord(ctx, store); err != nil {
+		return nil, fmt.Errorf("read the store's ID from etcd %s: %w", strings.Join(o.etcdServers, ","), err)
+	}
+	if err := o.checkStoreID(j, j.record); err != nil {
+		return nil, err
+	}
+	pkiDir := filepath.Join(o.dataDir, servePKIDir)
+	if o.initPKI {
+		_, err := os.Stat(o.signingCertFile)
+		if errors.Is(err, os.ErrNotExist) {
+			if j.record.holdsStore() && !o.allowNewCA {
+				return nil, &newPKIRefusedError{Servers: strings.Join(o.etcdServers, ","), Prefix: o.prefix(), PKIDir: pkiDir, StoreID: j.record.storeID}
+			}
+			return j, nil // the CAs are checked once ensurePKI made them
+		}
+		if err != nil {
+			return nil, fmt.Errorf("check the PKI in %s: %w", pkiDir, err)
+		}
+	}
+	fps, err := o.readCAFingerprints()
+	if err != nil {
+		return nil, err
+	}
+	if err := o.checkCAs(j.record, fps); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+// checkStoreID refuses a data dir that used a store etcd, holding r,
+// does not hold, unless --allow-new-store.
+func (o *serveOptions) checkStoreID(j *etcdJoin, r etcdRecord) error {
+	if j.localID == "" || o.allowNewStore {
 		return nil
 	}
-	if err := pki.WriteFile(local, []byte(id+"\n"), serveStoreMarkerMode); err != nil {
-		return fmt.Errorf("record the etcd store's ID: %w", err)
+	servers := strings.Join(o.etcdServers, ",")
+	if r.storeID == "" {
+		return &etcdStoreLostError{Servers: servers, Prefix: o.etcdPrefix, File: j.localFile, Had: j.localID, New: true}
+	}
+	if j.localID != r.storeID {
+		return &etcdStoreLostError{Servers: servers, Prefix: o.etcdPrefix, File: j.localFile, Had: j.localID, Found: r.storeID}
 	}
 	return nil
 }
 
-// etcdStoreID returns the ID of the store in etcd, making one when etcd
-// holds none and mayCreate is set, or "" when it is not. Replicas that
-// start at once on a new etcd agree: only one create succeeds and the
-// others read it.
-func etcdStoreID(ctx context.Context, store storage.Interface, mayCreate bool) (string, error) {
-	for range 3 {
-		kv, err := store.Get(ctx, etcdStoreIDKey)
-		if err == nil {
-			if id := strings.TrimSpace(string(kv.Value)); id != "" {
-				return id, nil
-			}
-			return "", fmt.Errorf("the key %s is empty", etcdStoreIDKey)
-		}
-		if !errors.Is(err, storage.ErrNotFound) {
-			return "", err
-		}
-		if !mayCreate {
-			return "", nil
-		}
-		b := make([]byte, 16)
-		if _, err := rand.Read(b); err != nil {
-			return "", err
-		}
-		id := hex.EncodeToString(b)
-		_, err = store.Create(ctx, etcdStoreIDKey, []byte(id))
-		if err == nil {
-			return id, nil
-		}
-		if !errors.Is(err, storage.ErrExists) {
-			return "", err
-		}
-		// Another replica made it first: read it again.
+// checkCAs refuses CAs other than those recorded in r, unless
+// --allow-new-ca. A store recorded before CAs were (an older kubepki)
+// accepts any: this replica records its own.
+func (o *serveOptions) checkCAs(r etcdRecord, fps caFingerprints) error {
+	if o.allowNewCA {
+		return nil
 	}
-	return "", fmt.Errorf("the key %s keeps changing", etcdStoreIDKey)
+	e := &caMismatchError{Servers: strings.Join(o.etcdServers, ","), Prefix: o.prefix(), PKIDir: filepath.Join(o.dataDir, servePKIDir)}
+	if r.signingCA != "" && r.signingCA != fps.signing {
+		e.Mismatches = append(e.Mismatches, caMismatch{What: "signing CA", Flag: "--cluster-signing-cert-file", File: o.signingCertFile, Recorded: r.signingCA, Own: fps.signing})
+	}
+	if r.clientCA != "" && r.clientCA != fps.client {
+		e.Mismatches = append(e.Mismatches, caMismatch{What: "client CA", Flag: "--client-ca-file", File: o.clientCAFile, Recorded: r.clientCA, Own: fps.client})
+	}
+	if len(e.Mismatches) > 0 {
+		return e
+	}
+	return nil
+}
+
+// joinEtcdStore records, once the start is sure to go on, what
+// checkEtcdStore checked: the store's ID and the fingerprints fps of
+// this replica's CAs in etcd, where they are missing (or differ, with
+// --allow-new-ca), in one transaction guarded by the revisions read, and
+// the store's ID in the data dir. Replicas that start at once on a new
+// etcd agree: one transaction succeeds, and the others read its record
+// and check their CAs against it again. It reports whether etcd may have
+// recorded fps (a write that succeeded or whose outcome is unknown), even
+// when it returns an error.
+func (o *serveOptions) joinEtcdStore(ctx context.Context, j *etcdJoin, fps caFingerprints, log *slog.Logger) (recorded bool, err error) {
+	servers := strings.Join(o.etcdServers, ",")
+	r := j.record
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			if r, err = readEtcdRecord(ctx, j.store); err != nil {
+				return recorded, fmt.Errorf("read the store's ID from etcd %s: %w", servers, err)
+			}
+		}
+		if err := o.checkStoreID(j, r); err != nil {
+			return recorded, err
+		}
+		if err := o.checkCAs(r, fps); err != nil {
+			return recorded, err
+		}
+		puts := map[string][]byte{}
+		if r.storeID == "" {
+			b := make([]byte, 16)
+			if _, err := rand.Read(b); err != nil {
+				return recorded, err
+			}
+			puts[etcdStoreIDKey] = []byte(hex.EncodeToString(b))
+		}
+		if r.signingCA != fps.signing {
+			puts[etcdSigningCAKey] = []byte(fps.signing)
+		}
+		if r.clientCA != fps.client {
+			puts[etcdClientCAKey] = []byte(fps.client)
+		}
+		if len(puts) == 0 {
+			break
+		}
+		if attempt == 3 {
+			return recorded, fmt.Errorf("record the store in etcd %s: the keys under %s/kubepki.io keep changing", servers, o.prefix())
+		}
+		ok, err := j.store.PutIfRevisions(ctx, map[string]int64{
+			etcdStoreIDKey: r.storeIDRev, etcdSigningCAKey: r.signingCARev, etcdClientCAKey: r.clientCARev,
+		}, puts)
+		if err != nil {
+			// A timed-out write may have been applied.
+			return true, fmt.Errorf("record the store in etcd %s: %w", servers, err)
+		}
+		if !ok {
+			continue // another replica wrote first: check against its record
+		}
+		recorded = true
+		_, signing := puts[etcdSigningCAKey]
+		_, client := puts[etcdClientCAKey]
+		if (signing && r.signingCA != "") || (client && r.clientCA != "") {
+			log.Warn("recorded this replica's CAs in etcd in place of the store's, as --allow-new-ca asks; replicas with the old CAs will refuse to start",
+				"signingCA", fps.signing, "recordedSigningCA", r.signingCA, "clientCA", fps.client, "recordedClientCA", r.clientCA)
+		}
+		if id, ok := puts[etcdStoreIDKey]; ok {
+			r.storeID = string(id)
+		}
+		break
+	}
+	if j.localID == r.storeID {
+		return recorded, nil
+	}
+	if j.localID != "" {
+		log.Warn("etcd does not hold the store this data dir used: going on with etcd's as --allow-new-store asks; clients that cached resourceVersions of the old store must list again",
+			"had", j.localID, "etcdStoreID", r.storeID, "file", j.localFile)
+	}
+	if err := pki.WriteFile(j.localFile, []byte(r.storeID+"\n"), serveStoreMarkerMode); err != nil {
+		return recorded, fmt.Errorf("record the etcd store's ID: %w", err)
+	}
+	return recorded, nil
+}
+
+// prefix is --etcd-prefix as etcd uses it.
+func (o *serveOptions) prefix() string {
+	if o.etcdPrefix == "" {
+		return strings.TrimSuffix(etcd.DefaultPrefix, "/")
+	}
+	return strings.TrimSuffix(o.etcdPrefix, "/")
+}
+
+// caMismatch is one CA of this replica that differs from the recorded one.
+type caMismatch struct {
+	// What is "signing CA" or "client CA", Flag the flag naming File,
+	// the certificate file of this replica.
+	What, Flag, File string
+	// Recorded and Own are the fingerprints in etcd and of File.
+	Recorded, Own string
+}
+
+// caMismatchError is returned by [serveOptions.checkEtcdStore] when this
+// replica's CAs are not those the store's replicas recorded in etcd.
+type caMismatchError struct {
+	Servers, Prefix, PKIDir string
+	Mismatches              []caMismatch
+}
+
+func (e *caMismatchError) Error() string {
+	var b strings.Builder
+	for i, m := range e.Mismatches {
+		if i > 0 {
+			b.WriteString(", and ")
+		}
+		fmt.Fprintf(&b, "the %s %s (%s) has SHA-256 %s, but the store's replicas recorded %s", m.What, m.File, m.Flag, m.Own, m.Recorded)
+	}
+	return fmt.Sprintf("%s in etcd %s under prefix %s: this replica would sign certificates, or trust clients, that the other replicas do not; "+
+		"copy %s from an existing replica (ca.crt and ca.key at least; docs/ha.md) or point the flags at the store's CA, "+
+		"or, to rotate the CA on purpose, stop every replica and start the first with the new CA and --allow-new-ca",
+		b.String(), e.Servers, e.Prefix, e.PKIDir)
+}
+
+// newPKIRefusedError is returned by [serveOptions.checkEtcdStore] when
+// the data dir has no PKI for serve to use but etcd already holds a store,
+// whose replicas have a CA that a new PKI would not share.
+type newPKIRefusedError struct {
+	Servers, Prefix, PKIDir, StoreID string
+}
+
+func (e *newPKIRefusedError) Error() string {
+	store := "a kubepki store"
+	if e.StoreID != "" {
+		store = "the kubepki store " + e.StoreID
+	}
+	return fmt.Sprintf("etcd %s under prefix %s already holds %s, but %s has no ca.crt: a new PKI here would sign with a CA of its own, "+
+		"which the store's other replicas and their clients do not trust; "+
+		"copy pki/ from an existing replica's data dir into %s (ca.crt and ca.key at least; docs/ha.md) and start again, "+
+		"or pass --allow-new-ca to give the store a new CA on purpose",
+		e.Servers, e.Prefix, store, e.PKIDir, e.PKIDir)
 }
 
 // etcdStoreLostError is returned by [serveOptions.checkEtcdStore] when
@@ -783,8 +1174,8 @@ func (o *serveOptions) openStore(ctx context.Context) (storage.Interface, error)
 	}
 	s, err := etcd.New(ctx, etcd.Config{Endpoints: o.etcdServers, TLS: tlsConfig, Prefix: o.etcdPrefix})
 	if err != nil {
-		return nil, fmt.Errorf("connect to etcd %s: %w; check --etcd-servers and the etcd TLS flags",
-			strings.Join(o.etcdServers, ","), err)
+		// etcd.New names the endpoints and, when it can, the TLS cause.
+		return nil, fmt.Errorf("%w; check --etcd-servers and the etcd TLS flags", err)
 	}
 	return s, nil
 }
