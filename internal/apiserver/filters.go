@@ -247,8 +247,7 @@ func (s *Server) serveFiltered(w http.ResponseWriter, r *http.Request, st *reqSt
 	}
 	user, err := s.authenticate(r)
 	if err != nil {
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "authentication failed",
-			slog.String("remote", r.RemoteAddr), slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+		s.logAuthnFailure(r, err)
 		w.Header().Set("Connection", "close")
 		s.writeStatus(w, unauthorized())
 		return

@@ -65,55 +65,85 @@ func storageError(err error, name string) error {
 type storeFaultError struct {
 	*apierrors.StatusError
 	cause error
-	fault storeFault
+	fault faultKind
 }
 
 func (e *storeFaultError) Unwrap() error { return e.cause }
 
-// storeFault is a kind of storeFaultError, each with its own log limit.
-type storeFault int
+// faultKind is a kind of fault whose log lines are rate-limited, each
+// kind on its own: the store faults, and refused credentials.
+type faultKind int
 
 const (
-	faultUnavailable storeFault = iota
+	faultUnavailable faultKind = iota
 	faultNoSpace
+	// faultAuthn is a request whose credentials were refused: any
+	// network client can cause one per request.
+	faultAuthn
 	numFaults
 )
 
-var faultMessages = [numFaults]string{faultUnavailable: "store unavailable", faultNoSpace: "store out of space"}
+var faultMessages = [numFaults]string{faultUnavailable: "store unavailable", faultNoSpace: "store out of space",
+	faultAuthn: "authentication failed"}
 
-// faultLogEvery bounds the log lines of each store fault: an outage fails
-// every request, and one line per interval says why.
-const faultLogEvery = 10 * time.Second
+// faultLogEvery bounds the log lines of each kind of fault: an outage fails
+// every request, and one line per interval says why. Refused credentials
+// get one line a second, so that an unauthenticated client cannot grow
+// the log without limit, while a misconfigured client still shows at once.
+var faultLogEvery = [numFaults]time.Duration{faultUnavailable: 10 * time.Second, faultNoSpace: 10 * time.Second,
+	faultAuthn: time.Second}
 
-// faultLog rate-limits the log lines of one kind of store fault.
+// faultLog rate-limits the log lines of one kind of fault.
 type faultLog struct {
 	mu         sync.Mutex
 	last       time.Time
 	suppressed int
 }
 
-// logStoreFault logs the cause of a store fault, at most once per
-// faultLogEvery for each kind, with the count of those not logged since.
-func (s *Server) logStoreFault(ctx context.Context, method, path string, f storeFault, cause error) {
+// allowFaultLog reports whether a line of fault kind f may be logged now:
+// the first one is, and then one per faultLogEvery[f]. When it may, it
+// also returns how many were not logged since the last one.
+func (s *Server) allowFaultLog(f faultKind) (notLogged int, ok bool) {
 	l := &s.faultLogs[f]
 	now := s.now()
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	// time.Now's monotonic reading makes the interval immune to clock
 	// steps; a clock without one that steps back logs at once.
-	if d := now.Sub(l.last); !l.last.IsZero() && d >= 0 && d < faultLogEvery {
+	if d := now.Sub(l.last); !l.last.IsZero() && d >= 0 && d < faultLogEvery[f] {
 		l.suppressed++
-		l.mu.Unlock()
+		return 0, false
+	}
+	notLogged = l.suppressed
+	l.last, l.suppressed = now, 0
+	return notLogged, true
+}
+
+// logStoreFault logs the cause of a store fault, at most once per
+// faultLogEvery for each kind, with the count of those not logged since.
+func (s *Server) logStoreFault(ctx context.Context, method, path string, f faultKind, cause error) {
+	suppressed, ok := s.allowFaultLog(f)
+	if !ok {
 		return
 	}
-	suppressed := l.suppressed
-	l.last, l.suppressed = now, 0
-	l.mu.Unlock()
 	level := slog.LevelWarn
 	if f == faultNoSpace {
 		level = slog.LevelError
 	}
 	s.log.LogAttrs(ctx, level, faultMessages[f],
 		slog.String("method", method), slog.String("path", path), slog.String("error", cause.Error()),
+		slog.Int("notLoggedSinceLast", suppressed))
+}
+
+// logAuthnFailure logs a request whose credentials were refused, at most
+// once a second whoever sends them, with the count not logged since.
+func (s *Server) logAuthnFailure(r *http.Request, err error) {
+	suppressed, ok := s.allowFaultLog(faultAuthn)
+	if !ok {
+		return
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, faultMessages[faultAuthn],
+		slog.String("remote", r.RemoteAddr), slog.String("path", r.URL.Path), slog.String("error", err.Error()),
 		slog.Int("notLoggedSinceLast", suppressed))
 }
 
