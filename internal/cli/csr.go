@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -250,7 +252,10 @@ type csrDecision struct {
 	approve    bool
 	force      bool
 	allPending bool
-	cf         clientFlags
+	// output is -o: "" (kubectl's "NAME approved" lines), name, json,
+	// yaml or jsonpath=TEMPLATE, as "kubectl certificate approve -o".
+	output string
+	cf     clientFlags
 }
 
 func (d *csrDecision) condition() (certv1.RequestConditionType, certv1.RequestConditionType, string, string, string) {
@@ -290,12 +295,18 @@ the opposite decision is an error. Several names may be given; with
 			if len(args) > 0 && d.allPending {
 				return &UsageError{Err: fmt.Errorf("names and --all-pending are mutually exclusive")}
 			}
+			if d.output != "" && d.output != "name" {
+				if err := checkOutputFormat(d.output, "name", "json", "yaml"); err != nil {
+					return err
+				}
+			}
 			return d.run(cmd.Context(), streams, args)
 		},
 	}
 	d.cf.add(cmd)
 	cmd.Flags().BoolVar(&d.force, "force", false, "update the request even if it already has the condition")
 	cmd.Flags().BoolVar(&d.allPending, "all-pending", false, verb+" every request that is neither approved nor denied")
+	cmd.Flags().StringVarP(&d.output, "output", "o", "", "output format: name, json, yaml or jsonpath=TEMPLATE (default: \"NAME "+map[bool]string{true: "approved", false: "denied"}[approve]+"\")")
 	return cmd
 }
 
@@ -322,27 +333,50 @@ func (d *csrDecision) run(ctx context.Context, streams IOStreams, names []string
 	}
 	var errs []error
 	for _, name := range names {
-		if err := d.decide(ctx, client, name); err != nil {
+		c, err := d.decide(ctx, client, name)
+		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		_, _, _, _, past := d.condition()
-		fmt.Fprintf(streams.Out, "%s/%s %s\n", csrResource, name, past)
+		if err := d.print(streams.Out, c); err != nil {
+			return err
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// print writes the outcome for one request as kubectl certificate
+// approve/deny does: "RESOURCE/NAME approved" by default, only
+// "RESOURCE/NAME" with -o name (kubectl's name printer drops the verb
+// there), else the request as it is now.
+func (d *csrDecision) print(out io.Writer, c *certv1.CertificateSigningRequest) error {
+	_, _, _, _, past := d.condition()
+	switch d.output {
+	case "":
+		_, err := fmt.Fprintf(out, "%s/%s %s\n", csrResource, c.Name, past)
+		return err
+	case "name":
+		_, err := fmt.Fprintf(out, "%s/%s\n", csrResource, c.Name)
+		return err
+	}
+	c.TypeMeta = metav1.TypeMeta{Kind: csrKind, APIVersion: csrAPIVersion}
+	return printSorted(out, d.output, c)
 }
 
 // decide adds the decision to one request, re-reading it on conflicts.
 // A request that already has the decision is left alone, or with --force
 // sent again unchanged through the approval subresource; one with the
 // opposite decision is an error. Both as "kubectl certificate approve".
-func (d *csrDecision) decide(ctx context.Context, client certclient.CertificateSigningRequestInterface, name string) error {
+// It returns the request as the server last answered it.
+func (d *csrDecision) decide(ctx context.Context, client certclient.CertificateSigningRequestInterface, name string) (*certv1.CertificateSigningRequest, error) {
 	want, opposite, reason, message, _ := d.condition()
+	var result *certv1.CertificateSigningRequest
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		c, err := client.Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
+		result = c
 		if hasCondition(c, opposite) {
 			return fmt.Errorf("certificate signing request %q is already %s", name, opposite)
 		}
@@ -362,10 +396,16 @@ func (d *csrDecision) decide(ctx context.Context, client certclient.CertificateS
 				LastUpdateTime: metav1.Now(),
 			})
 		}
-		_, err = client.UpdateApproval(ctx, name, c, metav1.UpdateOptions{})
+		updated, err := client.UpdateApproval(ctx, name, c, metav1.UpdateOptions{})
+		if err == nil {
+			result = updated
+		}
 		return err
 	})
-	return apiError(err)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	return result, nil
 }
 
 func newCSRDeleteCommand(streams IOStreams) *cobra.Command {
@@ -463,10 +503,16 @@ func readManifest(in io.Reader, file string) ([]byte, error) {
 	return data, nil
 }
 
-// parseCSRManifests decodes YAML documents or JSON objects that must each
-// be a certificates.k8s.io/v1 CertificateSigningRequest with a name (or
-// generateName). Unknown fields are errors, as kubectl's strict
-// validation. Empty documents are skipped; no documents is an error.
+// parseCSRManifests decodes YAML documents or JSON objects, each a
+// certificates.k8s.io/v1 CertificateSigningRequest with a name (or
+// generateName), or a list of them as kubectl reads it: a v1 List (what
+// "kubectl get csr A B -o yaml" writes) or a CertificateSigningRequestList,
+// whose items may be lists again. Items of a list that have neither
+// apiVersion nor kind take the list's apiVersion and its kind less "List",
+// as kubectl's decoder does for the typed lists an API server returns.
+// Unknown fields are errors, in objects as kubectl's strict validation,
+// and in lists (whose only fields are apiVersion, kind, metadata and
+// items). Empty documents are skipped; no object at all is an error.
 func parseCSRManifests(data []byte) ([]certv1.CertificateSigningRequest, error) {
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
 	var out []certv1.CertificateSigningRequest
@@ -481,24 +527,92 @@ func parseCSRManifests(data []byte) ([]certv1.CertificateSigningRequest, error) 
 		if len(raw) == 0 {
 			continue
 		}
-		j, err := json.Marshal(raw)
+		csrs, err := decodeCSRObject(raw, fmt.Sprintf("document %d", i+1))
 		if err != nil {
-			return nil, fmt.Errorf("document %d: %w", i+1, err)
+			return nil, err
 		}
-		var c certv1.CertificateSigningRequest
-		if err := yaml.UnmarshalStrict(j, &c); err != nil {
-			return nil, fmt.Errorf("document %d: %w", i+1, err)
-		}
-		if c.APIVersion != csrAPIVersion || c.Kind != csrKind {
-			return nil, fmt.Errorf("document %d: is %s %q, want apiVersion %s, kind %s", i+1, c.APIVersion, c.Kind, csrAPIVersion, csrKind)
-		}
-		if c.Name == "" && c.GenerateName == "" {
-			return nil, fmt.Errorf("document %d: metadata.name is required", i+1)
-		}
-		out = append(out, c)
+		out = append(out, csrs...)
 	}
 	if len(out) == 0 {
 		return nil, errors.New("no CertificateSigningRequest found")
+	}
+	return out, nil
+}
+
+// listKinds are the list types "csr create -f" reads, by apiVersion and
+// kind.
+var listKinds = map[[2]string]bool{
+	{"v1", "List"}:                    true,
+	{csrAPIVersion, csrKind + "List"}: true,
+}
+
+// decodeCSRObject decodes one object of a manifest, at where ("document
+// 2", "document 2, item 3"): a CertificateSigningRequest, or a list whose
+// items it decodes in turn. Nesting is bounded by the input's size.
+func decodeCSRObject(raw map[string]any, where string) ([]certv1.CertificateSigningRequest, error) {
+	apiVersion, _ := raw["apiVersion"].(string)
+	kind, _ := raw["kind"].(string)
+	if listKinds[[2]string{apiVersion, kind}] {
+		return decodeCSRList(raw, apiVersion, kind, where)
+	}
+	j, err := json.Marshal(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	var c certv1.CertificateSigningRequest
+	if err := yaml.UnmarshalStrict(j, &c); err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	if c.APIVersion != csrAPIVersion || c.Kind != csrKind {
+		return nil, fmt.Errorf("%s: is %s %q, want apiVersion %s, kind %s (or a List of them)", where, c.APIVersion, c.Kind, csrAPIVersion, csrKind)
+	}
+	if c.Name == "" && c.GenerateName == "" {
+		return nil, fmt.Errorf("%s: metadata.name is required", where)
+	}
+	return []certv1.CertificateSigningRequest{c}, nil
+}
+
+// decodeCSRList decodes the items of a list object raw.
+func decodeCSRList(raw map[string]any, apiVersion, kind, where string) ([]certv1.CertificateSigningRequest, error) {
+	for k := range raw {
+		switch k {
+		case "apiVersion", "kind", "metadata", "items":
+		default:
+			return nil, fmt.Errorf("%s: %s %s: unknown field %q", where, apiVersion, kind, k)
+		}
+	}
+	if m, ok := raw["metadata"]; ok && m != nil {
+		if _, ok := m.(map[string]any); !ok {
+			return nil, fmt.Errorf("%s: %s %s: metadata must be an object", where, apiVersion, kind)
+		}
+	}
+	var items []any
+	switch v := raw["items"].(type) {
+	case nil:
+	case []any:
+		items = v
+	default:
+		return nil, fmt.Errorf("%s: %s %s: items must be a list", where, apiVersion, kind)
+	}
+	var out []certv1.CertificateSigningRequest
+	for i, it := range items {
+		at := fmt.Sprintf("%s, item %d", where, i+1)
+		obj, ok := it.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%s: must be an object", at)
+		}
+		if _, hasKind := obj["kind"]; !hasKind {
+			if _, hasVersion := obj["apiVersion"]; !hasVersion {
+				obj = maps.Clone(obj)
+				obj["apiVersion"] = apiVersion
+				obj["kind"] = strings.TrimSuffix(kind, "List")
+			}
+		}
+		csrs, err := decodeCSRObject(obj, at)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, csrs...)
 	}
 	return out, nil
 }

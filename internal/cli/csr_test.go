@@ -260,6 +260,9 @@ func FuzzParseCSRManifests(f *testing.F) {
 	f.Add([]byte(`{"apiVersion":"certificates.k8s.io/v1","kind":"CertificateSigningRequest","metadata":{"name":"x"}}`))
 	f.Add([]byte("---\n---\napiVersion: v1\n"))
 	f.Add([]byte("{{{"))
+	for _, tc := range csrListCases {
+		f.Add([]byte(tc.content))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		csrs, err := parseCSRManifests(data)
 		if err != nil {
