@@ -92,21 +92,26 @@ func CheckRequest(req *x509.CertificateRequest) error {
 	if err := verified.checkSignature(req); err != nil {
 		return fmt.Errorf("%w: %v", ErrRequestSignature, err)
 	}
-	if err := checkSubject(req); err != nil {
-		return err
-	}
-	if err := checkSANs(req); err != nil {
-		return err
+	if errs := NameProblems(req); len(errs) > 0 {
+		return errs[0]
 	}
 	return checkExtensions(req)
 }
 
-// checkSubject enforces at most one CN (Go keeps the last one while people
-// read the first), value length and count caps, and no control characters.
-func checkSubject(req *x509.CertificateRequest) error {
+// NameProblems lists, in order, everything the request policy refuses in
+// the names of req (docs/security §4): more than MaxSubjectAttributes
+// subject attributes; an attribute that is not a string, is longer than
+// MaxSubjectValueLength or holds control characters or invalid UTF-8;
+// more than one CN (Go keeps the last one while people read the first);
+// more than MaxSANs SANs; a DNS name, email address or URI longer than
+// MaxSANLength or holding control characters. Each wraps ErrSubject or
+// ErrSANs. ParseRequest and CheckRequest refuse a request with the first;
+// lint reports them all.
+func NameProblems(req *x509.CertificateRequest) []error {
+	var errs []error
 	names := req.Subject.Names
 	if len(names) > MaxSubjectAttributes {
-		return fmt.Errorf("%w: %d attributes, at most %d allowed", ErrSubject, len(names), MaxSubjectAttributes)
+		errs = append(errs, fmt.Errorf("%w: %d attributes, at most %d allowed", ErrSubject, len(names), MaxSubjectAttributes))
 	}
 	cns := 0
 	for _, atv := range names {
@@ -114,54 +119,63 @@ func checkSubject(req *x509.CertificateRequest) error {
 			cns++
 		}
 		s, ok := atv.Value.(string)
-		if !ok {
-			return fmt.Errorf("%w: attribute %s is not a string", ErrSubject, atv.Type)
-		}
-		if len(s) > MaxSubjectValueLength {
-			return fmt.Errorf("%w: attribute %s is %d bytes long, at most %d allowed", ErrSubject, atv.Type, len(s), MaxSubjectValueLength)
-		}
-		if hasControl(s) {
-			return fmt.Errorf("%w: attribute %s contains control characters", ErrSubject, atv.Type)
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("%w: attribute %s is not a string", ErrSubject, attributeName(atv.Type)))
+		case len(s) > MaxSubjectValueLength:
+			errs = append(errs, fmt.Errorf("%w: attribute %s is %d bytes long, at most %d allowed", ErrSubject, attributeName(atv.Type), len(s), MaxSubjectValueLength))
+		case hasControl(s):
+			errs = append(errs, fmt.Errorf("%w: attribute %s contains control characters", ErrSubject, attributeName(atv.Type)))
 		}
 	}
 	if cns > 1 {
-		return fmt.Errorf("%w: %d common names, at most one allowed", ErrSubject, cns)
+		errs = append(errs, fmt.Errorf("%w: %d common names, at most one allowed", ErrSubject, cns))
 	}
-	return nil
-}
-
-// checkSANs enforces the SAN count and length caps and no control
-// characters in DNS names, email addresses and URIs.
-func checkSANs(req *x509.CertificateRequest) error {
-	n := len(req.DNSNames) + len(req.IPAddresses) + len(req.EmailAddresses) + len(req.URIs)
-	if n > MaxSANs {
-		return fmt.Errorf("%w: %d names, at most %d allowed", ErrSANs, n, MaxSANs)
+	if n := len(req.DNSNames) + len(req.IPAddresses) + len(req.EmailAddresses) + len(req.URIs); n > MaxSANs {
+		errs = append(errs, fmt.Errorf("%w: %d names, at most %d allowed", ErrSANs, n, MaxSANs))
 	}
-	check := func(kind, s string) error {
+	check := func(kind, s string) bool {
 		if len(s) > MaxSANLength {
-			return fmt.Errorf("%w: %s name is %d bytes long, at most %d allowed", ErrSANs, kind, len(s), MaxSANLength)
+			errs = append(errs, fmt.Errorf("%w: %s name is %d bytes long, at most %d allowed", ErrSANs, kind, len(s), MaxSANLength))
+			return false
 		}
 		if hasControl(s) {
-			return fmt.Errorf("%w: %s name contains control characters", ErrSANs, kind)
+			errs = append(errs, fmt.Errorf("%w: %s name contains control characters", ErrSANs, kind))
+			return false
 		}
-		return nil
+		return true
 	}
+	// One problem per kind of name is enough to act on.
 	for _, s := range req.DNSNames {
-		if err := check("DNS", s); err != nil {
-			return err
+		if !check("DNS", s) {
+			break
 		}
 	}
 	for _, s := range req.EmailAddresses {
-		if err := check("email", s); err != nil {
-			return err
+		if !check("email", s) {
+			break
 		}
 	}
 	for _, u := range req.URIs {
-		if err := check("URI", u.String()); err != nil {
-			return err
+		if !check("URI", u.String()) {
+			break
 		}
 	}
-	return nil
+	return errs
+}
+
+// attributeNames are the short names of common subject attribute types.
+var attributeNames = map[string]string{
+	"2.5.4.3": "CN", "2.5.4.10": "O", "2.5.4.11": "OU", "2.5.4.6": "C", "2.5.4.7": "L", "2.5.4.8": "ST",
+}
+
+// attributeName names a subject attribute type: "CN (2.5.4.3)", or its
+// OID alone.
+func attributeName(oid asn1.ObjectIdentifier) string {
+	if n, ok := attributeNames[oid.String()]; ok {
+		return n + " (" + oid.String() + ")"
+	}
+	return oid.String()
 }
 
 // checkExtensions refuses duplicate requested extensions. Go's parser

@@ -728,7 +728,7 @@ type benchServer struct {
 	admin    certv1client.CertificateSigningRequestInterface
 	adminCfg *rest.Config
 	// filler creates the CSRs that stay pending (watch and memory parts).
-	filler certv1client.CertificateSigningRequestInterface
+	filler   certv1client.CertificateSigningRequestInterface
 	csrPEMs  [][]byte
 	cancel   context.CancelFunc
 	done     chan error

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/kubepki/kubepki/internal/certificates"
 )
 
 // LintOptions control [Lint]. Context supplies the cluster settings (DNS
@@ -422,7 +424,7 @@ func lintCSR(e *entry) []Finding {
 	if r.id == RoleKubeletClient || r.id == RoleKubeletServing {
 		fs = append(fs, lintNodeIdentity(csr.Subject.CommonName, csr.Subject.Organization, e.source, "")...)
 	}
-	for _, err := range requestNameProblems(csr) {
+	for _, err := range certificates.NameProblems(csr) {
 		fs = append(fs, finding(RuleCSRSubject, e.source, "%v", err))
 	}
 	if weakSignature(csr.SignatureAlgorithm) {
