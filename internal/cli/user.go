@@ -1193,9 +1193,16 @@ start over. While approving and waiting, lost connections, 5xx and 429 answers
 other answers, such as 403 or 422, end the command at once. The identity of
 your kubeconfig needs "create" and "get" on certificatesigningrequests, and
 "watch" (with "list" to resume an expired watch) to see the answer at once;
-without "watch" it polls with "get".
+without "watch" it polls with "get". Before creating anything, the command
+asks the API server (SelfSubjectAccessReview) whether your identity may do
+all that (and, with --approve, update certificatesigningrequests/approval and
+"approve" the signer), and stops, naming what is missing, if not; a server
+that does not answer such reviews is used as before.
 
-SECURITY NOTICE: this issues a credential for NAME with the given groups. With
+SECURITY NOTICE: this issues a credential for NAME with the given groups.
+--group system:masters is refused (the break-glass credential is the
+super-admin.conf that init wrote); kubeadm:cluster-admins and names or groups
+starting with "system:" are issued with a warning saying what they grant. With
 --approve you approve it yourself; anyone holding the written kubeconfig acts as
 that user until the certificate expires (client certificates cannot be
 revoked), so keep --expiration short and the file private.`,
