@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -209,6 +211,7 @@ func (s *Server) serveFiltered(w http.ResponseWriter, r *http.Request, st *reqSt
 	// authentication; everything else shares the in-flight budget.
 	// The in-process controllers are exempt, as kube-apiserver exempts
 	// its loopback client, so that overload cannot starve signing.
+	releaseSlot := func() {}
 	if !st.info.watch {
 		// Health probes are exempt, as kube-apiserver exempts them from
 		// its priority and fairness limits: an overloaded server must not
@@ -216,7 +219,8 @@ func (s *Server) serveFiltered(w http.ResponseWriter, r *http.Request, st *reqSt
 		if !isLoopback(r.Context()) && !isHealthPath(r.URL.Path) {
 			select {
 			case s.inflight <- struct{}{}:
-				defer func() { <-s.inflight }()
+				releaseSlot = sync.OnceFunc(func() { <-s.inflight })
+				defer releaseSlot()
 			default:
 				s.writeError(w, r, apierrors.NewTooManyRequests("too many requests in flight; retry later", 1))
 				return
@@ -249,6 +253,8 @@ func (s *Server) serveFiltered(w http.ResponseWriter, r *http.Request, st *reqSt
 	if err != nil {
 		s.logAuthnFailure(r, err)
 		w.Header().Set("Connection", "close")
+		releaseSlot()
+		discardUnauthenticatedBody(w, r)
 		s.writeStatus(w, unauthorized())
 		return
 	}
@@ -268,6 +274,8 @@ func (s *Server) serveFiltered(w http.ResponseWriter, r *http.Request, st *reqSt
 			w.Header().Set("Connection", "close")
 		}
 		if !isPublicPath(r.URL.Path) {
+			releaseSlot()
+			discardUnauthenticatedBody(w, r)
 			s.writeStatus(w, unauthorized())
 			return
 		}
@@ -293,6 +301,39 @@ func (s *Server) serveFiltered(w http.ResponseWriter, r *http.Request, st *reqSt
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	s.dispatch(w, r, st)
+}
+
+// Bounds of discardUnauthenticatedBody.
+const (
+	// unauthenticatedDiscardBytes is the most of an unauthenticated
+	// request's body read before its 401: a CSR fits many times over.
+	unauthenticatedDiscardBytes = 64 << 10
+	// unauthenticatedDiscardTime is how long the reading may take; a
+	// body sent right behind its headers arrives well within it.
+	unauthenticatedDiscardTime = 500 * time.Millisecond
+)
+
+// discardUnauthenticatedBody reads and drops up to
+// unauthenticatedDiscardBytes of the body of an unauthenticated HTTP/2
+// request, for at most unauthenticatedDiscardTime, before its 401.
+//
+// Such a connection is closed after the answer (GOAWAY, the Rapid Reset
+// mitigation). With the body still arriving, the server resets the stream
+// and closes the connection under a client that is still sending, which
+// then often loses part of the 401 (curl exits 18); read first, the
+// stream is complete before the answer and the client reads it whole.
+// A body larger than the bound is not read at all, and none is ever read
+// without bound. HTTP/1.1 needs none of this: net/http closes the
+// connection gracefully after the answer.
+func discardUnauthenticatedBody(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor < 2 || r.Body == nil || r.Body == http.NoBody || r.ContentLength > unauthenticatedDiscardBytes {
+		return
+	}
+	rc := http.NewResponseController(w)
+	if err := rc.SetReadDeadline(time.Now().Add(unauthenticatedDiscardTime)); err != nil {
+		return // no deadline: never wait on the client
+	}
+	_, _ = io.CopyN(io.Discard, r.Body, unauthenticatedDiscardBytes)
 }
 
 // isHealthPath reports whether path is a health probe (/healthz, /livez,
