@@ -420,6 +420,7 @@ bound by RBAC.`,
 			if err != nil {
 				return err
 			}
+			warnOfIdentity(streams.ErrOut, fmt.Sprintf("user %q", args[0]), args[0], groups)
 			res, err := cluster.IssueUser(cmd.Context(), opts, cluster.User{Name: args[0], Groups: groups}, server)
 			if err != nil {
 				return fmt.Errorf("issue user %s: %w", args[0], err)

@@ -459,3 +459,38 @@ func TestCheckExpirationNotEmbedded(t *testing.T) {
 		t.Errorf("check-expiration after embedding: exit %d: %s", code, errOut)
 	}
 }
+
+// TestIssueUserWarnsOfPrivilegedIdentities: certs issue user issues what
+// it is asked for, but warns first about system:masters (once), groups
+// bound to cluster-admin and names Kubernetes reserves.
+func TestIssueUserWarnsOfPrivilegedIdentities(t *testing.T) {
+	t.Parallel()
+	dir := initDir(t)
+	for _, tc := range []struct {
+		name   string
+		groups []string
+		want   []string // substrings, one warning line each
+	}{
+		{name: "jane", groups: []string{"dev"}},
+		{name: "root", groups: []string{"system:masters"}, want: []string{`user "root": group system:masters is a superuser`}},
+		{name: "ops", groups: []string{"kubeadm:cluster-admins", "dev"}, want: []string{`user "ops": group "kubeadm:cluster-admins" is bound to cluster-admin`}},
+		{name: "system:kube-scheduler", want: []string{`user "system:kube-scheduler": user name "system:kube-scheduler" is the identity of a control-plane component`}},
+	} {
+		args := []string{"certs", "issue", "user", tc.name}
+		for _, g := range tc.groups {
+			args = append(args, "--group", g)
+		}
+		_, errOut, code := execPKI(t, append(args, dirArgs(dir)...)...)
+		if code != 0 {
+			t.Fatalf("issue user %s: exit %d: %s", tc.name, code, errOut)
+		}
+		if got := strings.Count(errOut, "warning: "); got != len(tc.want) {
+			t.Errorf("issue user %s: %d warnings, want %d:\n%s", tc.name, got, len(tc.want), errOut)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(errOut, "warning: "+w) {
+				t.Errorf("issue user %s: stderr lacks %q:\n%s", tc.name, w, errOut)
+			}
+		}
+	}
+}

@@ -184,10 +184,8 @@ func (o *signOptions) Run(streams IOStreams) error {
 	if err := certificates.CheckRequest(csr); err != nil {
 		return fmt.Errorf("%s: %w; make a new request", o.csrName(), err)
 	}
-	if slices.Contains(csr.Subject.Organization, "system:masters") && slices.Contains(o.extUsage, x509.ExtKeyUsageClientAuth) {
-		// As lint's L13: worth a second look before it exists.
-		fmt.Fprintf(streams.ErrOut, "warning: %s asks for group system:masters, a superuser that RBAC cannot restrict and a certificate cannot be revoked from; "+
-			"unless this is a break-glass credential like super-admin.conf, use a group bound by RBAC such as kubeadm:cluster-admins\n", o.csrName())
+	if slices.Contains(o.extUsage, x509.ExtKeyUsageClientAuth) {
+		warnOfIdentity(streams.ErrOut, o.csrName(), csr.Subject.CommonName, csr.Subject.Organization)
 	}
 	cert, err := ca.Sign(csr.PublicKey, pki.CertOptions{
 		Subject:     csr.Subject,
@@ -201,4 +199,20 @@ func (o *signOptions) Run(streams IOStreams) error {
 	}
 	data := pki.MarshalCertificatePEM(cert)
 	return writeOutput(streams, o.out, data, pki.ModeCert, o.force)
+}
+
+// warnOfIdentity warns on w, before a client certificate exists, when
+// its user name or groups carry more than their names say: group
+// system:masters (as lint's L13 flags it afterwards), and the privileged
+// and reserved identities of [identityWarnings]. who names the request
+// or the user at the start of each line.
+func warnOfIdentity(w io.Writer, who, name string, groups []string) {
+	if slices.Contains(groups, mastersGroup) {
+		fmt.Fprintf(w, "warning: %s: group %s is a superuser that RBAC cannot restrict and a certificate cannot be revoked from; "+
+			"unless this is a break-glass credential like super-admin.conf, use a group bound by RBAC such as %s\n", who, mastersGroup, clusterAdminsGroup)
+	}
+	others := slices.DeleteFunc(slices.Clone(groups), func(g string) bool { return g == mastersGroup })
+	for _, line := range identityWarnings(name, others) {
+		fmt.Fprintf(w, "warning: %s: %s\n", who, line)
+	}
 }

@@ -288,7 +288,7 @@ func TestSignWarnsOfSystemMasters(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("%s: exit %d: %s", tc.name, code, errOut)
 		}
-		if got := strings.Contains(errOut, "warning: "+p(tc.csr)+" asks for group system:masters"); got != tc.warn {
+		if got := strings.Contains(errOut, "warning: "+p(tc.csr)+": group system:masters is a superuser"); got != tc.warn {
 			t.Errorf("%s: stderr %q, want a system:masters warning: %v", tc.name, errOut, tc.warn)
 		}
 		runOpenSSL(t, openssl, "verify", "-CAfile", p("ca.crt"), out)
