@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -91,6 +92,7 @@ type serveOptions struct {
 	etcdPrefix      string
 	leaderElect     bool
 	leaseDuration   time.Duration
+	maxPendingCSRs  int
 	allowNewStore   bool
 	allowNewCA      bool
 
@@ -230,6 +232,7 @@ for its disk; GOMAXPROCS in the environment decides instead.`,
 	f.StringVar(&o.signingCertFile, "cluster-signing-cert-file", "", "CA certificate of the built-in signers (default DIR/pki/ca.crt)")
 	f.StringVar(&o.signingKeyFile, "cluster-signing-key-file", "", "CA key of the built-in signers (default DIR/pki/ca.key)")
 	f.DurationVar(&o.signingDuration, "cluster-signing-duration", defaultSigningDuration, "longest validity of a signed certificate")
+	f.IntVar(&o.maxPendingCSRs, "max-pending-csrs-per-user", apiserver.DefaultMaxPendingPerUser, "pending CSRs (neither approved nor denied) one requester outside system:masters may have; creates beyond are refused with 403; 0 for no limit")
 	f.StringVar(&o.policyFile, "authorization-policy-file", "", "ClusterRole and ClusterRoleBinding manifests added to the built-in policy")
 	f.StringVar(&o.tokenFile, "bootstrap-token-file", "", "kubeadm bootstrap-token Secret manifests; their tokens authenticate as system:bootstrap:<id> (kubelet TLS bootstrap)")
 	f.StringVar(&o.logFormat, "log-format", "json", "log format: json or text")
@@ -281,6 +284,9 @@ func (o *serveOptions) Validate() error {
 	}
 	if o.signingDuration < minSigningDuration {
 		return usage("--cluster-signing-duration %s is too short: use at least %s", o.signingDuration, minSigningDuration)
+	}
+	if o.maxPendingCSRs < 0 {
+		return usage("--max-pending-csrs-per-user %d is negative: use 0 for no limit", o.maxPendingCSRs)
 	}
 	if o.logFormat != "json" && o.logFormat != "text" {
 		return usage("--log-format %q is not supported: use json or text", o.logFormat)
@@ -455,6 +461,8 @@ func (o *serveOptions) Run(ctx context.Context, streams IOStreams) (err error) {
 		Logger:          log,
 		Registry:        reg,
 		ExternalAddress: net.JoinHostPort(o.clientHost(), strconv.Itoa(port)),
+		// Config reads 0 as the default and a negative value as none.
+		MaxPendingPerUser: cmp.Or(o.maxPendingCSRs, -1),
 	})
 	if err != nil {
 		return err

@@ -511,6 +511,7 @@ func TestServeBadFlags(t *testing.T) {
 		{"bad bind address", []string{"serve", "--data-dir", "d", "--bind-address", "localhost"}},
 		{"short duration", []string{"serve", "--data-dir", "d", "--cluster-signing-duration", "1m"}},
 		{"bad log format", []string{"serve", "--data-dir", "d", "--log-format", "xml"}},
+		{"negative pending limit", []string{"serve", "--data-dir", "d", "--max-pending-csrs-per-user", "-1"}},
 		{"bad log level", []string{"serve", "--data-dir", "d", "--log-level", "loud"}},
 		{"etcd key without cert", []string{"serve", "--data-dir", "d", "--etcd-servers", "https://e:2379", "--etcd-keyfile", "k"}},
 		{"etcd flags without servers", []string{"serve", "--data-dir", "d", "--etcd-cafile", "ca"}},
