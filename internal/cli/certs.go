@@ -267,7 +267,7 @@ SECURITY NOTICE: this signs new credentials with the cluster CAs.`,
 			if err := checkPKIOutput(o.output, "json", "yaml"); err != nil {
 				return err
 			}
-			alg, err := pki.ParseKeyAlgorithm(o.keyAlgorithm)
+			alg, err := cluster.ParseKeyAlgorithm(o.keyAlgorithm)
 			if err != nil {
 				return &UsageError{Err: fmt.Errorf("--key-algorithm: %w", err)}
 			}

@@ -203,7 +203,7 @@ func (o *initOptions) Complete(cmd *cobra.Command) error {
 		f.Apply(&o.opts)
 		return nil
 	}
-	alg, err := pki.ParseKeyAlgorithm(o.keyAlgorithm)
+	alg, err := cluster.ParseKeyAlgorithm(o.keyAlgorithm)
 	if err != nil {
 		return &UsageError{Err: fmt.Errorf("--key-algorithm: %w", err)}
 	}

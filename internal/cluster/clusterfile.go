@@ -103,7 +103,7 @@ func ParseClusterFile(data []byte) (*ClusterFile, error) {
 		}
 	}
 	if f.KeyAlgorithm != "" {
-		if _, err := pki.ParseKeyAlgorithm(f.KeyAlgorithm); err != nil {
+		if _, err := ParseKeyAlgorithm(f.KeyAlgorithm); err != nil {
 			problems = append(problems, err.Error())
 		}
 	}

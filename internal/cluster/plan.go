@@ -458,10 +458,8 @@ func NewPlan(opts Options) (*Plan, error) {
 	if alg == "" {
 		alg = pki.DefaultKeyAlgorithm
 	}
-	if _, err := pki.ParseKeyAlgorithm(string(alg)); err != nil {
+	if _, err := ParseKeyAlgorithm(string(alg)); err != nil {
 		bad("%v", err)
-	} else if alg == pki.Ed25519 {
-		bad("key algorithm %s: Kubernetes components do not accept Ed25519 keys; use %s", alg, pki.DefaultKeyAlgorithm)
 	}
 	certValidity, caValidity := opts.CertValidity, opts.CAValidity
 	if certValidity == 0 {
@@ -536,4 +534,24 @@ type OptionsError struct {
 
 func (e *OptionsError) Error() string {
 	return "invalid cluster options: " + strings.Join(e.Problems, "; ")
+}
+
+// ParseKeyAlgorithm is pki.ParseKeyAlgorithm for a cluster's keys: the
+// key types kubeadm makes (ECDSA P-256 and P-384, RSA 2048, 3072 and
+// 4096), without Ed25519, which Kubernetes components do not load.
+func ParseKeyAlgorithm(s string) (pki.KeyAlgorithm, error) {
+	var names []string
+	for _, a := range pki.KeyAlgorithms() {
+		if a != pki.Ed25519 {
+			names = append(names, string(a))
+		}
+	}
+	alg, err := pki.ParseKeyAlgorithm(s)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("unknown key algorithm %q: use one of %s", s, strings.Join(names, ", "))
+	case alg == pki.Ed25519:
+		return "", fmt.Errorf("key algorithm %s: Kubernetes components do not accept Ed25519 keys; use one of %s", alg, strings.Join(names, ", "))
+	}
+	return alg, nil
 }

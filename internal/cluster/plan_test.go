@@ -285,3 +285,26 @@ func FuzzNewPlan(f *testing.F) {
 		}
 	})
 }
+
+// TestParseKeyAlgorithm: a cluster's key types are kubeadm's, in either
+// spelling; Ed25519 and unknown names are refused with the list that
+// works, which does not offer Ed25519.
+func TestParseKeyAlgorithm(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]pki.KeyAlgorithm{"": pki.DefaultKeyAlgorithm, "ECDSA-P384": pki.ECDSAP384, "rsa-4096": pki.RSA4096} {
+		if got, err := ParseKeyAlgorithm(in); err != nil || got != want {
+			t.Errorf("ParseKeyAlgorithm(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"ed25519", "Ed25519", "dsa", "p256"} {
+		_, err := ParseKeyAlgorithm(in)
+		if err == nil {
+			t.Errorf("ParseKeyAlgorithm(%q) accepted it", in)
+			continue
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, "ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096") || strings.Contains(msg, "use one of ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096, ed25519") {
+			t.Errorf("ParseKeyAlgorithm(%q): %q, want the cluster's five key types only", in, msg)
+		}
+	}
+}
