@@ -14,8 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 )
 
-// requestInfo is what the path and method say about a request, in the
-// terms authorization uses (k8s.io/apiserver's RequestInfo).
+// requestInfo is what the path, method and query say about a request, in
+// the terms authorization uses (k8s.io/apiserver's RequestInfo).
 type requestInfo struct {
 	resource  bool // a resource request (else a non-resource path)
 	verb      string
@@ -34,7 +34,9 @@ type requestInfo struct {
 	badPath      bool // more segments than any API path has
 }
 
-// parseRequestInfo reads the request's path and method.
+// parseRequestInfo reads the request's path and method, and for a GET of
+// a collection the query parameters that make it a watch and pin it to
+// one name.
 func parseRequestInfo(r *http.Request) requestInfo {
 	path := r.URL.Path
 	ri := requestInfo{path: path, verb: strings.ToLower(r.Method)}
@@ -157,8 +159,8 @@ func lowerCaseTrue(q url.Values, key string) bool {
 
 // decodesAsListOptions reports whether q decodes as kube-apiserver's
 // ListOptions: labelSelector and fieldSelector parse, and limit and
-// timeoutSeconds, when present, are integers. The list and watch handlers
-// refuse every other query with 400.
+// timeoutSeconds, when present, are integers. The CSR list and watch
+// handlers refuse every other query with 400.
 func decodesAsListOptions(q url.Values) bool {
 	if v, ok := queryFirst(q, "labelSelector"); ok {
 		if _, err := labels.Parse(v); err != nil {
