@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"crypto/ed25519"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -187,10 +188,15 @@ func (o *signOptions) Run(streams IOStreams) error {
 	if slices.Contains(o.extUsage, x509.ExtKeyUsageClientAuth) {
 		warnOfIdentity(streams.ErrOut, o.csrName(), csr.Subject.CommonName, csr.Subject.Organization)
 	}
+	keyUsage := o.keyUsage
+	if _, ok := csr.PublicKey.(ed25519.PublicKey); ok && keyUsage&x509.KeyUsageKeyEncipherment != 0 {
+		keyUsage &^= x509.KeyUsageKeyEncipherment
+		fmt.Fprintf(streams.ErrOut, "warning: %s: key encipherment left out: the request's key is Ed25519, which can only sign (RFC 8410 §5)\n", o.csrName())
+	}
 	cert, err := ca.Sign(csr.PublicKey, pki.CertOptions{
 		Subject:     csr.Subject,
 		SANs:        pki.SANsOf(csr),
-		KeyUsage:    o.keyUsage,
+		KeyUsage:    keyUsage,
 		ExtKeyUsage: o.extUsage,
 		Validity:    o.duration,
 	})

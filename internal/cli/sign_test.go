@@ -364,9 +364,20 @@ func TestSignAppliesRequestPolicy(t *testing.T) {
 		t.Errorf("sign of an oversized stdin: exit %d, stderr %q", code, errOut)
 	}
 
+	// An Ed25519 request gets no key encipherment, which its key cannot do.
+	runOpenSSL(t, openssl, "genpkey", "-algorithm", "ed25519", "-out", p("ed.key"))
+	runOpenSSL(t, openssl, "req", "-new", "-key", p("ed.key"), "-subj", "/CN=ed", "-out", p("ed.csr"))
+	_, errOut, code := sign("", "--csr", p("ed.csr"), "-o", p("ed.crt"))
+	if code != 0 || !strings.Contains(errOut, "key encipherment left out") {
+		t.Errorf("sign of an Ed25519 request: exit %d, stderr %q; want a warning that key encipherment is left out", code, errOut)
+	}
+	if text := runOpenSSL(t, openssl, "x509", "-in", p("ed.crt"), "-noout", "-ext", "keyUsage"); strings.Contains(text, "Key Encipherment") || !strings.Contains(text, "Digital Signature") {
+		t.Errorf("Ed25519 certificate key usage: %s", text)
+	}
+
 	// The status line: created, then replaced with --force, aligned as init's.
 	out, errOut, code := sign("", "--csr", p("jane.csr"), "-o", p("jane.crt"))
-	if code != 0 || out != "created  "+p("jane.crt")+"\n" {
+	if code != 0 || out != "created  "+p("jane.crt")+"\n" || errOut != "" {
 		t.Errorf("first sign: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	out, errOut, code = sign("", "--csr", p("jane.csr"), "-o", p("jane.crt"), "--force")
