@@ -84,7 +84,7 @@ func (x *pendingIndex) set(name, user string, pending bool) {
 // replace makes owner (name → spec.username of every pending CSR) the
 // whole state.
 func (x *pendingIndex) replace(owner map[string]string) {
-	count := make(map[string]int, len(x.count))
+	count := map[string]int{}
 	for _, u := range owner {
 		count[u]++
 	}
