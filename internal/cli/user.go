@@ -91,6 +91,9 @@ func (f *clientFlags) clientset() (*kubernetes.Clientset, error) {
 		}
 		return nil, fmt.Errorf("load client configuration: %w; pass --kubeconfig and --context, or check $KUBECONFIG", err)
 	}
+	if rc.UserAgent == "" {
+		rc.UserAgent = userAgent()
+	}
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("create API client: %w", err)

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"runtime"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
@@ -17,12 +18,24 @@ func newVersionCommand(streams IOStreams) *cobra.Command {
 		Short: "Print kubepki's version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v := Version
-			if bi, ok := debug.ReadBuildInfo(); ok && v == "devel" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-				v = bi.Main.Version
-			}
-			_, err := fmt.Fprintf(streams.Out, "kubepki %s\n", v)
+			_, err := fmt.Fprintf(streams.Out, "kubepki %s\n", version())
 			return err
 		},
 	}
+}
+
+// version is Version, or the module version of a "go install" build.
+func version() string {
+	v := Version
+	if bi, ok := debug.ReadBuildInfo(); ok && v == "devel" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v = bi.Main.Version
+	}
+	return v
+}
+
+// userAgent is the User-Agent of kubepki's API clients, in client-go's
+// form: "kubepki/VERSION (OS/ARCH)". client-go's default names the
+// binary and a client-go version that plain builds leave as "$Format".
+func userAgent() string {
+	return "kubepki/" + version() + " (" + runtime.GOOS + "/" + runtime.GOARCH + ")"
 }
