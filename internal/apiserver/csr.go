@@ -280,7 +280,7 @@ func (s *Server) create(ctx context.Context, u *UserInfo, csr *certv1.Certificat
 		if s.pending != nil {
 			// Counted now, so that a burst of creates is bounded
 			// before the index's watch sees them.
-			s.pending.set(csr.Name, csr.Spec.Username, true)
+			s.pending.set(csr.Name, csr.Spec.Username, counted(csr))
 		}
 		return csr, nil
 	}

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,9 +50,12 @@ func newPendingIndex() *pendingIndex {
 	return &pendingIndex{owner: map[string]string{}, count: map[string]int{}}
 }
 
-// isPending: neither approved nor denied yet.
-func isPending(csr *certv1.CertificateSigningRequest) bool {
-	return !certificates.IsApproved(csr) && !certificates.IsDenied(csr)
+// counted reports whether csr counts against its requester's limit:
+// pending (neither approved nor denied yet) and not requested by a member
+// of system:masters, who has no limit (so the index does not hold what
+// it never checks).
+func counted(csr *certv1.CertificateSigningRequest) bool {
+	return !certificates.IsApproved(csr) && !certificates.IsDenied(csr) && !slices.Contains(csr.Spec.Groups, GroupMasters)
 }
 
 // pendingOf returns user's pending CSRs and whether the index is synced.
@@ -131,7 +135,7 @@ func (s *Server) followPending(ctx context.Context) error {
 			rev = l.revision
 		}
 		for i := range l.items {
-			if csr := &l.items[i]; isPending(csr) {
+			if csr := &l.items[i]; counted(csr) {
 				owner[csr.Name] = csr.Spec.Username
 			}
 		}
@@ -160,7 +164,7 @@ type pendingSink struct {
 }
 
 func (k pendingSink) event(typ watch.EventType, csr *certv1.CertificateSigningRequest, _ *sharedEvent) error {
-	k.x.set(csr.Name, csr.Spec.Username, typ != watch.Deleted && isPending(csr))
+	k.x.set(csr.Name, csr.Spec.Username, typ != watch.Deleted && counted(csr))
 	return nil
 }
 
