@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"testing"
 )
@@ -40,6 +41,34 @@ func TestParseRequestInfo(t *testing.T) {
 		tc.want.path = r.URL.Path
 		if got := parseRequestInfo(r); got != tc.want {
 			t.Errorf("%s %s = %+v, want %+v", tc.method, tc.target, got, tc.want)
+		}
+	}
+}
+
+// TestWantsPretty reads pretty as kube-apiserver does: a non-empty value
+// through strconv.ParseBool, which also overrides the curl default; an
+// empty one falls back to the user agent.
+func TestWantsPretty(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		query, agent string
+		want         bool
+	}{
+		{"pretty=true", "kubectl", true},
+		{"pretty=True", "kubectl", true},
+		{"pretty=t", "kubectl", true},
+		{"pretty=1", "kubectl", true},
+		{"pretty=false", "curl/8.5", false},
+		{"pretty=yes", "kubectl", false},
+		{"pretty=", "curl/8.5", true},
+		{"pretty=", "kubectl", false},
+		{"", "Wget/1.21", true},
+		{"", "kubectl", false},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/apis?"+tc.query, nil)
+		r.Header.Set("User-Agent", tc.agent)
+		if got := wantsPretty(r); got != tc.want {
+			t.Errorf("?%s with %s: pretty %v, want %v", tc.query, tc.agent, got, tc.want)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/munnerz/goautoneg"
@@ -178,9 +179,13 @@ func (c *codecs) encode(out output, obj runtime.Object) ([]byte, error) {
 // kube-apiserver decides: pretty=true or pretty=1 asks for it, any other
 // value of pretty refuses it, and without one curl and Wget get it.
 func wantsPretty(r *http.Request) bool {
+	// As kube-apiserver: a non-empty pretty is read by strconv.ParseBool
+	// (an unparsable value is false); else curl and wget get indented
+	// output.
 	if strings.Contains(r.URL.RawQuery, "pretty") {
-		if v, ok := r.URL.Query()["pretty"]; ok {
-			return len(v) > 0 && (v[0] == "true" || v[0] == "1")
+		if v := r.URL.Query().Get("pretty"); v != "" {
+			pretty, _ := strconv.ParseBool(v)
+			return pretty
 		}
 	}
 	ua := r.UserAgent()
