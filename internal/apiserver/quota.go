@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/kubepki/kubepki/internal/certificates"
+	"github.com/kubepki/kubepki/internal/storage"
 )
 
 // DefaultMaxPendingPerUser is how many pending CSRs (neither approved nor
@@ -29,6 +31,10 @@ const DefaultMaxPendingPerUser = 500
 // pendingIndexUser is the identity the pending index's own watch counts
 // against.
 const pendingIndexUser = "kubepki:pending-index"
+
+// pendingIndexPage is the page size of the index's list, as informers
+// page: the objects of a page are decoded at once.
+const pendingIndexPage = 500
 
 // pendingIndexRetry is how long the index waits before it lists and
 // watches again after its watch ended.
@@ -98,20 +104,28 @@ func (x *pendingIndex) replace(owner map[string]string) {
 }
 
 // runPendingIndex keeps the index until ctx ends: it lists every CSR,
-// then follows the store's events from the list's revision, and lists
-// again whenever that watch ends (410 Gone included).
-// A failure is logged once, not at every retry while the store is down.
+// then follows the store's events from the list's revision. A watch that
+// ends (its timeout, or a burst it fell behind on) is started again from
+// the last revision it delivered, as informers do; only an error (410
+// Gone included) makes it list again, so that a busy server does not
+// read its whole store over and over. A failure is logged once, not at
+// every retry while the store is down.
 func (s *Server) runPendingIndex(ctx context.Context) {
 	failing := false
+	var rev int64 // 0: list first
 	for ctx.Err() == nil {
-		err := s.followPending(ctx)
-		switch {
-		case ctx.Err() != nil:
-		case err != nil && !failing:
+		var err error
+		rev, err = s.followPending(ctx, rev)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			failing = false
+			continue
+		}
+		if !failing {
 			s.log.WarnContext(ctx, "pending CSR index: list or watch failed; retrying every second", "error", err.Error())
 			failing = true
-		case err == nil:
-			failing = false
 		}
 		select {
 		case <-ctx.Done():
@@ -120,63 +134,111 @@ func (s *Server) runPendingIndex(ctx context.Context) {
 	}
 }
 
-// followPending lists every CSR into the index, then watches from there
-// until the watch ends.
-func (s *Server) followPending(ctx context.Context) error {
+// followPending lists every CSR into the index when rev is 0, then
+// watches from rev (or from the list's revision) until the watch ends. It
+// returns the last revision the watch delivered, or 0 with the error
+// that makes the next round list again.
+func (s *Server) followPending(ctx context.Context, rev int64) (int64, error) {
 	all := selector{labels: everything(), fields: everythingFields()}
+	if rev == 0 {
+		var err error
+		if rev, err = s.listPending(ctx); err != nil {
+			return 0, err
+		}
+	}
+	wctx, ow, err := s.openWatch(ctx, pendingIndexUser, watchParams{sel: all, resourceVersion: rev, timeout: s.cfg.MaxWatchDuration})
+	if err != nil {
+		return 0, err
+	}
+	defer ow.stop()
+	sink := &pendingSink{x: s.pending, rev: rev}
+	// The error itself, not a client's Status of it: statusOf would log
+	// it as a request's store fault.
+	s.stream(wctx, ow, sink, func(err error) *metav1.Status {
+		if sink.failed == nil {
+			sink.failed = err
+		}
+		return &metav1.Status{Message: err.Error()}
+	})
+	if sink.failed != nil {
+		return 0, sink.failed
+	}
+	return sink.rev, nil
+}
+
+// listPending reads every CSR into the index and returns the revision to
+// watch from. Each page is read at the store's current revision, not at
+// the first page's as a client's list is: a list at a past revision reads
+// the store's history for every key changed since, which on a busy store
+// of 100,000 CSRs costs far more CPU and memory than the list itself. The
+// watch from the first page's revision then replays every change since,
+// and each event sets a CSR's state as it is after it, so the index ends
+// as the store is.
+func (s *Server) listPending(ctx context.Context) (int64, error) {
 	owner := map[string]string{}
-	var rev int64
-	for page, cont := 0, ""; page == 0 || cont != ""; page++ {
-		l, err := s.list(ctx, all, 0, cont)
+	var first int64
+	for cont := ""; ; {
+		res, err := s.store.List(ctx, csrPrefix, storage.ListOptions{Limit: pendingIndexPage, Continue: cont})
 		if err != nil {
-			return err
+			return 0, err
 		}
-		if page == 0 {
-			rev = l.revision
+		if first == 0 {
+			first = res.Revision
 		}
-		for i := range l.items {
-			if csr := &l.items[i]; counted(csr) {
+		for _, kv := range res.Items {
+			csr, err := decodeStored(kv)
+			if err != nil {
+				return 0, err
+			}
+			if counted(csr) {
 				owner[csr.Name] = csr.Spec.Username
 			}
 		}
-		cont = l.cont
+		if res.Continue == "" {
+			break
+		}
+		_, last, err := storage.DecodeContinue(csrPrefix, res.Continue)
+		if err != nil {
+			return 0, err
+		}
+		now, err := s.store.CurrentRevision(ctx)
+		if err != nil {
+			return 0, err
+		}
+		cont = storage.EncodeContinue(now, last)
 	}
 	s.pending.replace(owner)
-	wctx, ow, err := s.openWatch(ctx, pendingIndexUser, watchParams{sel: all, resourceVersion: rev, timeout: s.cfg.MaxWatchDuration})
-	if err != nil {
-		return err
-	}
-	defer ow.stop()
-	var failed error
-	// The error itself, not a client's Status of it: statusOf would log
-	// it as a request's store fault.
-	s.stream(wctx, ow, pendingSink{x: s.pending, failed: &failed}, func(err error) *metav1.Status {
-		failed = err
-		return &metav1.Status{Message: err.Error()}
-	})
-	return failed
+	return first, nil
 }
 
-// pendingSink feeds a watch's events to the index.
+// pendingSink feeds a watch's events to the index and remembers the last
+// revision delivered.
 type pendingSink struct {
 	x      *pendingIndex
-	failed *error
+	rev    int64
+	failed error
 }
 
-func (k pendingSink) event(typ watch.EventType, csr *certv1.CertificateSigningRequest, _ *sharedEvent) error {
+func (k *pendingSink) event(typ watch.EventType, csr *certv1.CertificateSigningRequest, _ *sharedEvent) error {
 	k.x.set(csr.Name, csr.Spec.Username, typ != watch.Deleted && counted(csr))
+	if rv, err := strconv.ParseInt(csr.ResourceVersion, 10, 64); err == nil && rv > k.rev {
+		k.rev = rv
+	}
 	return nil
 }
 
-func (pendingSink) bookmark(int64, bool) error { return nil }
+func (k *pendingSink) bookmark(rev int64, _ bool) error {
+	k.rev = max(k.rev, rev)
+	return nil
+}
 
-func (k pendingSink) failure(st *metav1.Status) {
-	if *k.failed == nil {
-		*k.failed = &apierrors.StatusError{ErrStatus: *st}
+func (k *pendingSink) failure(st *metav1.Status) {
+	if k.failed == nil {
+		k.failed = &apierrors.StatusError{ErrStatus: *st}
 	}
 }
 
-func (pendingSink) flush() {}
+func (*pendingSink) flush() {}
 
 // checkPendingQuota refuses a create by u beyond MaxPendingPerUser.
 // Members of system:masters, whom no authorization check limits either,

@@ -25,8 +25,15 @@ import (
 // own list.
 func TestPendingQuotaPerUser(t *testing.T) {
 	t.Parallel()
+	t.Run("default watch", func(t *testing.T) { t.Parallel(); testPendingQuota(t, 0) })
+	// Watches that end every 100 ms: the index watches again from where
+	// it was and still counts every event.
+	t.Run("short watches", func(t *testing.T) { t.Parallel(); testPendingQuota(t, 100*time.Millisecond) })
+}
+
+func testPendingQuota(t *testing.T, watchDuration time.Duration) {
 	const limit = 3
-	limited := func(c *apiserver.Config) { c.MaxPendingPerUser = limit }
+	limited := func(c *apiserver.Config) { c.MaxPendingPerUser, c.MaxWatchDuration = limit, watchDuration }
 	srv := apiservertest.Start(t, apiservertest.Options{Configure: limited})
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
