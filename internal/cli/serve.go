@@ -28,6 +28,7 @@ import (
 	"github.com/kubepki/kubepki/internal/cluster"
 	"github.com/kubepki/kubepki/internal/controller"
 	"github.com/kubepki/kubepki/internal/kubeconfig"
+	"github.com/kubepki/kubepki/internal/filelock"
 	"github.com/kubepki/kubepki/internal/pki"
 	"github.com/kubepki/kubepki/internal/storage"
 	"github.com/kubepki/kubepki/internal/storage/bolt"
@@ -1142,11 +1143,34 @@ func (e *etcdStoreLostError) Error() string {
 // the lock file Lock of the data dir Dir.
 type dataDirBusyError struct {
 	Dir, Lock string
+	PID       int // the holder, when it wrote its ID; else 0
 }
 
 func (e *dataDirBusyError) Error() string {
-	return fmt.Sprintf("another kubepki serve is using the data dir %s (it holds %s): "+
-		"stop it, or give each replica its own --data-dir (docs/ha.md)", e.Dir, e.Lock)
+	pid := ""
+	if e.PID > 0 {
+		pid = fmt.Sprintf(", pid %d", e.PID)
+	}
+	return fmt.Sprintf("another kubepki serve is using the data dir %s (it holds %s%s): "+
+		"stop it, or give each replica its own --data-dir (docs/ha.md)", e.Dir, e.Lock, pid)
+}
+
+// lockDataDir takes the data dir's lock file, DIR/serveLockFile, so that a
+// second serve on the same data dir fails at once instead of rewriting
+// the first one's admin.conf and etcd-store-id. The bbolt store locks its
+// own file; with etcd nothing else would. The lock goes with the process
+// (or with release); it does nothing where there is no flock.
+func lockDataDir(dir string) (release func(), err error) {
+	path := filepath.Join(dir, serveLockFile)
+	release, err = filelock.TryLock(path, serveStoreMarkerMode)
+	var busy *filelock.BusyError
+	if errors.As(err, &busy) {
+		return nil, &dataDirBusyError{Dir: dir, Lock: path, PID: busy.PID}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lock the data dir: %w", err)
+	}
+	return release, nil
 }
 
 // markStore writes the marker of [serveOptions.checkStoreNotLost] next
