@@ -259,10 +259,11 @@ func parseList(q url.Values) (listParams, error) {
 	}
 	p := listParams{sel: sel, cont: q.Get("continue")}
 	limit, _, err := queryInt64(q, "limit")
-	if err != nil || limit < 0 {
-		return listParams{}, apierrors.NewBadRequest(fmt.Sprintf("invalid limit %q: use a non-negative integer", q.Get("limit")))
+	if err != nil {
+		return listParams{}, apierrors.NewBadRequest(fmt.Sprintf("invalid limit %q: use an integer", q.Get("limit")))
 	}
-	p.limit = limit
+	// As kube-apiserver's storage: a limit of 0 or less is no limit.
+	p.limit = max(limit, 0)
 	// A list ignores timeoutSeconds, but, as in kube-apiserver, only once
 	// it is an integer.
 	if _, _, err := queryInt64(q, "timeoutSeconds"); err != nil {
@@ -300,6 +301,9 @@ func parseList(q url.Values) (listParams, error) {
 	default:
 		errs = append(errs, field.NotSupported(matchPath, match,
 			[]string{string(metav1.ResourceVersionMatchExact), string(metav1.ResourceVersionMatchNotOlderThan), ""}))
+	}
+	if _, ok := queryFirst(q, "sendInitialEvents"); ok {
+		errs = append(errs, field.Forbidden(field.NewPath("sendInitialEvents"), "sendInitialEvents is forbidden for list"))
 	}
 	if len(errs) > 0 {
 		return listParams{}, apierrors.NewInvalid(schema.GroupKind{Group: metav1.GroupName, Kind: "ListOptions"}, "", errs)

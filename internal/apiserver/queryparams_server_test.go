@@ -262,3 +262,23 @@ func TestFieldSelectorNameAuthorized(t *testing.T) {
 		t.Errorf("watch of mine = %v, want %v", got, want)
 	}
 }
+
+// TestListNegativeLimit: a negative limit is no limit, as kube-apiserver's
+// storage reads it: every CSR in one answer, with no continue token.
+func TestListNegativeLimit(t *testing.T) {
+	t.Parallel()
+	srv := apiservertest.Start(t, apiservertest.Options{})
+	client := srv.Clientset(apiservertest.AdminUser, apiservertest.AdminGroup).CertificatesV1().CertificateSigningRequests()
+	for i := range 3 {
+		if _, err := client.Create(t.Context(), newCSR(t, fmt.Sprintf("n-%d", i), "whoever"), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := client.List(t.Context(), metav1.ListOptions{Limit: -1})
+	if err != nil {
+		t.Fatalf("list with limit -1: %v", err)
+	}
+	if len(l.Items) != 3 || l.Continue != "" {
+		t.Errorf("list with limit -1: %d items, continue %q; want all 3 and no continue", len(l.Items), l.Continue)
+	}
+}
