@@ -238,7 +238,7 @@ func TestParseListIntegers(t *testing.T) {
 	}{
 		{query: "limit=500", wantLimit: 500},
 		{query: "limit=", wantErr: true},
-		{query: "limit=-1", wantErr: true},
+		{query: "limit=-1", wantLimit: 0}, // no limit, as in kube
 		{query: "limit=1e3", wantErr: true},
 		{query: "timeoutSeconds=x", wantErr: true},
 		{query: "timeoutSeconds=-5"},
