@@ -53,7 +53,7 @@ func configFile(access clientcmd.ConfigAccess) string {
 func modifyConfig(errOut io.Writer, access clientcmd.ConfigAccess, cfg *clientcmdapi.Config) error {
 	written, err := kubeconfig.Modify(access, cfg)
 	for _, w := range written {
-		if w.Existed && w.OldMode&0o077 != 0 {
+		if w.Existed && pki.OpenToOthers(w.OldMode) {
 			fmt.Fprintf(errOut, "note: %s had mode %04o, open to group or others; it is now %04o\n", w.Target, w.OldMode, pki.ModeKubeconfig)
 		}
 	}

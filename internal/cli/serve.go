@@ -558,10 +558,6 @@ func prepareDataDir(dir string) (undo func() error, err error) {
 	}, nil
 }
 
-// openFileMask selects the permission bits of group and others, which
-// private keys and kubeconfigs must not have (security.md §2, item 8).
-const openFileMask os.FileMode = 0o077
-
 // warnOpenKeys warns, in the log and in a line on errOut, about each
 // private key and credential that group or others may read or write:
 // the serving key (--tls-private-key-file), the etcd client key, every
@@ -587,7 +583,7 @@ func (o *serveOptions) warnOpenKeys(log *slog.Logger, errOut io.Writer, adminCon
 		}
 		seen[filepath.Clean(p)] = true
 		fi, err := os.Stat(p)
-		if err != nil || fi.Mode().Perm()&openFileMask == 0 {
+		if err != nil || !pki.OpenToOthers(fi.Mode()) {
 			continue
 		}
 		what, access := "private key", "readable"

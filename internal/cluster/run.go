@@ -244,7 +244,7 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 		mu.Lock()
 		backedUp += len(copies)
 		for _, f := range files {
-			if f.mode&0o077 == 0 {
+			if !pki.OpenToOthers(f.mode) {
 				secrets = append(secrets, f.data)
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kubepki/kubepki/internal/certificates"
+	"github.com/kubepki/kubepki/internal/pki"
 )
 
 // LintOptions control [Lint]. Context supplies the cluster settings (DNS
@@ -214,7 +215,7 @@ func (s *set) findings(ctx Context) []Finding {
 			f.Fix = setCredentialsFix(e.path, e.kubeconfigUser)
 			fs = append(fs, f)
 		case e.obj.Kind == KindPrivateKey:
-			if e.hasMode && e.mode&0o077 != 0 {
+			if e.hasMode && pki.OpenToOthers(e.mode) {
 				fs = append(fs, finding(RuleKeyMode, e.source, "private key file mode is %s; want 0600", modeOctal(uint32(e.mode))))
 			}
 		case e.obj.Kind == KindCSR:
@@ -485,7 +486,7 @@ func lintKubeconfig(e *entry) []Finding {
 			}
 		}
 	}
-	if holdsKey && e.hasMode && e.mode&0o077 != 0 {
+	if holdsKey && e.hasMode && pki.OpenToOthers(e.mode) {
 		fs = append(fs, finding(RuleKeyMode, e.source, "kubeconfig holding a private key has mode %s; want 0600", modeOctal(uint32(e.mode))))
 	}
 	return fs

@@ -223,6 +223,11 @@ func ReadCSRFile(path string) (*x509.CertificateRequest, error) {
 	return csr, nil
 }
 
+// OpenToOthers reports whether mode lets group or others read, write or
+// run the file: what private keys and kubeconfigs must never allow
+// (security.md §2, item 8).
+func OpenToOthers(mode fs.FileMode) bool { return mode.Perm()&0o077 != 0 }
+
 // CheckKeyFileMode returns an error if the file at path is readable or
 // writable by group or others, with the chmod that fixes it.
 func CheckKeyFileMode(path string) error {
@@ -230,7 +235,7 @@ func CheckKeyFileMode(path string) error {
 	if err != nil {
 		return err
 	}
-	if m := fi.Mode().Perm(); m&0o077 != 0 {
+	if m := fi.Mode().Perm(); OpenToOthers(m) {
 		return fmt.Errorf("private key %s has mode %04o, readable by others; run \"chmod 600 %s\"", path, m, path)
 	}
 	return nil
